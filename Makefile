@@ -1,0 +1,48 @@
+# clos: `make demo` runs the main job, `make test` runs every test.
+# Both install what they need from Debian's packages first (scripts/deps.sh).
+
+GO       ?= go
+GOFLAGS  ?= -buildvcs=false
+export GOFLAGS
+
+.PHONY: all build test check-fmt vet unit demo deps-test deps-demo fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+deps-test:
+	scripts/deps.sh test
+
+deps-demo:
+	scripts/deps.sh demo
+
+check-fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+# Every test: unit, scenario, fuzz seeds, and the integration tests that run
+# in network namespaces against FRR, BIRD and GoBGP (those need root; in CI,
+# CI=true makes a missing privilege or tool a failure instead of a skip).
+unit:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+test: deps-test check-fmt vet unit
+
+demo: deps-demo build
+	scripts/demo.sh
+
+# Longer fuzzing of every fuzz target: FUZZTIME per target (default 10m).
+FUZZTIME ?= 10m
+fuzz:
+	scripts/fuzz.sh $(FUZZTIME)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin
