@@ -340,10 +340,10 @@ func parseCaps(open []byte) caps {
 	return c
 }
 
-func keys[V any](m map[string]V, keep func(V) bool) string {
+func keys[V any](m map[string]V, keep func(V) bool, also ...map[string]bool) string {
 	var ks []string
 	for k, v := range m {
-		if keep(v) {
+		if keep(v) && (len(also) == 0 || also[0][k]) {
 			ks = append(ks, k)
 		}
 	}
@@ -364,7 +364,7 @@ func b2i(b bool) int {
 // write records the messages from sender to receiver. The options are the
 // receiver's view: addpath lists the families the sender sends with path
 // identifiers (RFC 7911 5: sender may send, receiver agreed to receive); enh
-// lists the families the receiver allows an IPv6 next hop for (RFC 8950 3).
+// lists the families both sides listed with an IPv6 next hop (RFC 8950 4).
 func write(path, from, to string, vers map[string]string, sender, receiver caps, msgs [][]byte) error {
 	ap := map[string]bool{}
 	for f, bits := range sender.addPath {
@@ -375,7 +375,7 @@ func write(path, from, to string, vers map[string]string, sender, receiver caps,
 	var b strings.Builder
 	fmt.Fprintf(&b, "# from=%s/%s to=%s/%s as4=%d extmsg=%d addpath=%s enh=%s\n",
 		from, vers[from], to, vers[to], b2i(sender.as4 && receiver.as4), b2i(sender.extMsg && receiver.extMsg),
-		keys(ap, func(v bool) bool { return v }), keys(receiver.enh, func(v bool) bool { return v }))
+		keys(ap, func(v bool) bool { return v }), keys(receiver.enh, func(v bool) bool { return v }, sender.enh))
 	for _, m := range msgs {
 		b.WriteString(hex.EncodeToString(m))
 		b.WriteByte('\n')
