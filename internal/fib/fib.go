@@ -1,0 +1,457 @@
+package fib
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Options configure a FIB.
+type Options struct {
+	// IDs is the nexthop ID range we own (default DefaultIDRange). It must be
+	// the range the backend dumps.
+	IDs IDRange
+	// Logger gets one line per failure and per recovery (default
+	// slog.Default()).
+	Logger *slog.Logger
+	// RetryMin and RetryMax bound the back-off between retries of failed
+	// writes (default 200ms and 30s).
+	RetryMin, RetryMax time.Duration
+	// OnNeigh, if set, is called from the event loop for neighbour events.
+	OnNeigh func(Neigh)
+}
+
+// Failure is a write that did not go through and is being retried.
+type Failure struct {
+	// Prefix is set for route writes; Object names the nexthop or group
+	// otherwise.
+	Prefix netip.Prefix
+	Object string
+	Op     string
+	Err    error
+	Since  time.Time
+	Tries  int
+}
+
+// Stats count the FIB's work.
+type Stats struct {
+	Desired  int // prefixes
+	Groups   int // distinct next-hop sets
+	Ops      int // writes sent
+	Batches  int // Apply calls
+	Resyncs  int // full dumps after the first
+	Failures int
+}
+
+// FIB keeps the kernel's table equal to the desired routes. Set and Delete
+// change what is wanted; the event loop started by Start writes it, reacts to
+// kernel events and retries failures. All methods are safe for concurrent use.
+type FIB struct {
+	b   Backend
+	o   Options
+	log *slog.Logger
+
+	mu          sync.Mutex
+	desired     *Desired
+	rec         *Reconciler
+	mirror      *Kernel
+	stale       bool // mirror may be wrong: dump before planning
+	keepUnknown bool
+	failures    map[string]*Failure
+	stats       Stats
+	backoff     time.Duration
+
+	kick   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New returns a FIB writing through b. Nothing is read or written before
+// Start.
+func New(b Backend, o Options) (*FIB, error) {
+	if o.IDs == (IDRange{}) {
+		o.IDs = DefaultIDRange
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.RetryMin <= 0 {
+		o.RetryMin = 200 * time.Millisecond
+	}
+	if o.RetryMax < o.RetryMin {
+		o.RetryMax = max(30*time.Second, o.RetryMin)
+	}
+	rec, err := NewReconciler(o.IDs)
+	if err != nil {
+		return nil, err
+	}
+	return &FIB{
+		b: b, o: o, log: o.Logger,
+		desired: NewDesired(), rec: rec, mirror: NewKernel(), stale: true,
+		keepUnknown: true, failures: map[string]*Failure{},
+		kick: make(chan struct{}, 1),
+	}, nil
+}
+
+// Start subscribes to kernel events, reads the kernel's state, adopts what
+// is ours (routes with our protocol, nexthops in our range: nothing is
+// flushed) and starts the loop. Routes of ours that nobody sets are kept
+// until Sweep.
+func (f *FIB) Start(ctx context.Context) error {
+	lctx, cancel := context.WithCancel(context.Background())
+	events, err := f.b.Subscribe(lctx)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("fib: subscribe: %w", err)
+	}
+	f.mu.Lock()
+	err = f.dumpLocked(ctx)
+	f.mu.Unlock()
+	if err != nil {
+		cancel()
+		return err
+	}
+	f.cancel = cancel
+	f.done = make(chan struct{})
+	go f.loop(lctx, events)
+	return nil
+}
+
+// Close stops the loop. Routes stay in the kernel, so a restart adopts them.
+func (f *FIB) Close() error {
+	if f.cancel != nil {
+		f.cancel()
+		<-f.done
+	}
+	return nil
+}
+
+// Set makes p forward to nh; the loop writes it soon, Sync writes it now.
+func (f *FIB) Set(p netip.Prefix, nh Nexthops) error {
+	f.mu.Lock()
+	err := f.desired.Set(p, nh)
+	f.mu.Unlock()
+	if err == nil {
+		f.poke()
+	}
+	return err
+}
+
+// Delete withdraws p. It reports whether p was desired.
+func (f *FIB) Delete(p netip.Prefix) bool {
+	f.mu.Lock()
+	ok := f.desired.Delete(p)
+	f.mu.Unlock()
+	if ok {
+		f.poke()
+	}
+	return ok
+}
+
+// Get returns what p should forward to.
+func (f *FIB) Get(p netip.Prefix) (Nexthops, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.desired.Get(p)
+}
+
+func (f *FIB) poke() {
+	select {
+	case f.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Sync writes the difference now. It returns an error summarising the writes
+// that failed; they are retried by the loop.
+func (f *FIB) Sync(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.syncLocked(ctx, false)
+}
+
+// Sweep stops keeping unknown routes and objects of ours (the grace period
+// after a restart is over) and syncs, removing them.
+func (f *FIB) Sweep(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.keepUnknown = false
+	return f.syncLocked(ctx, false)
+}
+
+// Failures lists the writes being retried, oldest first.
+func (f *FIB) Failures() []Failure {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]Failure, 0, len(f.failures))
+	for _, fl := range f.failures {
+		out = append(out, *fl)
+	}
+	slices.SortFunc(out, func(a, b Failure) int {
+		if c := a.Since.Compare(b.Since); c != 0 {
+			return c
+		}
+		if c := a.Prefix.Compare(b.Prefix); c != 0 {
+			return c
+		}
+		return compareStrings(a.Object, b.Object)
+	})
+	return out
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Stats returns counters.
+func (f *FIB) Stats() Stats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.stats
+	s.Desired = f.desired.Len()
+	s.Groups = f.desired.Groups()
+	s.Failures = len(f.failures)
+	return s
+}
+
+// Kernel returns the FIB's view of the kernel.
+func (f *FIB) Kernel() *Kernel {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mirror.Clone()
+}
+
+func (f *FIB) dumpLocked(ctx context.Context) error {
+	k, err := f.b.Dump(ctx)
+	if err != nil {
+		return fmt.Errorf("fib: dump: %w", err)
+	}
+	f.mirror = k
+	f.stale = false
+	return nil
+}
+
+// syncLocked plans and applies. groupsOnly is the fast path after a link
+// change: rewrite the affected groups (one write each) before looking at
+// routes.
+func (f *FIB) syncLocked(ctx context.Context, groupsOnly bool) error {
+	if f.stale {
+		if err := f.dumpLocked(ctx); err != nil {
+			return err
+		}
+		f.stats.Resyncs++
+	}
+	var ops []Op
+	var err error
+	if groupsOnly {
+		ops, err = f.rec.PlanGroups(f.desired, f.mirror)
+	} else {
+		ops, err = f.rec.Plan(f.desired, f.mirror, PlanOptions{KeepUnknown: f.keepUnknown})
+	}
+	if err != nil {
+		return err
+	}
+	if len(ops) == 0 {
+		if !groupsOnly {
+			f.clearFailuresLocked(nil)
+		}
+		return nil
+	}
+	res, aerr := f.b.Apply(ctx, ops)
+	f.stats.Ops += len(ops)
+	f.stats.Batches++
+	now := time.Now()
+	failed := map[string]bool{}
+	var errs []error
+	for i, op := range ops {
+		var e error
+		if i < len(res) {
+			e = res[i]
+		}
+		if e == nil && aerr != nil && i >= len(res) {
+			e = aerr
+		}
+		if e == nil && aerr == nil {
+			if merr := f.mirror.Apply(op); merr != nil {
+				// The kernel took a write our model refuses: trust the
+				// kernel and read it again.
+				f.stale = true
+			}
+			continue
+		}
+		if e == nil {
+			f.stale = true
+			continue
+		}
+		f.stale = true
+		key := f.noteFailureLocked(op, e, now)
+		failed[key] = true
+		if len(errs) < 5 {
+			errs = append(errs, fmt.Errorf("%s: %w", op, e))
+		}
+	}
+	if !groupsOnly {
+		f.clearFailuresLocked(failed)
+	}
+	if aerr != nil {
+		errs = append(errs, aerr)
+	}
+	if len(failed) > 0 || aerr != nil {
+		return fmt.Errorf("fib: %d of %d writes failed: %w", len(failed), len(ops), errors.Join(errs...))
+	}
+	return nil
+}
+
+func failureKey(op Op) string {
+	switch op.Kind {
+	case OpSetRoute, OpDelRoute:
+		return "route " + op.Route.Prefix.String()
+	}
+	return fmt.Sprintf("nexthop %d", op.Nexthop.ID)
+}
+
+func (f *FIB) noteFailureLocked(op Op, err error, now time.Time) string {
+	key := failureKey(op)
+	fl := f.failures[key]
+	if fl == nil || fl.Err.Error() != err.Error() {
+		f.log.Warn("fib: kernel write failed, will retry", "op", op.String(), "err", err)
+		since := now
+		tries := 0
+		if fl != nil {
+			since, tries = fl.Since, fl.Tries
+		}
+		fl = &Failure{Op: op.Kind.String(), Err: err, Since: since, Tries: tries}
+		if op.Kind == OpSetRoute || op.Kind == OpDelRoute {
+			fl.Prefix = op.Route.Prefix
+		} else {
+			fl.Object = key
+		}
+		f.failures[key] = fl
+	}
+	fl.Tries++
+	return key
+}
+
+// clearFailuresLocked drops failures not in still, after a full plan: what
+// the plan no longer needs to write has been fixed.
+func (f *FIB) clearFailuresLocked(still map[string]bool) {
+	for key, fl := range f.failures {
+		if !still[key] {
+			f.log.Info("fib: kernel write recovered", "object", key, "tries", fl.Tries)
+			delete(f.failures, key)
+		}
+	}
+}
+
+func (f *FIB) loop(ctx context.Context, events <-chan Event) {
+	defer close(f.done)
+	var retry *time.Timer
+	var retryC <-chan time.Time
+	schedule := func(err error) {
+		f.mu.Lock()
+		if err == nil {
+			f.backoff = 0
+			f.mu.Unlock()
+			if retry != nil {
+				retry.Stop()
+				retryC = nil
+			}
+			return
+		}
+		if f.backoff == 0 {
+			f.backoff = f.o.RetryMin
+		} else {
+			f.backoff = min(2*f.backoff, f.o.RetryMax)
+		}
+		d := f.backoff
+		f.mu.Unlock()
+		if retry == nil {
+			retry = time.NewTimer(d)
+		} else {
+			retry.Reset(d)
+		}
+		retryC = retry.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			if retry != nil {
+				retry.Stop()
+			}
+			return
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			f.mu.Lock()
+			fast := f.handleLocked(ev)
+			// Take what else is queued before writing, so a burst costs one
+			// plan.
+		drain:
+			for i := 0; i < 4096; i++ {
+				select {
+				case ev, ok := <-events:
+					if !ok {
+						break drain
+					}
+					fast = f.handleLocked(ev) || fast
+				default:
+					break drain
+				}
+			}
+			if fast {
+				if err := f.syncLocked(ctx, true); err != nil {
+					f.log.Debug("fib: fast group update", "err", err)
+				}
+			}
+			err := f.syncLocked(ctx, false)
+			f.mu.Unlock()
+			schedule(err)
+		case <-f.kick:
+			err := f.Sync(ctx)
+			schedule(err)
+		case <-retryC:
+			retryC = nil
+			f.mu.Lock()
+			f.stale = true
+			err := f.syncLocked(ctx, false)
+			f.mu.Unlock()
+			schedule(err)
+		}
+	}
+}
+
+// handleLocked applies an event to the mirror; it reports whether groups
+// need the fast path.
+func (f *FIB) handleLocked(ev Event) bool {
+	switch ev.Kind {
+	case EventResync:
+		f.stale = true
+		return false
+	case EventNeigh:
+		if f.o.OnNeigh != nil {
+			f.o.OnNeigh(ev.Neigh)
+		}
+		return false
+	case EventLink:
+		old, had := f.mirror.Links[ev.Link.Index]
+		f.mirror.mirror(ev)
+		return !had || old.Usable() != ev.Link.Usable()
+	case EventLinkDeleted:
+		f.mirror.mirror(ev)
+		return true
+	}
+	f.mirror.mirror(ev)
+	return false
+}

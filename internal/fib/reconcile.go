@@ -1,0 +1,473 @@
+package fib
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+)
+
+// IDRange is the block of nexthop object IDs this process owns. Objects in it
+// are adopted on start; nothing outside it is ever touched.
+type IDRange struct {
+	First, Last uint32 // inclusive
+}
+
+// DefaultIDRange is 0xC1050000..0xC204FFFF: high enough to stay clear of
+// FRR's zebra and of hand-made `ip nexthop` objects, which count up from 1.
+var DefaultIDRange = IDRange{First: 0xC1050000, Last: 0xC204FFFF}
+
+// Contains reports whether id is ours.
+func (r IDRange) Contains(id uint32) bool { return id >= r.First && id <= r.Last }
+
+func (r IDRange) validate() error {
+	if r.First == 0 || r.Last < r.First {
+		return fmt.Errorf("fib: nexthop ID range %d..%d: want 1 <= first <= last", r.First, r.Last)
+	}
+	return nil
+}
+
+// Desired is the state the kernel should reach. Targets are interned: many
+// prefixes with the same member set hold one key.
+type Desired struct {
+	routes  map[netip.Prefix]groupKey
+	targets map[groupKey]*target
+	// withdrawn holds prefixes deleted since start, so a route of ours for
+	// them is removed even while unknown routes are kept.
+	withdrawn map[netip.Prefix]struct{}
+}
+
+type target struct {
+	nh   Nexthops // canonical
+	refs int
+}
+
+// NewDesired returns an empty desired state.
+func NewDesired() *Desired {
+	return &Desired{routes: map[netip.Prefix]groupKey{}, targets: map[groupKey]*target{}, withdrawn: map[netip.Prefix]struct{}{}}
+}
+
+// Set makes p forward to nh. It returns an error, changing nothing, if nh is
+// not something the kernel can install.
+func (d *Desired) Set(p netip.Prefix, nh Nexthops) error {
+	if err := nh.validate(p); err != nil {
+		return err
+	}
+	c := nh.canonical()
+	k := c.key()
+	if old, ok := d.routes[p]; ok {
+		if old == k {
+			return nil
+		}
+		d.unref(old)
+	}
+	t := d.targets[k]
+	if t == nil {
+		t = &target{nh: c}
+		d.targets[k] = t
+	}
+	t.refs++
+	d.routes[p] = k
+	delete(d.withdrawn, p)
+	return nil
+}
+
+// Delete withdraws p. It reports whether p was there.
+func (d *Desired) Delete(p netip.Prefix) bool {
+	k, ok := d.routes[p]
+	if !ok {
+		return false
+	}
+	d.unref(k)
+	delete(d.routes, p)
+	d.withdrawn[p] = struct{}{}
+	return true
+}
+
+func (d *Desired) unref(k groupKey) {
+	t := d.targets[k]
+	t.refs--
+	if t.refs == 0 {
+		delete(d.targets, k)
+	}
+}
+
+// Get returns what p should forward to.
+func (d *Desired) Get(p netip.Prefix) (Nexthops, bool) {
+	k, ok := d.routes[p]
+	if !ok {
+		return Nexthops{}, false
+	}
+	return d.targets[k].nh, true
+}
+
+// Len is the number of desired prefixes.
+func (d *Desired) Len() int { return len(d.routes) }
+
+// Groups is the number of distinct next-hop sets.
+func (d *Desired) Groups() int { return len(d.targets) }
+
+// Reconciler turns (desired, actual) into writes. It is pure: it remembers
+// only which group ID it gave each next-hop set, so a set keeps its kernel
+// group across link flaps and routes never need rewriting for a member
+// change.
+type Reconciler struct {
+	ids     IDRange
+	groupID map[groupKey]uint32
+	owner   map[uint32]groupKey
+	claimed map[uint32]bool // objects we created or adopted
+	cursor  uint32
+}
+
+// NewReconciler returns a reconciler allocating IDs in r.
+func NewReconciler(r IDRange) (*Reconciler, error) {
+	if err := r.validate(); err != nil {
+		return nil, err
+	}
+	return &Reconciler{ids: r, groupID: map[groupKey]uint32{}, owner: map[uint32]groupKey{}, claimed: map[uint32]bool{}, cursor: r.First}, nil
+}
+
+// PlanOptions tune one plan.
+type PlanOptions struct {
+	// KeepUnknown leaves alone routes of ours whose prefixes were never
+	// desired since start, and unclaimed objects in our ID range: a restart
+	// adopts, and only a later sweep removes what nobody wants.
+	KeepUnknown bool
+
+	groupsOnly bool
+}
+
+type plan struct {
+	r       *Reconciler
+	k       *Kernel
+	taken   map[uint32]bool // IDs allocated during this plan
+	exhaust bool
+}
+
+func (p *plan) alloc() (uint32, bool) {
+	r := p.r
+	span := uint64(r.ids.Last) - uint64(r.ids.First) + 1
+	for i := uint64(0); i < span; i++ {
+		id := r.cursor
+		if r.cursor == r.ids.Last {
+			r.cursor = r.ids.First
+		} else {
+			r.cursor++
+		}
+		if _, ok := p.k.Nexthops[id]; ok {
+			continue
+		}
+		if _, ok := r.owner[id]; ok || p.taken[id] {
+			continue
+		}
+		p.taken[id] = true
+		return id, true
+	}
+	p.exhaust = true
+	return 0, false
+}
+
+func entriesEqual(a, b []GroupEntry) bool { return slices.Equal(a, b) }
+
+func sortEntries(es []GroupEntry) {
+	slices.SortFunc(es, func(a, b GroupEntry) int { return cmp.Compare(a.ID, b.ID) })
+}
+
+func entriesKey(es []GroupEntry) string {
+	b := make([]byte, 0, len(es)*6)
+	for _, e := range es {
+		b = append(b, byte(e.ID>>24), byte(e.ID>>16), byte(e.ID>>8), byte(e.ID), byte(e.Weight>>8), byte(e.Weight))
+	}
+	return string(b)
+}
+
+// Plan returns the writes that make k match d, in an order the kernel
+// accepts: nexthops before the groups holding them, groups before the routes
+// using them, routes moved or deleted before the groups they leave, groups
+// before their members. Applying the result and planning again yields
+// nothing. Members on links that are not up are left out of their groups;
+// a prefix whose members are all down has no route.
+func (r *Reconciler) Plan(d *Desired, k *Kernel, o PlanOptions) ([]Op, error) {
+	p := &plan{r: r, k: k, taken: map[uint32]bool{}}
+	var nhOps, groupOps, routeOps, delRouteOps, delGroupOps, delNhOps []Op
+
+	// Single nexthops by value, for reuse and adoption. Several objects with
+	// one value: keep the lowest ID, the rest go unused and are removed.
+	byValue := map[nhKey]uint32{}
+	groupsByEntries := map[string]uint32{}
+	var ids []uint32
+	for id := range k.Nexthops {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		n := k.Nexthops[id]
+		if !n.IsGroup() {
+			kk := nhKey{n.Gateway, n.Ifindex}
+			if _, ok := byValue[kk]; !ok {
+				byValue[kk] = id
+			}
+			continue
+		}
+		if _, ok := r.owner[id]; ok {
+			continue
+		}
+		es := slices.Clone(n.Group)
+		sortEntries(es)
+		ek := entriesKey(es)
+		if _, ok := groupsByEntries[ek]; !ok {
+			groupsByEntries[ek] = id
+		}
+	}
+
+	// Forget group IDs of sets nobody wants any more.
+	for key, id := range r.groupID {
+		if _, ok := d.targets[key]; !ok {
+			delete(r.groupID, key)
+			delete(r.owner, id)
+		}
+	}
+
+	neededNH := map[nhKey]uint32{}
+	nhID := func(m Member) (uint32, bool) {
+		kk := m.key()
+		if id, ok := neededNH[kk]; ok {
+			return id, true
+		}
+		if id, ok := byValue[kk]; ok {
+			neededNH[kk] = id
+			r.claimed[id] = true
+			return id, true
+		}
+		id, ok := p.alloc()
+		if !ok {
+			return 0, false
+		}
+		neededNH[kk] = id
+		r.claimed[id] = true
+		nhOps = append(nhOps, Op{Kind: OpNewNexthop, Nexthop: Nexthop{ID: id, Gateway: m.Gateway, Ifindex: m.Ifindex}})
+		return id, true
+	}
+
+	// Effective entries per set, in a stable order so plans are
+	// reproducible.
+	keys := make([]groupKey, 0, len(d.targets))
+	for key := range d.targets {
+		if key != blackholeKey {
+			keys = append(keys, key)
+		}
+	}
+	slices.Sort(keys)
+	entries := make(map[groupKey][]GroupEntry, len(keys))
+	for _, key := range keys {
+		var es []GroupEntry
+		for _, m := range d.targets[key].nh.Members {
+			if l, ok := k.Links[m.Ifindex]; !ok || !l.Usable() {
+				continue
+			}
+			id, ok := nhID(m)
+			if !ok {
+				return nil, fmt.Errorf("fib: nexthop ID range %d..%d exhausted", r.ids.First, r.ids.Last)
+			}
+			es = append(es, GroupEntry{ID: id, Weight: m.weight()})
+		}
+		sortEntries(es)
+		entries[key] = es
+	}
+
+	// Group IDs: keep what we gave; a kernel object at that ID that is not a
+	// group (someone else's) makes us move. Then adopt kernel groups with
+	// exactly the wanted members, then groups our routes already use, then
+	// allocate.
+	var unassigned []groupKey
+	for _, key := range keys {
+		if id, ok := r.groupID[key]; ok {
+			if n, ok := k.Nexthops[id]; ok && !n.IsGroup() {
+				delete(r.groupID, key)
+				delete(r.owner, id)
+			} else {
+				continue
+			}
+		}
+		if ek := entriesKey(entries[key]); len(entries[key]) > 0 {
+			if id, ok := groupsByEntries[ek]; ok {
+				if _, taken := r.owner[id]; !taken {
+					r.assign(key, id)
+					continue
+				}
+			}
+		}
+		unassigned = append(unassigned, key)
+	}
+	if len(unassigned) > 0 {
+		for pfx, key := range d.routes {
+			if _, ok := r.groupID[key]; ok || key == blackholeKey {
+				continue
+			}
+			kr, ok := k.Routes[pfx]
+			if !ok || kr.Blackhole {
+				continue
+			}
+			n, ok := k.Nexthops[kr.NexthopID]
+			if !ok || !n.IsGroup() {
+				continue
+			}
+			if _, taken := r.owner[kr.NexthopID]; taken {
+				continue
+			}
+			r.assign(key, kr.NexthopID)
+		}
+		for _, key := range unassigned {
+			if _, ok := r.groupID[key]; ok {
+				continue
+			}
+			id, ok := p.alloc()
+			if !ok {
+				return nil, fmt.Errorf("fib: nexthop ID range %d..%d exhausted", r.ids.First, r.ids.Last)
+			}
+			r.assign(key, id)
+		}
+	}
+
+	neededGroup := map[uint32]bool{}
+	for _, key := range keys {
+		es := entries[key]
+		if len(es) == 0 {
+			continue
+		}
+		id := r.groupID[key]
+		neededGroup[id] = true
+		if n, ok := k.Nexthops[id]; ok && n.IsGroup() {
+			cur := slices.Clone(n.Group)
+			sortEntries(cur)
+			if entriesEqual(cur, es) {
+				continue
+			}
+		}
+		groupOps = append(groupOps, Op{Kind: OpSetGroup, Nexthop: Nexthop{ID: id, Group: es}})
+	}
+
+	if o.groupsOnly {
+		return append(nhOps, groupOps...), nil
+	}
+
+	// Routes.
+	var setPrefixes []netip.Prefix
+	for pfx, key := range d.routes {
+		want := Route{Prefix: pfx, Blackhole: key == blackholeKey}
+		if !want.Blackhole {
+			if len(entries[key]) == 0 {
+				if _, ok := k.Routes[pfx]; ok {
+					delRouteOps = append(delRouteOps, Op{Kind: OpDelRoute, Route: Route{Prefix: pfx}})
+				}
+				continue
+			}
+			want.NexthopID = r.groupID[key]
+		}
+		if have, ok := k.Routes[pfx]; ok && have == want {
+			continue
+		}
+		setPrefixes = append(setPrefixes, pfx)
+	}
+	slices.SortFunc(setPrefixes, netip.Prefix.Compare)
+	for _, pfx := range setPrefixes {
+		key := d.routes[pfx]
+		want := Route{Prefix: pfx, Blackhole: key == blackholeKey}
+		if !want.Blackhole {
+			want.NexthopID = r.groupID[key]
+		}
+		routeOps = append(routeOps, Op{Kind: OpSetRoute, Route: want})
+	}
+	keptNH := map[uint32]bool{}
+	for pfx, kr := range k.Routes {
+		if _, ok := d.routes[pfx]; ok {
+			continue
+		}
+		_, gone := d.withdrawn[pfx]
+		if o.KeepUnknown && !gone {
+			if !kr.Blackhole {
+				keptNH[kr.NexthopID] = true
+			}
+			continue
+		}
+		delRouteOps = append(delRouteOps, Op{Kind: OpDelRoute, Route: Route{Prefix: pfx}})
+	}
+	slices.SortFunc(delRouteOps, func(a, b Op) int { return a.Route.Prefix.Compare(b.Route.Prefix) })
+	// A withdrawn prefix is forgotten once the kernel no longer has it, or
+	// once it is being deleted now.
+	for pfx := range d.withdrawn {
+		if _, ok := k.Routes[pfx]; !ok {
+			delete(d.withdrawn, pfx)
+		}
+	}
+
+	// Objects to remove: groups first (their routes are gone or moved), then
+	// single next hops no remaining group holds.
+	keepSingle := map[uint32]bool{}
+	for _, id := range neededNH {
+		keepSingle[id] = true
+	}
+	for _, id := range ids {
+		n := k.Nexthops[id]
+		if !n.IsGroup() {
+			continue
+		}
+		if neededGroup[id] {
+			continue
+		}
+		if keptNH[id] || (o.KeepUnknown && !r.claimed[id]) {
+			for _, e := range n.Group {
+				keepSingle[e.ID] = true
+			}
+			continue
+		}
+		delGroupOps = append(delGroupOps, Op{Kind: OpDelNexthop, Nexthop: Nexthop{ID: id}})
+	}
+	for _, id := range ids {
+		n := k.Nexthops[id]
+		if n.IsGroup() || keepSingle[id] {
+			continue
+		}
+		if keptNH[id] || (o.KeepUnknown && !r.claimed[id]) {
+			continue
+		}
+		delNhOps = append(delNhOps, Op{Kind: OpDelNexthop, Nexthop: Nexthop{ID: id}})
+	}
+	// Forget claims on objects that are gone and not wanted.
+	for id := range r.claimed {
+		if _, ok := k.Nexthops[id]; !ok && !p.taken[id] {
+			if _, owned := r.owner[id]; !owned {
+				delete(r.claimed, id)
+			}
+		}
+	}
+
+	out := make([]Op, 0, len(nhOps)+len(groupOps)+len(routeOps)+len(delRouteOps)+len(delGroupOps)+len(delNhOps))
+	out = append(out, nhOps...)
+	out = append(out, groupOps...)
+	out = append(out, routeOps...)
+	out = append(out, delRouteOps...)
+	out = append(out, delGroupOps...)
+	out = append(out, delNhOps...)
+	return out, nil
+}
+
+func (r *Reconciler) assign(key groupKey, id uint32) {
+	r.groupID[key] = id
+	r.owner[id] = key
+	r.claimed[id] = true
+}
+
+// GroupID returns the kernel group ID given to nh, if any.
+func (r *Reconciler) GroupID(nh Nexthops) (uint32, bool) {
+	id, ok := r.groupID[nh.canonical().key()]
+	return id, ok
+}
+
+// PlanGroups returns only the nexthop and group writes: members on links
+// that went down leave every group at once (one write per group), before any
+// route is looked at. Routes and removals follow with a full Plan.
+func (r *Reconciler) PlanGroups(d *Desired, k *Kernel) ([]Op, error) {
+	ops, err := r.Plan(d, k, PlanOptions{KeepUnknown: true, groupsOnly: true})
+	return ops, err
+}
