@@ -188,6 +188,27 @@ const (
 // ROUTE-REFRESH Message Error subcode (RFC 7313 5).
 const SubInvalidMessageLength uint8 = 1
 
+// SubUnspecific is the subcode of an error no specific subcode describes
+// (RFC 4271 4.5).
+const SubUnspecific uint8 = 0
+
+// OPEN Message Error subcode 5 is deprecated (RFC 4271 6.2, authentication).
+const SubAuthenticationFailure uint8 = 5
+
+// Finite State Machine Error subcodes (RFC 6608).
+const (
+	SubFSMUnexpectedInOpenSent    uint8 = 1
+	SubFSMUnexpectedInOpenConfirm uint8 = 2
+	SubFSMUnexpectedInEstablished uint8 = 3
+)
+
+// UPDATE Message Error subcode 7 is deprecated (RFC 4271 6.3).
+const SubASRoutingLoop uint8 = 7
+
+// ASTrans is the 2-octet AS placed in OPEN and AS_PATH by a speaker whose
+// AS does not fit in 2 octets (RFC 6793 9).
+const ASTrans uint16 = 23456
+
 // Action is what the receiver must do about an error (RFC 7606 2).
 type Action uint8
 
@@ -203,6 +224,11 @@ const (
 	// ActionAttributeDiscard: the offending attribute is dropped and the rest
 	// of the UPDATE is used (RFC 7606 2).
 	ActionAttributeDiscard
+	// ActionIgnore: the message is dropped and nothing is sent; the session
+	// stays up. Used for a ROUTE-REFRESH with an unknown subtype (RFC 7313
+	// 5). Code and Subcode then only classify the error for logs and
+	// counters: no NOTIFICATION may be sent for it.
+	ActionIgnore
 )
 
 func (a Action) String() string {
@@ -215,6 +241,8 @@ func (a Action) String() string {
 		return "treat-as-withdraw"
 	case ActionAttributeDiscard:
 		return "attribute-discard"
+	case ActionIgnore:
+		return "ignore"
 	}
 	return fmt.Sprintf("action(%d)", uint8(a))
 }
