@@ -74,6 +74,7 @@ func parseConfig(t *testing.T, d *datadriven.TestData) Config {
 			return x
 		}
 		switch arg.Key {
+		case "t":
 		case "aging":
 			cfg.AgingTime = dur()
 		case "probe-interval":
