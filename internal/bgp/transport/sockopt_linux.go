@@ -1,0 +1,298 @@
+//go:build linux
+
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Dial opens a BGP connection to peer with the neighbor's socket options.
+// The MD5 key and TTLs are set before the SYN leaves, as RFC 2385 and 5082
+// need. A link-local peer takes its zone from opts.Interface.
+func Dial(ctx context.Context, peer netip.AddrPort, opts Options) (*net.TCPConn, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	addr := peer.Addr()
+	if addr.Is6() && addr.IsLinkLocalUnicast() && addr.Zone() == "" {
+		if opts.Interface == "" {
+			return nil, fmt.Errorf("transport: link-local peer %s needs an interface", addr)
+		}
+		addr = addr.WithZone(opts.Interface)
+	}
+	remote := netip.AddrPortFrom(addr, peer.Port())
+	d := net.Dialer{
+		Control: func(network, address string, rc syscall.RawConn) error {
+			return control(rc, func(fd int) error {
+				if err := setCommon(fd, opts); err != nil {
+					return err
+				}
+				if opts.MD5Key != "" {
+					if err := setMD5(fd, isV6Socket(network), netip.PrefixFrom(peer.Addr().Unmap(), peer.Addr().Unmap().BitLen()), opts.MD5Key); err != nil {
+						return err
+					}
+				}
+				return setTTL(fd, peer.Addr(), opts)
+			})
+		},
+	}
+	// Go may default to Multipath TCP, whose sockets refuse TCP_MD5SIG
+	// (ENOPROTOOPT); BGP wants one plain TCP path.
+	d.SetMultipathTCP(false)
+	if opts.LocalAddr.IsValid() {
+		la := opts.LocalAddr
+		if la.Is6() && la.IsLinkLocalUnicast() && la.Zone() == "" && opts.Interface != "" {
+			la = la.WithZone(opts.Interface)
+		}
+		d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(la, 0))
+	}
+	c, err := d.DialContext(ctx, "tcp", remote.String())
+	if err != nil {
+		return nil, err
+	}
+	return c.(*net.TCPConn), nil
+}
+
+// ListenOptions are the settings of a listening socket shared by every
+// neighbor on it.
+type ListenOptions struct {
+	// Interface binds the listener to a device (SO_BINDTODEVICE).
+	Interface string
+	// SendBuffer and RecvBuffer are inherited by accepted sockets; 0 means
+	// DefaultSocketBuffer, negative keeps the kernel default.
+	SendBuffer, RecvBuffer int
+	// TTL of the SYN-ACK and of accepted sockets until Configure; 0 means
+	// 255 so GTSM peers accept it.
+	TTL int
+}
+
+// Listener accepts BGP connections. MD5 keys are installed on it per peer
+// address or prefix so the kernel can check a SYN before it is accepted.
+type Listener struct {
+	l   *net.TCPListener
+	v6  bool
+	mu  sync.Mutex
+	md5 map[netip.Prefix]bool
+}
+
+// Listen opens a listening socket on addr (use port Port, or 0 in tests).
+// An unspecified IPv6 address accepts IPv4 peers too.
+func Listen(ctx context.Context, addr netip.AddrPort, opts ListenOptions) (*Listener, error) {
+	lc := net.ListenConfig{
+		Control: func(network, address string, rc syscall.RawConn) error {
+			return control(rc, func(fd int) error {
+				if err := setCommon(fd, Options{Interface: opts.Interface, SendBuffer: opts.SendBuffer, RecvBuffer: opts.RecvBuffer}); err != nil {
+					return err
+				}
+				// The SYN-ACK leaves from the listening socket before any
+				// neighbor's settings apply; a GTSM peer drops it unless
+				// its TTL is 255, and no other peer minds a high TTL.
+				ttl := opts.TTL
+				if ttl == 0 {
+					ttl = 255
+				}
+				if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TTL, ttl); err != nil {
+					return fmt.Errorf("transport: listener IP_TTL %d: %w", ttl, err)
+				}
+				if network == "tcp6" {
+					if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, ttl); err != nil {
+						return fmt.Errorf("transport: listener IPV6_UNICAST_HOPS %d: %w", ttl, err)
+					}
+				}
+				return nil
+			})
+		},
+	}
+	lc.SetMultipathTCP(false) // see Dial: MPTCP sockets refuse MD5
+	network := "tcp"
+	if addr.Addr().Is4() {
+		network = "tcp4"
+	}
+	l, err := lc.Listen(ctx, network, addr.String())
+	if err != nil {
+		return nil, err
+	}
+	return &Listener{l: l.(*net.TCPListener), v6: !addr.Addr().Is4(), md5: map[netip.Prefix]bool{}}, nil
+}
+
+// Addr is the address the listener is bound to.
+func (l *Listener) Addr() netip.AddrPort { return l.l.Addr().(*net.TCPAddr).AddrPort() }
+
+// Accept waits for the next connection.
+func (l *Listener) Accept() (*net.TCPConn, error) { return l.l.AcceptTCP() }
+
+// Close stops listening.
+func (l *Listener) Close() error { return l.l.Close() }
+
+// SetMD5 installs key for connections from peers inside prefix (a single
+// address is a /32 or /128); an empty key removes it. Prefixes other than a
+// host route use TCP_MD5SIG_EXT (Linux 4.13), for dynamic neighbors.
+func (l *Listener) SetMD5(prefix netip.Prefix, key string) error {
+	if len(key) > 80 {
+		return fmt.Errorf("transport: MD5 key for %s is %d bytes, at most 80 are allowed", prefix, len(key))
+	}
+	if !prefix.IsValid() {
+		return fmt.Errorf("transport: MD5 prefix %v is not valid", prefix)
+	}
+	prefix = prefix.Masked()
+	if key == "" {
+		l.mu.Lock()
+		installed := l.md5[prefix]
+		l.mu.Unlock()
+		if !installed {
+			return nil
+		}
+	}
+	rc, err := l.l.SyscallConn()
+	if err != nil {
+		return err
+	}
+	if err := control(rc, func(fd int) error { return setMD5(fd, l.v6, prefix, key) }); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	if key == "" {
+		delete(l.md5, prefix)
+	} else {
+		l.md5[prefix] = true
+	}
+	l.mu.Unlock()
+	return nil
+}
+
+// Configure applies a neighbor's TTL, GTSM and buffer settings to an
+// accepted connection. MD5 is not set here: it is checked by the listener.
+func Configure(c *net.TCPConn, opts Options) error {
+	if err := opts.validate(); err != nil {
+		return err
+	}
+	peer := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	return control(rc, func(fd int) error {
+		if err := setBuffers(fd, opts); err != nil {
+			return err
+		}
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+			return fmt.Errorf("transport: TCP_NODELAY: %w", err)
+		}
+		return setTTL(fd, peer, opts)
+	})
+}
+
+func isV6Socket(network string) bool { return network == "tcp6" }
+
+func control(rc syscall.RawConn, f func(fd int) error) error {
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = f(int(fd)) }); err != nil {
+		return err
+	}
+	return ferr
+}
+
+func setCommon(fd int, opts Options) error {
+	if opts.Interface != "" {
+		if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, opts.Interface); err != nil {
+			return fmt.Errorf("transport: bind to interface %q (SO_BINDTODEVICE): %w", opts.Interface, err)
+		}
+	}
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+		return fmt.Errorf("transport: TCP_NODELAY: %w", err)
+	}
+	return setBuffers(fd, opts)
+}
+
+func setBuffers(fd int, opts Options) error {
+	if n := bufSize(opts.SendBuffer); n > 0 {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, n); err != nil {
+			return fmt.Errorf("transport: SO_SNDBUF %d: %w", n, err)
+		}
+	}
+	if n := bufSize(opts.RecvBuffer); n > 0 {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, n); err != nil {
+			return fmt.Errorf("transport: SO_RCVBUF %d: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// setTTL sets the outgoing TTL and, under GTSM, the minimum incoming TTL.
+// An IPv4 peer on an IPv6 socket (v4-mapped) is reached with IPv4 packets,
+// so the IPv4 options apply to it.
+func setTTL(fd int, peer netip.Addr, opts Options) error {
+	ttl := opts.TTL
+	if opts.GTSM {
+		ttl = 255
+	}
+	v4 := peer.Unmap().Is4()
+	if ttl > 0 {
+		level, opt, name := unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, "IPV6_UNICAST_HOPS"
+		if v4 {
+			level, opt, name = unix.IPPROTO_IP, unix.IP_TTL, "IP_TTL"
+		}
+		if err := unix.SetsockoptInt(fd, level, opt, ttl); err != nil {
+			return fmt.Errorf("transport: %s %d: %w", name, ttl, err)
+		}
+	}
+	if opts.GTSM {
+		min := opts.minTTL()
+		level, opt, name := unix.IPPROTO_IPV6, unix.IPV6_MINHOPCOUNT, "IPV6_MINHOPCOUNT"
+		if v4 {
+			level, opt, name = unix.IPPROTO_IP, unix.IP_MINTTL, "IP_MINTTL"
+		}
+		if err := unix.SetsockoptInt(fd, level, opt, min); err != nil {
+			return fmt.Errorf("transport: GTSM %s %d: %w", name, min, err)
+		}
+	}
+	return nil
+}
+
+// setMD5 installs or (with an empty key) removes the RFC 2385 key for a
+// peer prefix. An IPv6 socket sees IPv4 peers as v4-mapped addresses, so
+// their key is installed in that form.
+func setMD5(fd int, v6Socket bool, prefix netip.Prefix, key string) error {
+	addr := prefix.Addr().Unmap()
+	bits := prefix.Bits()
+	if prefix.Addr().Is4In6() {
+		bits -= 96
+	}
+	if v6Socket && addr.Is4() {
+		addr = netip.AddrFrom16(addr.As16())
+		bits += 96
+	}
+	var sig unix.TCPMD5Sig
+	if addr.Is4() {
+		sig.Addr.Family = unix.AF_INET
+		a := addr.As4()
+		copy(sig.Addr.Data[2:6], a[:])
+	} else {
+		sig.Addr.Family = unix.AF_INET6
+		a := addr.As16()
+		copy(sig.Addr.Data[6:22], a[:])
+	}
+	sig.Keylen = uint16(copy(sig.Key[:], key))
+	opt := unix.TCP_MD5SIG
+	if bits != addr.BitLen() {
+		opt = unix.TCP_MD5SIG_EXT
+		sig.Flags = unix.TCP_MD5SIG_FLAG_PREFIX
+		sig.Prefixlen = uint8(bits)
+	}
+	err := unix.SetsockoptTCPMD5Sig(fd, unix.IPPROTO_TCP, opt, &sig)
+	if err != nil {
+		if key == "" && errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		return fmt.Errorf("transport: TCP MD5 key for %s: %w", prefix, err)
+	}
+	return nil
+}
