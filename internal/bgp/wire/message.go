@@ -113,6 +113,10 @@ func Split(buf []byte, opts *Options) (n int, err error) {
 // msg is not retained: every returned value owns its bytes. Errors are
 // *Error and say which NOTIFICATION to send, or, for a ROUTE-REFRESH with
 // an unknown subtype, that the message is to be ignored (ActionIgnore).
+// An UPDATE with an RFC 7606 error whose Action is ActionTreatAsWithdraw
+// or ActionAttributeDiscard comes back with both the *Update and the
+// error, as ParseUpdate returns them; every other error comes with a nil
+// Message.
 func Parse(msg []byte, opts *Options) (Message, error) {
 	if len(msg) < HeaderLen {
 		return nil, &Error{
@@ -136,6 +140,13 @@ func Parse(msg []byte, opts *Options) (Message, error) {
 			return nil, err
 		}
 		return o, nil
+	case TypeUpdate:
+		// RFC 7606 errors that keep the session return the Update too.
+		u, err := ParseUpdate(body, opts)
+		if u == nil {
+			return nil, err
+		}
+		return u, err
 	case TypeNotification:
 		n, err := ParseNotification(body)
 		if err != nil {
@@ -176,6 +187,11 @@ func Append(dst []byte, m Message, opts *Options) ([]byte, error) {
 			return dst[:start], errNilMessage
 		}
 		dst, err = v.appendBody(dst)
+	case *Update:
+		if v == nil {
+			return dst[:start], errNilMessage
+		}
+		dst, err = v.AppendBody(dst, opts)
 	case *Notification:
 		if v == nil {
 			return dst[:start], errNilMessage

@@ -203,3 +203,35 @@ func ExampleParse() {
 	// KEEPALIVE &{}
 	// ROUTE-REFRESH &{Family:ipv6-unicast Subtype:0}
 }
+
+func TestParseDispatchesUpdate(t *testing.T) {
+	// RFC 4724 2: the IPv4 End-of-RIB is an UPDATE with nothing in it.
+	raw := hexA(marker + "0017 02 0000 0000")
+	m, err := Parse(raw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.(*Update); !ok {
+		t.Fatalf("Parse = %T, want *Update", m)
+	}
+	out, err := Append(nil, m, nil)
+	if err != nil || !bytes.Equal(out, raw) {
+		t.Fatalf("Append = %x, %v; want %x", out, err, raw)
+	}
+	// RFC 7606 7.1: a bad ORIGIN value is treat-as-withdraw, and Parse
+	// hands back the Update with the error so its prefixes can be withdrawn.
+	raw = hexA(marker + "0029 02 0000 000e 40010103 400200 4003040a000001 180a0000")
+	m, err = Parse(raw, nil)
+	var we *Error
+	if !errors.As(err, &we) || we.Action != ActionTreatAsWithdraw {
+		t.Fatalf("Parse error = %v, want treat-as-withdraw", err)
+	}
+	if u, ok := m.(*Update); !ok || u == nil {
+		t.Fatalf("Parse message = %#v, want the *Update", m)
+	}
+	// Fatal UPDATE errors come with a nil Message, not a typed nil.
+	m, err = Parse(hexA(marker+"0017 02 0005 0000"), nil)
+	if err == nil || m != nil {
+		t.Fatalf("Parse = %#v, %v; want nil and an error", m, err)
+	}
+}
