@@ -3,10 +3,15 @@ package wire
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // fullOpenHex is an OPEN with every capability this package decodes, laid
@@ -298,5 +303,127 @@ func BenchmarkAppendOpen(b *testing.B) {
 		if buf, err = Append(buf[:0], fullOpen, nil); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// captureA is one direction of a recorded session in testdata/captures:
+// a header line of key=value fields, then one message per line in hex.
+type captureA struct {
+	fields map[string]string
+	msgs   [][]byte
+}
+
+func loadCaptureA(t *testing.T, path string) captureA {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := captureA{fields: map[string]string{}}
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if h, ok := strings.CutPrefix(line, "# "); ok {
+			for _, kv := range strings.Fields(h) {
+				k, v, _ := strings.Cut(kv, "=")
+				c.fields[k] = v
+			}
+			continue
+		}
+		if line == "" {
+			continue
+		}
+		b, err := hex.DecodeString(line)
+		if err != nil {
+			t.Fatalf("%s:%d: %v", path, i+1, err)
+		}
+		c.msgs = append(c.msgs, b)
+	}
+	return c
+}
+
+func familiesA(v string) map[Family]bool {
+	m := map[Family]bool{}
+	for _, f := range strings.Split(v, ",") {
+		switch f {
+		case "ipv4-unicast":
+			m[IPv4Unicast] = true
+		case "ipv6-unicast":
+			m[IPv6Unicast] = true
+		}
+	}
+	return m
+}
+
+// TestNegotiateCaptures decodes the OPENs FRR, BIRD and GoBGP really sent
+// each other and checks that Negotiate agrees with what the daemons
+// reported they negotiated (the header of each capture).
+func TestNegotiateCaptures(t *testing.T) {
+	files, err := filepath.Glob("testdata/captures/*.hex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Skip("no captures in testdata/captures")
+	}
+	byName := map[string]captureA{}
+	for _, f := range files {
+		byName[strings.TrimSuffix(filepath.Base(f), ".hex")] = loadCaptureA(t, f)
+	}
+	for name, in := range byName {
+		// pair-a2b: the reverse direction is pair-b2a.
+		i := strings.LastIndex(name, "-")
+		from, to, ok := strings.Cut(name[i+1:], "2")
+		if !ok {
+			t.Fatalf("capture name %q is not pair-from2to", name)
+		}
+		out, ok := byName[name[:i+1]+to+"2"+from]
+		if !ok {
+			t.Fatalf("capture %q has no reverse direction", name)
+		}
+		t.Run(name, func(t *testing.T) {
+			open := func(c captureA) *Open {
+				m, err := Parse(c.msgs[0], nil)
+				if err != nil {
+					t.Fatalf("first message: %v", err)
+				}
+				o, ok := m.(*Open)
+				if !ok {
+					t.Fatalf("first message is %T, want *Open", m)
+				}
+				// Every OPEN in the captures round-trips through Append.
+				raw, err := Append(nil, o, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				back, err := Parse(raw, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := cmp.Diff(o, back, cmpOptsA...); d != "" {
+					t.Fatalf("round trip (-want +got):\n%s", d)
+				}
+				return o
+			}
+			remote, local := open(in), open(out)
+			got := Negotiate(&local.Caps, &remote.Caps)
+			want := Options{
+				AS4:             in.fields["as4"] == "1",
+				ExtendedMessage: in.fields["extmsg"] == "1",
+				AddPathRecv:     familiesA(in.fields["addpath"]),
+				AddPathSend:     familiesA(out.fields["addpath"]),
+				ExtendedNextHop: familiesA(in.fields["enh"]),
+			}
+			if d := cmp.Diff(want, got, cmpopts.EquateEmpty()); d != "" {
+				t.Fatalf("Negotiate (-want +got):\n%s\nlocal %+v\nremote %+v", d, local.Caps, remote.Caps)
+			}
+			// The rest of the session splits and parses; UPDATE errors
+			// are part B's to judge, framing errors are ours.
+			for k, m := range in.msgs {
+				n, err := Split(m, &got)
+				if err != nil || n != len(m) {
+					t.Fatalf("message %d: Split = %d, %v; want %d", k, n, err, len(m))
+				}
+			}
+		})
 	}
 }
