@@ -164,10 +164,10 @@ type ControlPacket struct {
 	MyDiscr    uint32
 	YourDiscr  uint32
 
-	DesiredMinTx    time.Duration
-	RequiredMinRx   time.Duration
-	RequiredEchoRx  time.Duration
-	Auth            *Auth // non-nil exactly when AuthBit is set
+	DesiredMinTx   time.Duration
+	RequiredMinRx  time.Duration
+	RequiredEchoRx time.Duration
+	Auth           *Auth // non-nil exactly when AuthBit is set
 }
 
 // Errors returned by ParseControl. Each means the packet MUST be discarded
