@@ -23,7 +23,7 @@ type Fake struct {
 
 type fakeSub struct {
 	ch   chan Event
-	lost bool
+	lost bool // a resync notice is queued for events dropped since
 	done <-chan struct{}
 }
 
@@ -80,19 +80,17 @@ func (f *Fake) emit(ev Event) {
 			continue
 		default:
 		}
-		if s.lost {
-			select {
-			case s.ch <- Event{Kind: EventResync}:
-				s.lost = false
-			default:
-				continue
+		// The last slot is kept for the resync notice, so a reader that
+		// fell behind always learns it must re-dump.
+		if len(s.ch) >= cap(s.ch)-1 {
+			if !s.lost {
+				s.ch <- Event{Kind: EventResync}
+				s.lost = true
 			}
+			continue
 		}
-		select {
-		case s.ch <- ev:
-		default:
-			s.lost = true
-		}
+		s.lost = false
+		s.ch <- ev
 	}
 }
 
