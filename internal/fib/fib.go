@@ -142,6 +142,19 @@ func (f *FIB) Set(p netip.Prefix, nh Nexthops) error {
 	return err
 }
 
+// Update runs fn on the desired state with the loop held off, so many
+// changes (a whole ECMP set moving to new members) are planned together:
+// prefixes leaving a set for one new set carry its kernel group along, and
+// the change costs one group write instead of a write per prefix. Changes
+// fn made before returning an error stay.
+func (f *FIB) Update(fn func(d *Desired) error) error {
+	f.mu.Lock()
+	err := fn(f.desired)
+	f.mu.Unlock()
+	f.poke()
+	return err
+}
+
 // Delete withdraws p. It reports whether p was desired.
 func (f *FIB) Delete(p netip.Prefix) bool {
 	f.mu.Lock()

@@ -58,6 +58,13 @@ func newNS(t testing.TB, role string) *testNS {
 	}
 	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns.name).Run() })
 	ns.ip(t, "link", "set", "lo", "up")
+	// Linux drops global IPv6 addresses on admin down by default; the
+	// gateways fd00:N::2 must stay reachable across flaps.
+	for _, k := range []string{"all", "default"} {
+		if out, err := exec.Command("ip", "netns", "exec", ns.name, "sysctl", "-qw", "net.ipv6.conf."+k+".keep_addr_on_down=1").CombinedOutput(); err != nil {
+			t.Fatalf("sysctl in %s: %v: %s", ns.name, err, out)
+		}
+	}
 	return ns
 }
 

@@ -142,7 +142,11 @@ func appendOp(b []byte, op Op, seq uint32, c nlConfig) ([]byte, error) {
 			fam = family(op.Nexthop.Gateway)
 		}
 		b, start := appendHdr(b, typ, flags, seq)
-		b = append(b, fam, 0, c.proto, 0, 0, 0, 0, 0) // nhmsg
+		proto := c.proto
+		if op.Kind == OpDelNexthop {
+			proto = 0 // Linux rejects a delete with header fields set
+		}
+		b = append(b, fam, 0, proto, 0, 0, 0, 0, 0) // nhmsg
 		b = appendAttrU32(b, nhaID, op.Nexthop.ID)
 		switch op.Kind {
 		case OpNewNexthop:
@@ -357,6 +361,9 @@ func parseRoute(data []byte) (parsedRoute, error) {
 		return p, fmt.Errorf("netlink: prefix length %d for %s", dstLen, dst)
 	}
 	p.Prefix = pfx
+	// With nexthop_compat_mode=1 Linux also spells out the group's members
+	// in RTA_MULTIPATH; RTA_NH_ID is what counts.
+	p.inline = p.inline && p.NexthopID == 0
 	p.Blackhole = p.rtype == rtnBlackhole
 	if p.Blackhole {
 		p.NexthopID = 0
