@@ -11,9 +11,9 @@ var fuzzAddrs = []netip.Addr{
 	netip.MustParseAddr("10.0.1.6"),
 	netip.MustParseAddr("10.0.1.7"),
 	netip.MustParseAddr("10.0.1.8"),
-	netip.MustParseAddr("10.0.1.1"),   // gateway
-	netip.MustParseAddr("10.0.2.5"),   // eth2 only
-	netip.MustParseAddr("192.0.2.9"),  // nowhere
+	netip.MustParseAddr("10.0.1.1"),  // gateway
+	netip.MustParseAddr("10.0.2.5"),  // eth2 only
+	netip.MustParseAddr("192.0.2.9"), // nowhere
 	netip.MustParseAddr("2001:db8:1::5"),
 	netip.MustParseAddr("2001:db8:1::6"),
 	netip.MustParseAddr("fe80::5"),
