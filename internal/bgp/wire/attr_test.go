@@ -43,7 +43,7 @@ func TestRFC7606(t *testing.T) {
 		{name: "7606-5.3 add-path NLRI truncated", opts: &Options{AS4: true, AddPathRecv: map[Family]bool{IPv4Unicast: true}},
 			body: updBody(nil, mandatory4, []byte{0, 0, 1}), action: ActionSessionReset, subcode: SubInvalidNetworkField},
 		{name: "7606-4 attribute length overruns total attribute length",
-			body: withNLRI(aOrigin, aPath, aNextHop, []byte{0xc0, AttrCommunities, 9, 0, 0, 0, 1}),
+			body:   withNLRI(aOrigin, aPath, aNextHop, []byte{0xc0, AttrCommunities, 9, 0, 0, 0, 1}),
 			action: ActionTreatAsWithdraw, subcode: SubAttributeLengthError, check: hasNLRI},
 		{name: "7606-4 fewer than three octets remain", body: withNLRI(mandatory4, []byte{0x40, 1}),
 			action: ActionTreatAsWithdraw, subcode: SubMalformedAttributeList, check: hasNLRI},

@@ -115,6 +115,7 @@ type updateAlloc struct {
 	path    asPathBuf
 	nlri    [2]NLRI
 	nlriUse bool
+	comms   [4]uint32
 }
 
 // nlriSlice returns room for n prefixes, from the inline buffer the first
@@ -475,7 +476,12 @@ func parseKnown(a *PathAttrs, st *attrState, typ, flags uint8, val []byte, opts 
 			return lengthError()
 		}
 		if len(val) > 0 {
-			c := make([]uint32, len(val)/4)
+			var c []uint32
+			if n := len(val) / 4; n <= len(al.comms) {
+				c = al.comms[:n:n]
+			} else {
+				c = make([]uint32, n)
+			}
 			for i := range c {
 				c[i] = binary.BigEndian.Uint32(val[4*i:])
 			}
