@@ -344,9 +344,13 @@ func parseAttrs(b []byte, opts *Options, al *updateAlloc, acc *errAcc) {
 			// one is simply dropped.
 			act = ActionAttributeDiscard
 		}
-		if flags&(AttrFlagOptional|AttrFlagTransitive) != r.flags {
+		if flags&(AttrFlagOptional|AttrFlagTransitive) != r.flags ||
+			flags&AttrFlagPartial != 0 && r.flags != flagsOptTrans {
 			// RFC 7606 3(c): conflicting Optional/Transitive bits make the
-			// attribute malformed, handled as its length errors are.
+			// attribute malformed, handled as its length errors are. A
+			// Partial bit where RFC 4271 4.3 requires zero (well-known and
+			// optional non-transitive attributes) is the same kind of
+			// flags conflict (RFC 4271 6.3).
 			acc.add(&Error{
 				Code: CodeUpdateMessage, Subcode: SubAttributeFlagsError, Data: copyAttrBytes(raw),
 				Action: act, AttrType: typ, Reason: fmt.Sprintf("%s has flags 0x%02x", r.name, flags),
