@@ -103,6 +103,8 @@ type StateChange struct {
 // Counters are per-session packet counts.
 type Counters struct {
 	Rx, Tx, RxDiscarded, TxErrors uint64
+	// LastDiscard says why the latest received packet was dropped.
+	LastDiscard string
 }
 
 // PeerStatus is a snapshot of one session.
@@ -484,16 +486,19 @@ func (s *Server) receive(now time.Time, pk rxPacket) {
 	if p.cfg.Multihop != m.Multihop || p.cfg.Peer != m.Src.Addr().Unmap().WithZone("") ||
 		(p.ifindex != 0 && m.Ifindex != 0 && p.ifindex != m.Ifindex) {
 		p.cnt.RxDiscarded++
+		p.cnt.LastDiscard = fmt.Sprintf("discriminator %d from %v on ifindex %d does not match the session", pkt.YourDiscr, m.Src, m.Ifindex)
 		return
 	}
 	if m.Multihop {
 		if m.TTL >= 0 && m.TTL < int(p.cfg.MinTTL) {
 			p.cnt.RxDiscarded++
+			p.cnt.LastDiscard = fmt.Sprintf("TTL %d below minimum %d", m.TTL, p.cfg.MinTTL)
 			return
 		}
 	} else if m.TTL != 255 {
 		// RFC 5881 5 (GTSM): only a directly connected peer can send 255.
 		p.cnt.RxDiscarded++
+		p.cnt.LastDiscard = fmt.Sprintf("single-hop packet with TTL %d, want 255", m.TTL)
 		return
 	}
 	p.cnt.Rx++
@@ -516,6 +521,7 @@ func (s *Server) apply(p *peer, now time.Time, acts []Action) {
 			}
 		case ActionDiscard:
 			p.cnt.RxDiscarded++
+			p.cnt.LastDiscard = a.Err.Error()
 		}
 	}
 	if p.heapIdx >= 0 {
