@@ -91,9 +91,11 @@ var codeNames = [...]string{
 	CodeOpenMessage:      "OPEN Message Error",
 	CodeUpdateMessage:    "UPDATE Message Error",
 	CodeHoldTimerExpired: "Hold Timer Expired",
-	CodeFSM:              "Finite State Machine Error",
-	CodeCease:            "Cease",
-	CodeRouteRefresh:     "ROUTE-REFRESH Message Error",
+	// RFC 4271 calls code 5 "Finite State Machine Error"; FRR's vtysh
+	// shows the older name, and operators compare the two side by side.
+	CodeFSM:          "Neighbor Events Error",
+	CodeCease:        "Cease",
+	CodeRouteRefresh: "ROUTE-REFRESH Message Error",
 }
 
 var subcodeNames = [...][]string{
@@ -147,7 +149,7 @@ var subcodeNames = [...][]string{
 	},
 }
 
-// CodeName names a NOTIFICATION error code as RFC 4271 4.5 does.
+// CodeName names a NOTIFICATION error code as RFC 4271 4.5 and FRR do.
 func CodeName(code uint8) string {
 	if int(code) < len(codeNames) && codeNames[code] != "" {
 		return codeNames[code]

@@ -21,7 +21,7 @@ func TestNotificationVectors(t *testing.T) {
 		{"bad message length with data", marker + "0017 03 01 02 0012", &Notification{Code: 1, Subcode: 2, Data: hexA("0012")}, "Message Header Error/Bad Message Length"},
 		{"unsupported version", marker + "0017 03 02 01 0004", &Notification{Code: 2, Subcode: 1, Data: hexA("0004")}, "OPEN Message Error/Unsupported Version Number"},
 		{"malformed as path", marker + "0015 03 03 0b", &Notification{Code: 3, Subcode: 11}, "UPDATE Message Error/Malformed AS_PATH"},
-		{"fsm established", marker + "0015 03 05 03", &Notification{Code: 5, Subcode: 3}, "Finite State Machine Error/Receive Unexpected Message in Established State"},
+		{"fsm established", marker + "0015 03 05 03", &Notification{Code: 5, Subcode: 3}, "Neighbor Events Error/Receive Unexpected Message in Established State"},
 		{"route refresh invalid length", marker + "0015 03 07 01", &Notification{Code: 7, Subcode: 1}, "ROUTE-REFRESH Message Error/Invalid Message Length"},
 		{"hard reset", marker + "0015 03 06 09", &Notification{Code: 6, Subcode: 9}, "Cease/Hard Reset"},
 		{"unknown subcode", marker + "0015 03 06 63", &Notification{Code: 6, Subcode: 99}, "Cease/Unknown Subcode 99"},
