@@ -118,7 +118,8 @@ type PeerStatus struct {
 type ServerConfig struct {
 	Transport Transport
 	// OnStateChange is called from the server's loop goroutine for every
-	// state change; it must return quickly.
+	// state change; it must return quickly and must not call the Server's
+	// methods (they wait for that same loop).
 	OnStateChange func(StateChange)
 }
 
@@ -214,6 +215,7 @@ func (s *Server) readLoop(c Conn) {
 			if errors.Is(err, ErrClosed) {
 				return
 			}
+			time.Sleep(time.Millisecond) // never spin on a persistent error
 			continue
 		}
 		select {
@@ -312,8 +314,8 @@ func (p *peer) demuxKey() demuxKey {
 	return demuxKey{peer: p.cfg.Peer, ifindex: p.ifindex}
 }
 
-// RemovePeer tells the peer the session is administratively down and
-// deletes it.
+// RemovePeer tells the peer the session is administratively down (one
+// packet, diag 7) and deletes it.
 func (s *Server) RemovePeer(key PeerKey) error {
 	var result error
 	err := s.do(func() {

@@ -90,6 +90,9 @@ func (t *UDPTransport) Sender(p *PeerConfig) (Sender, error) {
 			local = netip.IPv6Unspecified()
 		}
 	}
+	if local.Is6() && local.IsLinkLocalUnicast() && local.Zone() == "" && p.Interface != "" {
+		local = local.WithZone(p.Interface)
+	}
 	dev := ""
 	if !p.Multihop {
 		dev = p.Interface

@@ -68,6 +68,30 @@ func TestUDPLoopback6(t *testing.T) { udpPair(t, false, "::1", "::1", true) }
 func TestUDPMultihop4(t *testing.T) { udpPair(t, true, "127.0.0.1", "127.0.0.2", false) }
 func TestUDPMultihop6(t *testing.T) { udpPair(t, true, "::1", "::1", true) }
 
+// TestUDPLoopbackFast runs 10 ms x 3 over loopback: the sessions come Up
+// and negotiate 30 ms detection. It asserts no absence of flaps, which a
+// loaded machine may cause at this rate.
+func TestUDPLoopbackFast(t *testing.T) {
+	a, b := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
+	port := freePort(t, "127.0.0.1")
+	wa, wb := newWatcher(t), newWatcher(t)
+	sa := mustServer(t, &UDPTransport{ListenAddrs: []netip.Addr{a}, Port: port, MultihopPort: -1}, wa)
+	sb := mustServer(t, &UDPTransport{ListenAddrs: []netip.Addr{b}, Port: port, MultihopPort: -1}, wb)
+	tm := 10 * time.Millisecond
+	ka := mustAdd(t, sa, PeerConfig{Peer: b, Local: a, Port: uint16(port), DesiredMinTx: tm, RequiredMinRx: tm})
+	mustAdd(t, sb, PeerConfig{Peer: a, Local: b, Port: uint16(port), DesiredMinTx: tm, RequiredMinRx: tm})
+	wa.wait(ka, StateUp, 10*time.Second)
+	var st PeerStatus
+	for i := 0; i < 500; i++ {
+		st = sa.Peers()[0]
+		if st.Status.DetectionTime == 3*tm && st.Status.TxInterval == tm && st.Counters.Rx >= 100 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("10 ms session did not settle: %+v", st)
+}
+
 // TestUDPTTLCheck sends a well-formed packet with TTL 64 to a single-hop
 // listener: it must be discarded, not reach the session.
 func TestUDPTTLCheck(t *testing.T) {
