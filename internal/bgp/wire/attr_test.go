@@ -51,14 +51,14 @@ func TestRFC7606(t *testing.T) {
 			action: ActionTreatAsWithdraw, subcode: SubMalformedAttributeList, check: hasNLRI},
 		{name: "7606-4/5.3 MP_REACH_NLRI overrunning is session reset", body: updBody(nil, []byte{0x80, AttrMPReach, 40, 0, 2, 1}, nil),
 			action: ActionSessionReset, subcode: SubAttributeLengthError},
-		{name: "7606-3c ORIGIN with Optional bit", body: withNLRI(rawAttr(0xc0, AttrOrigin, 0), aPath, aNextHop),
+		{name: "7606-3 ORIGIN with Optional bit", body: withNLRI(rawAttr(0xc0, AttrOrigin, 0), aPath, aNextHop),
 			action: ActionTreatAsWithdraw, subcode: SubAttributeFlagsError, check: hasNLRI},
-		{name: "7606-3c/4271-4.3 Partial bit on well-known ORIGIN", body: withNLRI(rawAttr(0x60, AttrOrigin, 0), aPath, aNextHop),
+		{name: "7606-3/4271-4.3 Partial bit on well-known ORIGIN", body: withNLRI(rawAttr(0x60, AttrOrigin, 0), aPath, aNextHop),
 			action: ActionTreatAsWithdraw, subcode: SubAttributeFlagsError, check: hasNLRI},
-		{name: "7606-3c Partial bit on optional transitive COMMUNITIES is fine", body: withNLRI(mandatory4, rawAttr(0xe0, AttrCommunities, 0, 0, 0, 1))},
-		{name: "7606-3c MED marked transitive", body: withNLRI(mandatory4, rawAttr(0xc0, AttrMED, 0, 0, 0, 1)),
+		{name: "7606-3 Partial bit on optional transitive COMMUNITIES is fine", body: withNLRI(mandatory4, rawAttr(0xe0, AttrCommunities, 0, 0, 0, 1))},
+		{name: "7606-3 MED marked transitive", body: withNLRI(mandatory4, rawAttr(0xc0, AttrMED, 0, 0, 0, 1)),
 			action: ActionTreatAsWithdraw, subcode: SubAttributeFlagsError},
-		{name: "7606-3c/7.7 AGGREGATOR flags error discards it", opts: as4Opts,
+		{name: "7606-3/7.7 AGGREGATOR flags error discards it", opts: as4Opts,
 			body:   withNLRI(mandatory4, rawAttr(0x40, AttrAggregator, 0, 0, 0, 1, 1, 1, 1, 1)),
 			action: ActionAttributeDiscard, subcode: SubAttributeFlagsError,
 			check: func(t *testing.T, u *Update) {
@@ -66,28 +66,28 @@ func TestRFC7606(t *testing.T) {
 					t.Error("AGGREGATOR kept")
 				}
 			}},
-		{name: "7606-3c/7.11 MP_REACH_NLRI flags error is session reset", body: updBody(nil, rawAttr(0xc0, AttrMPReach, 0, 2, 1, 0, 0), nil),
+		{name: "7606-3/7.11 MP_REACH_NLRI flags error is session reset", body: updBody(nil, rawAttr(0xc0, AttrMPReach, 0, 2, 1, 0, 0), nil),
 			action: ActionSessionReset, subcode: SubAttributeFlagsError},
-		{name: "7606-3d missing ORIGIN", body: withNLRI(aPath, aNextHop),
+		{name: "7606-3 missing ORIGIN", body: withNLRI(aPath, aNextHop),
 			action: ActionTreatAsWithdraw, subcode: SubMissingWellKnownAttr, check: hasNLRI},
-		{name: "7606-3d missing AS_PATH", body: withNLRI(aOrigin, aNextHop),
+		{name: "7606-3 missing AS_PATH", body: withNLRI(aOrigin, aNextHop),
 			action: ActionTreatAsWithdraw, subcode: SubMissingWellKnownAttr},
-		{name: "7606-3d missing NEXT_HOP with classic NLRI", body: withNLRI(aOrigin, aPath),
+		{name: "7606-3 missing NEXT_HOP with classic NLRI", body: withNLRI(aOrigin, aPath),
 			action: ActionTreatAsWithdraw, subcode: SubMissingWellKnownAttr},
-		{name: "7606-3d/4760 NEXT_HOP not needed for MP_REACH only", body: updBody(nil, cat(mpReach6(v6nlri), aOrigin, aPath), nil)},
-		{name: "7606-3d missing ORIGIN with MP_REACH NLRI", body: updBody(nil, cat(mpReach6(v6nlri), aPath), nil),
+		{name: "7606-3/4760 NEXT_HOP not needed for MP_REACH only", body: updBody(nil, cat(mpReach6(v6nlri), aOrigin, aPath), nil)},
+		{name: "7606-3 missing ORIGIN with MP_REACH NLRI", body: updBody(nil, cat(mpReach6(v6nlri), aPath), nil),
 			action: ActionTreatAsWithdraw, subcode: SubMissingWellKnownAttr,
 			check: func(t *testing.T, u *Update) {
 				if len(u.Attrs.MPReach.NLRI) != 1 {
 					t.Error("MP_REACH prefixes to withdraw not returned")
 				}
 			}},
-		{name: "7606-3d nothing is mandatory without NLRI", body: updBody(encPrefixes(t, "10.0.0.0/8"), nil, nil)},
-		{name: "7606-3g duplicate MP_REACH_NLRI", body: updBody(nil, cat(mpReach6(v6nlri), mpReach6(nil), aOrigin, aPath), nil),
+		{name: "7606-3 nothing is mandatory without NLRI", body: updBody(encPrefixes(t, "10.0.0.0/8"), nil, nil)},
+		{name: "7606-3 duplicate MP_REACH_NLRI", body: updBody(nil, cat(mpReach6(v6nlri), mpReach6(nil), aOrigin, aPath), nil),
 			action: ActionSessionReset, subcode: SubMalformedAttributeList},
-		{name: "7606-3g duplicate MP_UNREACH_NLRI", body: updBody(nil, cat(rawAttr(0x80, AttrMPUnreach, 0, 2, 1), rawAttr(0x80, AttrMPUnreach, 0, 2, 1)), nil),
+		{name: "7606-3 duplicate MP_UNREACH_NLRI", body: updBody(nil, cat(rawAttr(0x80, AttrMPUnreach, 0, 2, 1), rawAttr(0x80, AttrMPUnreach, 0, 2, 1)), nil),
 			action: ActionSessionReset, subcode: SubMalformedAttributeList},
-		{name: "7606-3g duplicate attribute keeps the first",
+		{name: "7606-3 duplicate attribute keeps the first",
 			body:   withNLRI(mandatory4, rawAttr(0x80, AttrMED, 0, 0, 0, 1), rawAttr(0x80, AttrMED, 0, 0, 0, 2)),
 			action: ActionAttributeDiscard, subcode: SubMalformedAttributeList,
 			check: func(t *testing.T, u *Update) {
@@ -95,7 +95,7 @@ func TestRFC7606(t *testing.T) {
 					t.Errorf("MED %d, NLRI %v", u.Attrs.MED, u.NLRI)
 				}
 			}},
-		{name: "7606-3g treat-as-withdraw without NLRI keeps withdrawals",
+		{name: "7606-3 treat-as-withdraw without NLRI keeps withdrawals",
 			body:   updBody(encPrefixes(t, "10.0.0.0/8"), rawAttr(0x40, AttrOrigin, 7), nil),
 			action: ActionTreatAsWithdraw, subcode: SubInvalidOriginAttr,
 			check: func(t *testing.T, u *Update) {
@@ -103,10 +103,10 @@ func TestRFC7606(t *testing.T) {
 					t.Error("withdrawals lost")
 				}
 			}},
-		{name: "7606-3h treat-as-withdraw beats attribute discard",
+		{name: "7606-3 treat-as-withdraw beats attribute discard",
 			body:   withNLRI(rawAttr(0x40, AttrAtomicAggregate, 1), rawAttr(0x40, AttrOrigin, 9), aPath, aNextHop),
 			action: ActionTreatAsWithdraw, subcode: SubInvalidOriginAttr},
-		{name: "7606-3h session reset beats treat-as-withdraw",
+		{name: "7606-3 session reset beats treat-as-withdraw",
 			body:   updBody(nil, cat(rawAttr(0x40, AttrOrigin, 9), rawAttr(0x80, AttrMPUnreach, 0, 2)), nil),
 			action: ActionSessionReset, subcode: SubOptionalAttributeError},
 		{name: "4271-6.3 unrecognized well-known attribute", body: withNLRI(mandatory4, rawAttr(0x40, 250, 1)),

@@ -146,7 +146,7 @@ func (al *updateAlloc) parseNLRI(b []byte, afi AFI, addPath bool) ([]NLRI, error
 // withdrawn, and its Withdrawn/MP_UNREACH prefixes still are; for
 // attribute-discard the offending attributes are already removed and the
 // Update is used as usual. When several errors occur the most severe action
-// is reported (RFC 7606 3(h)).
+// is reported (RFC 7606 3).
 func ParseUpdate(body []byte, opts *Options) (*Update, error) {
 	if len(body) < 4 {
 		return nil, &Error{
@@ -200,7 +200,7 @@ func invalidNetwork(reason string) *Error {
 	return &Error{Code: CodeUpdateMessage, Subcode: SubInvalidNetworkField, Action: ActionSessionReset, Reason: reason}
 }
 
-// errAcc keeps the most severe error (RFC 7606 3(h)); among equals the
+// errAcc keeps the most severe error (RFC 7606 3); among equals the
 // first, which names the original cause.
 type errAcc struct{ worst *Error }
 
@@ -210,7 +210,7 @@ func (e *errAcc) add(x *Error) {
 	}
 }
 
-// checkMandatory applies RFC 7606 3(d): a missing well-known mandatory
+// checkMandatory applies RFC 7606 3: a missing well-known mandatory
 // attribute is treat-as-withdraw, and only matters when there is something
 // to announce. NEXT_HOP is only mandatory with classic NLRI (RFC 4760 3).
 func checkMandatory(u *Update, acc *errAcc) {
@@ -315,7 +315,8 @@ func parseAttrs(b []byte, opts *Options, al *updateAlloc, acc *errAcc) {
 		raw, val := b[:hl+vl], b[hl:hl+vl]
 		b = b[hl+vl:]
 		if seen[typ/64]&(1<<(typ%64)) != 0 {
-			// RFC 7606 3(g).
+			// RFC 7606 3: only the first of a repeated attribute counts,
+			// except that a repeated MP attribute is fatal.
 			if typ == AttrMPReach || typ == AttrMPUnreach {
 				acc.add(&Error{
 					Code: CodeUpdateMessage, Subcode: SubMalformedAttributeList, Action: ActionSessionReset,
@@ -346,7 +347,7 @@ func parseAttrs(b []byte, opts *Options, al *updateAlloc, acc *errAcc) {
 		}
 		if flags&(AttrFlagOptional|AttrFlagTransitive) != r.flags ||
 			flags&AttrFlagPartial != 0 && r.flags != flagsOptTrans {
-			// RFC 7606 3(c): conflicting Optional/Transitive bits make the
+			// RFC 7606 3: conflicting Optional/Transitive bits make the
 			// attribute malformed, handled as its length errors are. A
 			// Partial bit where RFC 4271 4.3 requires zero (well-known and
 			// optional non-transitive attributes) is the same kind of
