@@ -88,6 +88,7 @@ func inNetns(t *testing.T, ns string, f func()) {
 }
 
 type frrPeer struct {
+	Multihop            bool   `json:"multihop"`
 	Peer                string `json:"peer"`
 	Interface           string `json:"interface"`
 	ID                  uint32 `json:"id"`
@@ -163,6 +164,11 @@ func TestInteropFRR(t *testing.T) {
   receive-interval 200
   transmit-interval 250
  !
+ peer 10.250.0.1 multihop local-address 10.250.0.2
+  detect-multiplier 4
+  receive-interval 200
+  transmit-interval 250
+ !
 !
 `, ifB)
 	os.WriteFile(filepath.Join(dir, "bfdd.conf"), []byte(conf), 0o644)
@@ -211,7 +217,7 @@ func TestInteropFRR(t *testing.T) {
 		}
 		m := map[string]frrPeer{}
 		for _, p := range ps {
-			m[p.Peer] = p
+			m[fmt.Sprintf("%s/%v", p.Peer, p.Multihop)] = p
 		}
 		return m
 	}
@@ -219,7 +225,7 @@ func TestInteropFRR(t *testing.T) {
 	// Our side, with the sockets opened inside nsA.
 	w := newWatcher(t)
 	var srv *Server
-	var k4, k6 PeerKey
+	var k4, k6, kmh PeerKey
 	inNetns(t, nsA, func() {
 		srv, err = NewServer(ServerConfig{Transport: &UDPTransport{}, OnStateChange: w.cb})
 		if err != nil {
@@ -233,6 +239,11 @@ func TestInteropFRR(t *testing.T) {
 		}
 		k6, err = srv.AddPeer(PeerConfig{Peer: netip.MustParseAddr("fe80::b"), Interface: ifA,
 			DesiredMinTx: tm.DesiredMinTx, RequiredMinRx: tm.RequiredMinRx, DetectMult: tm.DetectMult})
+		if err != nil {
+			return
+		}
+		kmh, err = srv.AddPeer(PeerConfig{Peer: netip.MustParseAddr("10.250.0.2"), Local: netip.MustParseAddr("10.250.0.1"),
+			Multihop: true, DesiredMinTx: tm.DesiredMinTx, RequiredMinRx: tm.RequiredMinRx, DetectMult: tm.DetectMult})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -240,10 +251,10 @@ func TestInteropFRR(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 
 	// FRR names each session by its peer: our address.
-	frrName := map[netip.Addr]string{k4.Peer: "10.250.0.1", k6.Peer: "fe80::a"}
+	frrName := map[PeerKey]string{k4: "10.250.0.1/false", k6: "fe80::a/false", kmh: "10.250.0.1/true"}
 	up := map[PeerKey]bool{}
 	deadline := time.After(20 * time.Second)
-	for !up[k4] || !up[k6] {
+	for !up[k4] || !up[k6] || !up[kmh] {
 		select {
 		case c := <-w.ch:
 			if c.To == StateUp {
@@ -263,14 +274,14 @@ func TestInteropFRR(t *testing.T) {
 		fp = frrPeers()
 		ok = true
 		for _, p := range srv.Peers() {
-			f, found := fp[frrName[p.Key.Peer]]
+			f, found := fp[frrName[p.Key]]
 			st := p.Status
 			ok = ok && found && f.Status == "up" && !st.PollActive && st.TxInterval == 200*time.Millisecond &&
 				f.RemoteReceive == 150 && f.RemoteTransmit == 100
 		}
 	}
 	for _, p := range srv.Peers() {
-		f := fp[frrName[p.Key.Peer]]
+		f := fp[frrName[p.Key]]
 		st := p.Status
 		t.Logf("%v: ours %+v / FRR %+v", p.Key, st, f)
 		if f.Status != "up" || f.ID != st.RemoteDiscr || f.RemoteID != st.LocalDiscr {
@@ -316,11 +327,11 @@ func TestInteropFRR(t *testing.T) {
 	t.Cleanup(func() { exec.Command("ip", "netns", "exec", nsA, "nft", "delete", "table", "inet", tbl).Run() })
 	run(t, "ip", "netns", "exec", nsA, "nft", "add", "chain", "inet", tbl, "in",
 		"{ type filter hook input priority 0 ; policy accept ; }")
-	run(t, "ip", "netns", "exec", nsA, "nft", "add", "rule", "inet", tbl, "in", "udp", "dport", "3784", "drop")
+	run(t, "ip", "netns", "exec", nsA, "nft", "add", "rule", "inet", tbl, "in", "udp", "dport", "{ 3784, 4784 }", "drop")
 
 	down := map[PeerKey]Diag{}
 	deadline = time.After(20 * time.Second)
-	for len(down) < 2 {
+	for len(down) < 3 {
 		select {
 		case c := <-w.ch:
 			if c.To == StateDown {
@@ -338,7 +349,7 @@ func TestInteropFRR(t *testing.T) {
 	frrDown := false
 	for i := 0; i < 50 && !frrDown; i++ {
 		fp = frrPeers()
-		frrDown = len(fp) == 2
+		frrDown = len(fp) == 3
 		for _, f := range fp {
 			frrDown = frrDown && f.Status != "up"
 		}
@@ -350,6 +361,11 @@ func TestInteropFRR(t *testing.T) {
 		t.Errorf("FRR still up after our sessions went down: %+v", fp)
 	}
 	for _, f := range fp {
-		t.Logf("FRR after drop: %s status=%s diag=%s remote-diag=%s", f.Peer, f.Status, f.Diagnostic, f.RemoteDiagnostic)
+		t.Logf("FRR after drop: %s multihop=%v status=%s diag=%s remote-diag=%s", f.Peer, f.Multihop, f.Status, f.Diagnostic, f.RemoteDiagnostic)
+		// FRR still hears us, so it must have learned of the failure from
+		// our Down packet, carrying our diag.
+		if f.Diagnostic != "neighbor signaled session down" || f.RemoteDiagnostic != "control detection time expired" {
+			t.Errorf("FRR %s: diag %q remote-diag %q", f.Peer, f.Diagnostic, f.RemoteDiagnostic)
+		}
 	}
 }
