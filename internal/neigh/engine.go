@@ -75,7 +75,12 @@ type Engine struct {
 	mob    map[netip.Addr]*mobility
 	down   map[string]bool
 	stats  Stats
-	out    []Action
+
+	due     map[netip.Addr]time.Time
+	timers  timerHeap
+	touched map[netip.Addr]struct{}
+
+	out []Action
 }
 
 // New returns an engine for cfg, or the validation error.
@@ -89,6 +94,9 @@ func New(cfg Config) (*Engine, error) {
 		remote: map[netip.Addr]remote{},
 		mob:    map[netip.Addr]*mobility{},
 		down:   map[string]bool{},
+
+		due:     map[netip.Addr]time.Time{},
+		touched: map[netip.Addr]struct{}{},
 	}
 	e.setConfig(cfg)
 	return e, nil
@@ -139,6 +147,12 @@ func (e *Engine) Reconfigure(now time.Time, cfg Config) ([]Action, error) {
 	}
 	e.out = nil
 	e.setConfig(cfg)
+	for ip := range e.hosts {
+		e.touch(ip) // aging and move window may have changed
+	}
+	for ip := range e.mob {
+		e.touch(ip)
+	}
 	for _, ip := range e.sortedHosts() {
 		h := e.hosts[ip]
 		ic := e.ifs[h.ifname]
@@ -153,6 +167,7 @@ func (e *Engine) Reconfigure(now time.Time, cfg Config) ([]Action, error) {
 			}
 		}
 	}
+	e.settle()
 	out := append(e.Start(), e.out...)
 	e.out = nil
 	return out, nil
@@ -165,8 +180,10 @@ func (e *Engine) Step(now time.Time, ev Event) []Action {
 	e.fireTimers(now)
 	switch ev := ev.(type) {
 	case NeighEvent:
+		e.touch(ev.IP)
 		e.neigh(now, ev)
 	case RemoteRoute:
+		e.touch(ev.Prefix.Addr())
 		e.remoteRoute(now, ev)
 	case RemoteWithdraw:
 		if ev.Prefix.IsValid() {
@@ -179,37 +196,10 @@ func (e *Engine) Step(now time.Time, ev Event) []Action {
 	case Tick, nil:
 	}
 	e.stats.RemoteRoutes = len(e.remote)
+	e.settle()
 	out := e.out
 	e.out = nil
 	return out
-}
-
-// NextDeadline is the earliest time at which Step(t, Tick{}) has work; ok
-// is false when nothing is scheduled.
-func (e *Engine) NextDeadline() (t time.Time, ok bool) {
-	consider := func(d time.Time) {
-		if !ok || d.Before(t) {
-			t, ok = d, true
-		}
-	}
-	for _, h := range e.hosts {
-		switch {
-		case h.probing:
-			consider(h.nextProbe)
-		case !h.permanent:
-			consider(h.confirmed.Add(e.cfg.AgingTime))
-		}
-	}
-	for _, m := range e.mob {
-		if m.frozen {
-			consider(m.frozenUntil)
-		} else if len(m.moves) > 0 {
-			// Forget the history once the window passes, so the map
-			// does not grow with every address that ever moved.
-			consider(m.moves[len(m.moves)-1].Add(e.cfg.MoveWindow))
-		}
-	}
-	return t, ok
 }
 
 // Stats returns the counters.
@@ -228,48 +218,6 @@ func (e *Engine) sortedHosts() []netip.Addr {
 	}
 	slices.SortFunc(ips, netip.Addr.Compare)
 	return ips
-}
-
-func (e *Engine) fireTimers(now time.Time) {
-	for _, ip := range e.sortedHosts() {
-		h := e.hosts[ip]
-		if h == nil {
-			continue
-		}
-		if !h.probing {
-			if h.permanent || now.Before(h.confirmed.Add(e.cfg.AgingTime)) {
-				continue
-			}
-			e.startProbe(now, h, reasonAging)
-			continue
-		}
-		if now.Before(h.nextProbe) {
-			continue
-		}
-		if h.attempts < e.cfg.ProbeRetries {
-			e.sendProbe(now, h)
-			continue
-		}
-		e.probeTimedOut(now, h)
-	}
-	mips := make([]netip.Addr, 0, len(e.mob))
-	for ip := range e.mob {
-		mips = append(mips, ip)
-	}
-	slices.SortFunc(mips, netip.Addr.Compare)
-	for _, ip := range mips {
-		m := e.mob[ip]
-		if m.frozen {
-			if !now.Before(m.frozenUntil) {
-				e.release(now, ip, m, "hold time over")
-			}
-			continue
-		}
-		m.moves = pruneMoves(m.moves, now, e.cfg.MoveWindow)
-		if len(m.moves) == 0 {
-			delete(e.mob, ip)
-		}
-	}
 }
 
 func pruneMoves(moves []time.Time, now time.Time, window time.Duration) []time.Time {
@@ -390,6 +338,7 @@ func (e *Engine) neigh(now time.Time, ev NeighEvent) {
 		}
 		h.permanent = ev.State == NUDPermanent || ev.State == NUDNoARP
 		h.confirmed = now
+		e.touch(h.ip)
 		if h.probing {
 			e.probeAnswered(now, h)
 		}
@@ -437,6 +386,7 @@ func (e *Engine) learn(now time.Time, ic *InterfaceConfig, ev NeighEvent) {
 		confirmed: now,
 	}
 	e.hosts[ev.IP] = h
+	e.touch(h.ip)
 	e.perIf[ic.Name]++
 	e.stats.Learned++
 	if r, ok := e.remote[ev.IP]; ok {
@@ -468,6 +418,7 @@ func (e *Engine) originate(h *host) {
 }
 
 func (e *Engine) withdraw(h *host, why string) {
+	e.touch(h.ip)
 	e.emit(Withdraw{Prefix: hostPrefix(h.ip), Interface: h.ifname})
 	e.logf(LogWithdrawn, h.ifname, h.ip, h.mac, "%s", why)
 	e.stats.Withdrawn++
@@ -489,6 +440,7 @@ func (e *Engine) startProbe(now time.Time, h *host, r probeReason) {
 }
 
 func (e *Engine) sendProbe(now time.Time, h *host) {
+	e.touch(h.ip)
 	h.attempts++
 	h.nextProbe = now.Add(e.cfg.ProbeInterval)
 	e.stats.Probes++
@@ -496,6 +448,7 @@ func (e *Engine) sendProbe(now time.Time, h *host) {
 }
 
 func (e *Engine) stopProbe(h *host) {
+	e.touch(h.ip)
 	h.probing = false
 	h.reasons = 0
 	h.attempts = 0
@@ -542,6 +495,7 @@ func (e *Engine) probeTimedOut(now time.Time, h *host) {
 				e.perIf[cand.ifname]++
 				h.ifname, h.mac, h.kstate = cand.ifname, cand.mac, NUDStale
 				h.confirmed, h.learned = now, now
+				e.touch(h.ip)
 				h.permanent = false
 				e.logf(LogMoved, h.ifname, h.ip, h.mac, "moved from %s (holder did not answer)", old)
 				e.originate(h)
@@ -555,6 +509,7 @@ func (e *Engine) probeTimedOut(now time.Time, h *host) {
 
 func (e *Engine) countMove(now time.Time, ip netip.Addr, h *host) {
 	e.stats.Moves++
+	e.touch(ip)
 	m := e.mob[ip]
 	if m == nil {
 		m = &mobility{}
@@ -662,6 +617,7 @@ func (e *Engine) adminRelease(now time.Time, ip netip.Addr) {
 }
 
 func (e *Engine) release(now time.Time, ip netip.Addr, m *mobility, why string) {
+	e.touch(ip)
 	delete(e.mob, ip)
 	ifname := ""
 	if h := e.hosts[ip]; h != nil {

@@ -1,6 +1,9 @@
 package neigh
 
-import "fmt"
+import (
+	"fmt"
+	"net/netip"
+)
 
 // checkInvariants reports the first broken internal rule. Tests and the
 // fuzz target call it after every step; it is cheap enough for the daemon
@@ -49,6 +52,33 @@ func (e *Engine) checkInvariants() error {
 		if !m.frozen && len(m.moves) > e.cfg.MoveLimit {
 			return fmt.Errorf("address %v has %d moves but is not frozen", ip, len(m.moves))
 		}
+	}
+	for ip := range e.hosts {
+		if err := e.checkDue(ip); err != nil {
+			return err
+		}
+	}
+	for ip := range e.mob {
+		if err := e.checkDue(ip); err != nil {
+			return err
+		}
+	}
+	for ip := range e.due {
+		if _, ok := e.deadlineOf(ip); !ok {
+			return fmt.Errorf("address %v has a timer but nothing to time", ip)
+		}
+	}
+	if len(e.touched) != 0 {
+		return fmt.Errorf("%d touched addresses left after a step", len(e.touched))
+	}
+	return nil
+}
+
+func (e *Engine) checkDue(ip netip.Addr) error {
+	want, ok := e.deadlineOf(ip)
+	got, had := e.due[ip]
+	if ok != had || !want.Equal(got) {
+		return fmt.Errorf("address %v timer %v (set %v), state says %v (set %v)", ip, got, had, want, ok)
 	}
 	return nil
 }
