@@ -166,6 +166,11 @@ func FuzzParseNotification(f *testing.F) {
 			return
 		}
 		_ = n.String()
+		if inner, ok := n.HardResetCause(); ok {
+			if back := HardResetNotification(inner); !cmp.Equal(back, n, cmpOptsA...) {
+				t.Fatalf("HardResetNotification(HardResetCause(%+v)) = %+v", n, back)
+			}
+		}
 		if msg, ok := n.ShutdownMessage(); ok {
 			if s := ShutdownNotification(n.Subcode, msg); msg != "" && !cmp.Equal(s.Data, n.Data[:1+len(msg)]) {
 				t.Fatalf("ShutdownNotification(%q) = %x, received %x", msg, s.Data, n.Data)

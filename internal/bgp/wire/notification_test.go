@@ -139,3 +139,40 @@ func TestErrorNotificationRoundTrip(t *testing.T) {
 		t.Fatalf("Append = %x, %v", out, aerr)
 	}
 }
+
+func TestHardReset(t *testing.T) {
+	// RFC 8538 3: Cease/Hard Reset, data = inner Cease subcode + its data.
+	inner := ShutdownNotification(SubAdminShutdown, "bye")
+	hr := HardResetNotification(inner)
+	raw, err := Append(nil, hr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := hexA(marker + "001a 03 06 09 02 03 627965"); !bytes.Equal(raw, want) {
+		t.Fatalf("Append = %x, want %x", raw, want)
+	}
+	m, err := Parse(raw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := m.(*Notification)
+	if !n.HardReset() || n.String() != "Cease/Hard Reset" {
+		t.Fatalf("parsed %v", n)
+	}
+	got, ok := n.HardResetCause()
+	if !ok {
+		t.Fatal("HardResetCause not ok")
+	}
+	if d := cmp.Diff(inner, got, cmpOptsA...); d != "" {
+		t.Fatalf("cause (-want +got):\n%s", d)
+	}
+	if msg, ok := got.ShutdownMessage(); !ok || msg != "bye" {
+		t.Fatalf("inner ShutdownMessage = %q, %v", msg, ok)
+	}
+	if _, ok := (&Notification{Code: CodeCease, Subcode: SubHardReset}).HardResetCause(); ok {
+		t.Fatal("HardResetCause ok without data")
+	}
+	if _, ok := inner.HardResetCause(); ok {
+		t.Fatal("HardResetCause ok for an Administrative Shutdown")
+	}
+}
