@@ -58,7 +58,7 @@ func checkHeader(h []byte, opts *Options) (int, MessageType, *Error) {
 	// The length is checked against the generic bounds before the type so
 	// that a garbage header reports its length, as RFC 4271 6.1 lists it
 	// first; a known type then tightens the bounds.
-	if length < HeaderLen || length > MaxExtendedLen {
+	if length < HeaderLen || length > opts.MaxLen() {
 		return 0, 0, badLength(h[16:18], fmt.Sprintf("message length %d out of range", length))
 	}
 	if !knownType(t) {

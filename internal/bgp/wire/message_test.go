@@ -100,6 +100,9 @@ func TestSplit(t *testing.T) {
 		{name: "type 0", buf: hexA(marker + "0013 00"), code: 1, sub: SubBadMessageType, data: hexA("00")},
 		{name: "type 6", buf: hexA(marker + "0013 06"), code: 1, sub: SubBadMessageType, data: hexA("06")},
 		{name: "type 255", buf: hexA(marker + "0020 ff"), code: 1, sub: SubBadMessageType, data: hexA("ff")},
+		// RFC 4271 6.1 checks the length before the type.
+		{name: "type 6 of 4097", buf: hexA(marker + "1001 06"), code: 1, sub: SubBadMessageLength, data: hexA("1001")},
+		{name: "type 6 of 4097 extended", buf: hexA(marker + "1001 06"), opts: ext, code: 1, sub: SubBadMessageType, data: hexA("06")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
