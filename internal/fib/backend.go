@@ -22,6 +22,12 @@ type Backend interface {
 	Close() error
 }
 
+// ObjectDumper is implemented by backends that can read the links and the
+// nexthop objects alone, which is cheap next to a dump of a full table.
+type ObjectDumper interface {
+	DumpObjects(ctx context.Context) (map[int]Link, map[uint32]Nexthop, error)
+}
+
 // EventKind says what changed in the kernel.
 type EventKind uint8
 

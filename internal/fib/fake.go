@@ -37,6 +37,14 @@ func (f *Fake) Dump(ctx context.Context) (*Kernel, error) {
 	return f.k.Clone(), nil
 }
 
+// DumpObjects implements ObjectDumper.
+func (f *Fake) DumpObjects(ctx context.Context) (map[int]Link, map[uint32]Nexthop, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.k.Clone()
+	return c.Links, c.Nexthops, nil
+}
+
 // Apply implements Backend: every op is tried in order, failures do not stop
 // the batch, as with netlink messages sent in one buffer.
 func (f *Fake) Apply(ctx context.Context, ops []Op) ([]error, error) {

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -61,6 +62,8 @@ type FIB struct {
 	rec         *Reconciler
 	mirror      *Kernel
 	stale       bool // mirror may be wrong: dump before planning
+	staleNH     bool // links and nexthops may be wrong: dump them before planning
+	fastPending bool // a member went down or up: rewrite groups first
 	keepUnknown bool
 	failures    map[string]*Failure
 	stats       Stats
@@ -153,6 +156,18 @@ func (f *FIB) Update(fn func(d *Desired) error) error {
 	f.mu.Unlock()
 	f.poke()
 	return err
+}
+
+// SetGatewayDown takes a member out of every group holding it (down) or
+// puts it back, at once: one write per group, whatever the number of
+// prefixes. For failures the kernel cannot see (BFD) before BGP withdraws;
+// link failures need no call, the kernel's events drive the same path.
+func (f *FIB) SetGatewayDown(gw netip.Addr, ifindex int, down bool) {
+	f.mu.Lock()
+	f.desired.SetGatewayDown(gw, ifindex, down)
+	f.fastPending = true
+	f.mu.Unlock()
+	f.poke()
 }
 
 // Delete withdraws p. It reports whether p was desired.
@@ -252,6 +267,7 @@ func (f *FIB) dumpLocked(ctx context.Context) error {
 	}
 	f.mirror = k
 	f.stale = false
+	f.staleNH = false
 	return nil
 }
 
@@ -264,6 +280,11 @@ func (f *FIB) syncLocked(ctx context.Context, groupsOnly bool) error {
 			return err
 		}
 		f.stats.Resyncs++
+	}
+	if f.staleNH {
+		if err := f.refreshNexthopsLocked(ctx); err != nil {
+			return err
+		}
 	}
 	var ops []Op
 	var err error
@@ -307,6 +328,11 @@ func (f *FIB) syncLocked(ctx context.Context, groupsOnly bool) error {
 			f.stale = true
 			continue
 		}
+		if (op.Kind == OpDelRoute && errors.Is(e, syscall.ESRCH)) || (op.Kind == OpDelNexthop && errors.Is(e, syscall.ENOENT)) {
+			// Already gone, which is what we wanted.
+			_ = f.mirror.Apply(op)
+			continue
+		}
 		f.stale = true
 		key := f.noteFailureLocked(op, e, now)
 		failed[key] = true
@@ -323,6 +349,34 @@ func (f *FIB) syncLocked(ctx context.Context, groupsOnly bool) error {
 	if len(failed) > 0 || aerr != nil {
 		return fmt.Errorf("fib: %d of %d writes failed: %w", len(failed), len(ops), errors.Join(errs...))
 	}
+	return nil
+}
+
+// refreshNexthopsLocked re-reads the links and nexthop objects (not the
+// routes, which may be a million). Link and nexthop notifications can
+// describe a state older than our last write (they queue behind it, and
+// Linux flushes nexthops on link down without a word), so they only mark
+// the objects stale; the objects are read again before planning, and routes
+// whose object is gone leave the mirror, as Linux deleted them.
+func (f *FIB) refreshNexthopsLocked(ctx context.Context) error {
+	od, ok := f.b.(ObjectDumper)
+	if !ok {
+		f.stale = true
+		f.staleNH = false
+		return f.dumpLocked(ctx)
+	}
+	links, nhs, err := od.DumpObjects(ctx)
+	if err != nil {
+		return fmt.Errorf("fib: dump links and nexthops: %w", err)
+	}
+	f.mirror.Links = links
+	f.mirror.Nexthops = nhs
+	for p, r := range f.mirror.Routes {
+		if _, ok := nhs[r.NexthopID]; !ok && !r.Blackhole && r.NexthopID != 0 {
+			delete(f.mirror.Routes, p)
+		}
+	}
+	f.staleNH = false
 	return nil
 }
 
@@ -432,7 +486,15 @@ func (f *FIB) loop(ctx context.Context, events <-chan Event) {
 			f.mu.Unlock()
 			schedule(err)
 		case <-f.kick:
-			err := f.Sync(ctx)
+			f.mu.Lock()
+			if f.fastPending {
+				f.fastPending = false
+				if err := f.syncLocked(ctx, true); err != nil {
+					f.log.Debug("fib: fast group update", "err", err)
+				}
+			}
+			err := f.syncLocked(ctx, false)
+			f.mu.Unlock()
 			schedule(err)
 		case <-retryC:
 			retryC = nil
@@ -460,10 +522,16 @@ func (f *FIB) handleLocked(ev Event) bool {
 	case EventLink:
 		old, had := f.mirror.Links[ev.Link.Index]
 		f.mirror.mirror(ev)
+		f.staleNH = true
 		return !had || old.Usable() != ev.Link.Usable()
 	case EventLinkDeleted:
 		f.mirror.mirror(ev)
+		f.staleNH = true
 		return true
+	case EventNexthop, EventNexthopDeleted:
+		f.mirror.mirror(ev)
+		f.staleNH = true
+		return false
 	}
 	f.mirror.mirror(ev)
 	return false

@@ -225,35 +225,12 @@ func (l *Linux) Dump(ctx context.Context) (*Kernel, error) {
 		return nil, errors.New("fib: backend closed")
 	}
 	k := NewKernel()
-	err := l.dump(rtmGetLink, make([]byte, 16), func(m nlMsg) error {
-		if m.typ != rtmNewLink {
-			return nil
-		}
-		ln, err := parseLink(m.data)
-		if err != nil {
-			return err
-		}
-		k.Links[ln.Index] = ln
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("fib: dump links: %w", err)
+	var err error
+	if k.Links, err = l.dumpLinks(); err != nil {
+		return nil, err
 	}
-	err = l.dump(rtmGetNexthop, make([]byte, 8), func(m nlMsg) error {
-		if m.typ != rtmNewNexthop {
-			return nil
-		}
-		p, err := parseNexthop(m.data)
-		if err != nil {
-			return err
-		}
-		if l.c.IDs.Contains(p.ID) && !p.blackhole {
-			k.Nexthops[p.ID] = p.Nexthop
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("fib: dump nexthops: %w", err)
+	if k.Nexthops, err = l.dumpNexthops(); err != nil {
+		return nil, err
 	}
 	for _, fam := range []uint8{afInet, afInet6} {
 		// With NETLINK_GET_STRICT_CHK the kernel filters by table and
@@ -286,6 +263,61 @@ func (l *Linux) Dump(ctx context.Context) (*Kernel, error) {
 	return k, nil
 }
 
+// DumpObjects implements ObjectDumper.
+func (l *Linux) DumpObjects(ctx context.Context) (map[int]Link, map[uint32]Nexthop, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fd < 0 {
+		return nil, nil, errors.New("fib: backend closed")
+	}
+	links, err := l.dumpLinks()
+	if err != nil {
+		return nil, nil, err
+	}
+	nhs, err := l.dumpNexthops()
+	return links, nhs, err
+}
+
+func (l *Linux) dumpLinks() (map[int]Link, error) {
+	links := map[int]Link{}
+	err := l.dump(rtmGetLink, make([]byte, 16), func(m nlMsg) error {
+		if m.typ != rtmNewLink {
+			return nil
+		}
+		ln, err := parseLink(m.data)
+		if err != nil {
+			return err
+		}
+		links[ln.Index] = ln
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fib: dump links: %w", err)
+	}
+	return links, nil
+}
+
+func (l *Linux) dumpNexthops() (map[uint32]Nexthop, error) {
+	nhs := map[uint32]Nexthop{}
+	err := l.dump(rtmGetNexthop, make([]byte, 8), func(m nlMsg) error {
+		if m.typ != rtmNewNexthop {
+			return nil
+		}
+		p, err := parseNexthop(m.data)
+		if err != nil {
+			return err
+		}
+		if l.c.IDs.Contains(p.ID) && !p.blackhole {
+			nhs[p.ID] = p.Nexthop
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fib: dump nexthops: %w", err)
+	}
+	return nhs, nil
+}
+
 func (l *Linux) ours(r parsedRoute) bool {
 	return !r.cloned && r.proto == l.c.Protocol && r.table == l.c.Table && r.metric == l.c.Metric &&
 		(r.rtype == rtnUnicast || r.rtype == rtnBlackhole)
@@ -313,8 +345,15 @@ func (l *Linux) Apply(ctx context.Context, ops []Op) ([]error, error) {
 		b := l.wbuf[:0]
 		first := l.seq + 1
 		idx = idx[:0]
+		// The last request that encodes carries the ack we wait for.
+		last := -1
+		for i := end - 1; i >= start && last < 0; i-- {
+			if _, err := appendOp(nil, ops[i], 0, l.nl, true); err == nil {
+				last = i
+			}
+		}
 		for i := start; i < end; i++ {
-			nb, err := appendOp(b, ops[i], l.seq+1, l.nl)
+			nb, err := appendOp(b, ops[i], l.seq+1, l.nl, l.c.AckEach || i == last)
 			if err != nil {
 				res[i] = err
 				continue
@@ -331,8 +370,14 @@ func (l *Linux) Apply(ctx context.Context, ops []Op) ([]error, error) {
 		if err := unix.Sendto(l.fd, b, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 			return res[:start], fmt.Errorf("fib: netlink send: %w", err)
 		}
-		got := 0
-		for got < len(idx) {
+		lastSeq := first + uint32(len(idx)) - 1
+		// Wait for every ack (AckEach) or for the last one; failures come
+		// as error messages either way.
+		got, want := 0, len(idx)
+		if !l.c.AckEach {
+			want = 1
+		}
+		for got < want {
 			n, _, err := unix.Recvfrom(l.fd, l.rbuf, 0)
 			if err != nil {
 				if err == unix.EINTR {
@@ -349,13 +394,15 @@ func (l *Linux) Apply(ctx context.Context, ops []Op) ([]error, error) {
 					continue
 				}
 				errno, seq, msg, err := parseAck(m)
-				if err != nil || seq < first || seq >= first+uint32(len(idx)) {
+				if err != nil || seq < first || seq > lastSeq {
 					continue
 				}
 				if errno != 0 {
 					res[idx[seq-first]] = withMsg(syscall.Errno(errno), msg)
 				}
-				got++
+				if l.c.AckEach || seq == lastSeq {
+					got++
+				}
 			}
 		}
 		start = end
@@ -489,4 +536,42 @@ func (l *Linux) event(m nlMsg) (Event, bool, error) {
 		return Event{Kind: EventNeigh, Neigh: n}, true, nil
 	}
 	return Event{}, false, nil
+}
+
+// getNexthop reads one nexthop object by ID.
+func (l *Linux) getNexthop(id uint32) (Nexthop, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	seq := l.nextSeq()
+	b, start := appendHdr(nil, rtmGetNexthop, nlmFRequest, seq)
+	b = append(b, 0, 0, 0, 0, 0, 0, 0, 0)
+	b = appendAttrU32(b, nhaID, id)
+	b = finishMsg(b, start)
+	if err := unix.Sendto(l.fd, b, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return Nexthop{}, err
+	}
+	for {
+		n, _, err := unix.Recvfrom(l.fd, l.rbuf, 0)
+		if err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			return Nexthop{}, err
+		}
+		msgs, err := splitMessages(l.rbuf[:n])
+		if err != nil {
+			return Nexthop{}, err
+		}
+		for _, m := range msgs {
+			if m.seq != seq {
+				continue
+			}
+			if m.typ == nlmsgError {
+				errno, _, msg, _ := parseAck(m)
+				return Nexthop{}, withMsg(syscall.Errno(errno), msg)
+			}
+			p, err := parseNexthop(m.data)
+			return p.Nexthop, err
+		}
+	}
 }

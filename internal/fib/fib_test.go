@@ -44,7 +44,7 @@ func check(d *Desired, k *Kernel) string {
 	for p, key := range d.routes {
 		t := d.targets[key]
 		r, ok := k.Routes[p]
-		want := effective(t.nh, k)
+		want := effective(t.nh, k, d)
 		if !t.nh.Blackhole && len(want) == 0 {
 			if ok {
 				probs = append(probs, fmt.Sprintf("%s: route present with all members down", p))
@@ -89,13 +89,16 @@ func check(d *Desired, k *Kernel) string {
 		}
 	}
 	sort.Strings(probs)
+	if len(probs) > 6 {
+		probs = append(probs[:6], fmt.Sprintf("and %d more", len(probs)-6))
+	}
 	return strings.Join(probs, "; ")
 }
 
-func effective(nh Nexthops, k *Kernel) []string {
+func effective(nh Nexthops, k *Kernel, d *Desired) []string {
 	var out []string
 	for _, m := range nh.Members {
-		if l, ok := k.Links[m.Ifindex]; ok && l.Usable() {
+		if l, ok := k.Links[m.Ifindex]; ok && l.Usable() && !d.down[m.key()] {
 			out = append(out, fmt.Sprintf("%s@%d*%d", m.Gateway, m.Ifindex, m.weight()))
 		}
 	}
@@ -186,9 +189,9 @@ func TestPlanLinkDownIsOneWritePerGroup(t *testing.T) {
 		d.Set(netip.PrefixFrom(netip.AddrFrom4([4]byte{100, byte(i >> 8), byte(i), 0}), 24), sets[i%3])
 	}
 	applyAll(t, k, mustPlan(t, r, d, k, PlanOptions{}))
-	// Carrier loss on link 1: Linux keeps the nexthops, we take the member
-	// out of both groups holding it.
-	k.SetLink(Link{Index: 1, AdminUp: true, OperUp: false})
+	// BFD declares the gateway on link 1 dead: one write for each of the
+	// two groups holding it, no route touched.
+	d.SetGatewayDown(m4(1, 1).Gateway, 1, true)
 	ops, err := r.PlanGroups(d, k)
 	if err != nil {
 		t.Fatal(err)
@@ -198,15 +201,30 @@ func TestPlanLinkDownIsOneWritePerGroup(t *testing.T) {
 	}
 	applyAll(t, k, ops)
 	ops = mustPlan(t, r, d, k, PlanOptions{})
-	if got := kinds(ops); got[OpSetRoute] != 0 || got[OpDelRoute] != 0 {
-		t.Fatalf("routes rewritten after a member change: %v", got)
+	if got := kinds(ops); got[OpSetRoute] != 0 || got[OpDelRoute] != 0 || got[OpDelNexthop] != 1 {
+		t.Fatalf("after the fast path: %v", ops)
 	}
 	applyAll(t, k, ops)
 	if s := check(d, k); s != "" {
 		t.Fatal(s)
 	}
-	// Back up: the nexthop (deleted as unused) is created again, groups
-	// restored, routes untouched.
+	d.SetGatewayDown(m4(1, 1).Gateway, 1, false)
+	ops = mustPlan(t, r, d, k, PlanOptions{})
+	if got := kinds(ops); got[OpNewNexthop] != 1 || got[OpSetGroup] != 2 || got[OpSetRoute] != 0 {
+		t.Fatalf("gateway back: %v", ops)
+	}
+	applyAll(t, k, ops)
+
+	// Carrier loss on link 1: Linux flushes the nexthops itself (groups
+	// shrink in the kernel), so there is nothing to write; back up, the
+	// member is created again and the groups restored, routes untouched.
+	k.SetLink(Link{Index: 1, AdminUp: true, OperUp: false})
+	if ops := mustPlan(t, r, d, k, PlanOptions{}); len(ops) != 0 {
+		t.Fatalf("carrier down: %v", ops)
+	}
+	if s := check(d, k); s != "" {
+		t.Fatal(s)
+	}
 	k.SetLink(up(1))
 	ops = mustPlan(t, r, d, k, PlanOptions{})
 	if got := kinds(ops); got[OpNewNexthop] != 1 || got[OpSetGroup] != 2 || got[OpSetRoute] != 0 {
@@ -518,7 +536,7 @@ func waitConverged(t *testing.T, f *FIB, fk *Fake) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	t.Fatalf("not converged: %s", s)
+	t.Fatalf("not converged: %s (stats %+v, failures %+v, mirror links %+v)", s, f.Stats(), f.Failures(), f.Kernel().Links)
 }
 
 func TestFIBEvents(t *testing.T) {
@@ -536,8 +554,8 @@ func TestFIBEvents(t *testing.T) {
 	waitConverged(t, f, fk)
 	log.take()
 
-	t.Run("carrier down: one write per group", func(t *testing.T) {
-		fk.SetLink(Link{Index: 1, Name: "eth1", AdminUp: true, OperUp: false})
+	t.Run("gateway down (BFD): one write per group, groups first", func(t *testing.T) {
+		f.SetGatewayDown(m4(1, 1).Gateway, 1, true)
 		waitConverged(t, f, fk)
 		ops := log.take()
 		if got := kinds(ops); got[OpSetGroup] != 2 || got[OpSetRoute] != 0 {
@@ -546,11 +564,23 @@ func TestFIBEvents(t *testing.T) {
 		if ops[0].Kind != OpSetGroup || ops[1].Kind != OpSetGroup {
 			t.Fatalf("groups not written first: %v", ops)
 		}
+		f.SetGatewayDown(m4(1, 1).Gateway, 1, false)
+		waitConverged(t, f, fk)
+		if got := kinds(log.take()); got[OpSetRoute] != 0 || got[OpSetGroup] != 2 || got[OpNewNexthop] != 1 {
+			t.Fatalf("%v", got)
+		}
+	})
+	t.Run("carrier down: Linux flushed, no route written", func(t *testing.T) {
+		fk.SetLink(Link{Index: 1, Name: "eth1", AdminUp: true, OperUp: false})
+		waitConverged(t, f, fk)
+		if got := kinds(log.take()); got[OpSetRoute] != 0 || got[OpSetGroup] != 0 {
+			t.Fatalf("%v", got)
+		}
 	})
 	t.Run("carrier up: groups restored", func(t *testing.T) {
 		fk.SetLink(up(1))
 		waitConverged(t, f, fk)
-		if got := kinds(log.take()); got[OpSetRoute] != 0 || got[OpSetGroup] != 2 {
+		if got := kinds(log.take()); got[OpSetRoute] != 0 || got[OpSetGroup] != 2 || got[OpNewNexthop] != 1 {
 			t.Fatalf("%v", got)
 		}
 	})

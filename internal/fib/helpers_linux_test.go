@@ -119,7 +119,13 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 // newLinuxFIB starts a FIB on a backend in ns.
 func newLinuxFIB(t testing.TB, ns *testNS) (*FIB, *Linux) {
 	t.Helper()
-	be, err := NewLinux(LinuxConfig{Netns: ns.path})
+	return newLinuxFIBWith(t, ns, LinuxConfig{})
+}
+
+func newLinuxFIBWith(t testing.TB, ns *testNS, c LinuxConfig) (*FIB, *Linux) {
+	t.Helper()
+	c.Netns = ns.path
+	be, err := NewLinux(c)
 	if err != nil {
 		t.Fatal(err)
 	}

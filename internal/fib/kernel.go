@@ -281,7 +281,7 @@ func (k *Kernel) removeNexthop(id uint32) {
 	}
 }
 
-// LinkDown mirrors Linux's nexthop_flush_dev on NETDEV_DOWN: every nexthop
+// LinkDown mirrors Linux's nexthop_flush_dev: every nexthop
 // object on the interface is removed (with the cascade of removeNexthop).
 // Linux sends no RTM_DELNEXTHOP or RTM_DELROUTE for these, which is why the
 // FIB applies this model itself when it sees the link go down.
@@ -298,13 +298,13 @@ func (k *Kernel) LinkDown(ifindex int) {
 	}
 }
 
-// SetLink records a link's state; an admin-down flushes its nexthops as Linux
-// does. Carrier loss alone flushes nothing in Linux (the nexthops stay, marked
-// linkdown); the reconciler takes such members out of groups itself.
+// SetLink records a link's state. A link that stops being usable (admin
+// down, or carrier lost: NETDEV_DOWN, or NETDEV_CHANGE without IFF_RUNNING
+// and IFF_LOWER_UP) has its nexthops flushed, as Linux does, silently.
 func (k *Kernel) SetLink(l Link) {
 	old, had := k.Links[l.Index]
 	k.Links[l.Index] = l
-	if !l.AdminUp && (!had || old.AdminUp) {
+	if !l.Usable() && (!had || old.Usable()) {
 		k.LinkDown(l.Index)
 	}
 }

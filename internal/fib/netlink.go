@@ -126,12 +126,16 @@ type nlConfig struct {
 	metric uint32
 }
 
-// appendOp encodes one write as a request with NLM_F_ACK.
-func appendOp(b []byte, op Op, seq uint32, c nlConfig) ([]byte, error) {
-	const ack = nlmFRequest | nlmFAck
+// appendOp encodes one write as a request, with NLM_F_ACK if ack.
+// Without it Linux answers only on failure.
+func appendOp(b []byte, op Op, seq uint32, c nlConfig, withAck bool) ([]byte, error) {
+	ack := uint16(nlmFRequest)
+	if withAck {
+		ack |= nlmFAck
+	}
 	switch op.Kind {
 	case OpNewNexthop, OpSetGroup, OpDelNexthop:
-		typ, flags := uint16(rtmNewNexthop), uint16(ack|nlmFCreate|nlmFReplace)
+		typ, flags := uint16(rtmNewNexthop), ack|nlmFCreate|nlmFReplace
 		fam := uint8(afUnspec)
 		if op.Kind == OpDelNexthop {
 			typ, flags = rtmDelNexthop, ack
@@ -170,7 +174,7 @@ func appendOp(b []byte, op Op, seq uint32, c nlConfig) ([]byte, error) {
 		if !r.Prefix.IsValid() {
 			return b, errors.New("invalid prefix")
 		}
-		typ, flags := uint16(rtmNewRoute), uint16(ack|nlmFCreate|nlmFReplace)
+		typ, flags := uint16(rtmNewRoute), ack|nlmFCreate|nlmFReplace
 		scope, rtype := uint8(0), uint8(rtnUnicast)
 		if op.Kind == OpDelRoute {
 			typ, flags = rtmDelRoute, ack

@@ -35,6 +35,8 @@ type Desired struct {
 	// withdrawn holds prefixes deleted since start, so a route of ours for
 	// them is removed even while unknown routes are kept.
 	withdrawn map[netip.Prefix]struct{}
+	// down holds gateways declared dead (BFD) while their link is up.
+	down map[nhKey]bool
 }
 
 type target struct {
@@ -44,7 +46,7 @@ type target struct {
 
 // NewDesired returns an empty desired state.
 func NewDesired() *Desired {
-	return &Desired{routes: map[netip.Prefix]groupKey{}, targets: map[groupKey]*target{}, withdrawn: map[netip.Prefix]struct{}{}}
+	return &Desired{routes: map[netip.Prefix]groupKey{}, targets: map[groupKey]*target{}, withdrawn: map[netip.Prefix]struct{}{}, down: map[nhKey]bool{}}
 }
 
 // Set makes p forward to nh. It returns an error, changing nothing, if nh is
@@ -89,6 +91,19 @@ func (d *Desired) unref(k groupKey) {
 	t.refs--
 	if t.refs == 0 {
 		delete(d.targets, k)
+	}
+}
+
+// SetGatewayDown takes the member gw on ifindex out of every group (down)
+// or puts it back, without touching the prefixes' desired sets: the path for
+// a failure detected before routing reacts (BFD), one group write per set
+// holding the member.
+func (d *Desired) SetGatewayDown(gw netip.Addr, ifindex int, down bool) {
+	k := nhKey{gw.Unmap(), ifindex}
+	if down {
+		d.down[k] = true
+	} else {
+		delete(d.down, k)
 	}
 }
 
@@ -262,7 +277,7 @@ func (r *Reconciler) Plan(d *Desired, k *Kernel, o PlanOptions) ([]Op, error) {
 	for _, key := range keys {
 		var es []GroupEntry
 		for _, m := range d.targets[key].nh.Members {
-			if l, ok := k.Links[m.Ifindex]; !ok || !l.Usable() {
+			if l, ok := k.Links[m.Ifindex]; !ok || !l.Usable() || d.down[m.key()] {
 				continue
 			}
 			id, ok := nhID(m)

@@ -1,0 +1,201 @@
+//go:build linux
+
+package fib
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// benchN is the number of prefixes the benchmarks install:
+// CLOS_FIB_BENCH_N, default 100,000 (use 1000000 for the full-table
+// figure).
+func benchN(b *testing.B) int {
+	if s := os.Getenv("CLOS_FIB_BENCH_N"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1<<24 {
+			b.Fatalf("CLOS_FIB_BENCH_N=%q: want 1..16777216", s)
+		}
+		return n
+	}
+	return 100_000
+}
+
+// benchPrefix is the i-th /32 out of 100.64.0.0/10... spread over 10/8
+// sized space.
+func benchPrefix(i int) netip.Prefix {
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(20 + i>>24), byte(i >> 16), byte(i >> 8), byte(i)}), 32)
+}
+
+type benchNet struct {
+	ns      *testNS
+	members []Member
+	devs    []string
+}
+
+func newBenchNet(b *testing.B) *benchNet {
+	b.Helper()
+	ns := newNS(b, "bn")
+	bn := &benchNet{ns: ns}
+	for i := 1; i <= 4; i++ {
+		idx, a, _ := ns.veth(b, i)
+		bn.members = append(bn.members, Member{Gateway: gw4(i), Ifindex: idx})
+		bn.devs = append(bn.devs, a)
+	}
+	return bn
+}
+
+func BenchmarkFIBInstall(b *testing.B) {
+	requireRoot(b)
+	n := benchN(b)
+	for _, v := range []struct {
+		name string
+		c    LinuxConfig
+	}{{"clos", LinuxConfig{}}, {"clos-ackeach", LinuxConfig{AckEach: true}}} {
+		b.Run(v.name, func(b *testing.B) { benchInstall(b, n, v.c) })
+	}
+	b.Run("iproute2", func(b *testing.B) {
+		var total time.Duration
+		for range b.N {
+			b.StopTimer()
+			bn := newBenchNet(b)
+			file := filepath.Join(b.TempDir(), "batch")
+			fh, err := os.Create(file)
+			must(b, err)
+			w := bufio.NewWriter(fh)
+			for i, m := range bn.members {
+				fmt.Fprintf(w, "nexthop add id %d via %s dev %s proto %d\n", i+1, m.Gateway, bn.devs[i], DefaultProtocol)
+			}
+			fmt.Fprintf(w, "nexthop add id 10 group 1/2/3/4 proto %d\n", DefaultProtocol)
+			for i := range n {
+				fmt.Fprintf(w, "route add %s nhid 10 proto %d metric 20\n", benchPrefix(i), DefaultProtocol)
+			}
+			must(b, w.Flush())
+			must(b, fh.Close())
+			b.StartTimer()
+			start := time.Now()
+			if out, err := exec.Command("ip", "-n", bn.ns.name, "-batch", file).CombinedOutput(); err != nil {
+				b.Fatalf("ip -batch: %v: %.500s", err, out)
+			}
+			total += time.Since(start)
+			b.StopTimer()
+		}
+		b.ReportMetric(float64(n*b.N)/total.Seconds(), "routes/s")
+	})
+}
+
+// BenchmarkFIBMemberChange measures one ECMP member leaving a group shared
+// by N prefixes, until the kernel's group shows the new set: "link" by the
+// carrier loss event (the fail-over path), "set" by the daemon moving every
+// prefix to the smaller set (the BGP path).
+func BenchmarkFIBMemberChange(b *testing.B) {
+	requireRoot(b)
+	n := benchN(b)
+	bn := newBenchNet(b)
+	f, be := newLinuxFIB(b, bn.ns)
+	full := ECMP(bn.members...)
+	smaller := ECMP(bn.members[1:]...)
+	setAll := func(nh Nexthops) {
+		must(b, f.Update(func(d *Desired) error {
+			for i := range n {
+				if err := d.Set(benchPrefix(i), nh); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+	}
+	setAll(full)
+	syncOK(b, f)
+	gid := f.Kernel().Routes[benchPrefix(0)].NexthopID
+	waitMembers := func(b *testing.B, want int) {
+		deadline := time.Now().Add(30 * time.Second)
+		for i := 0; time.Now().Before(deadline) && i < 10_000_000; i++ {
+			g, err := be.getNexthop(gid)
+			if err == nil && len(g.Group) == want {
+				return
+			}
+		}
+		g, err := be.getNexthop(gid)
+		b.Fatalf("group %d never reached %d members: now %+v (%v); failures %+v; mirror links %+v", gid, want, g, err, f.Failures(), f.Kernel().Links)
+	}
+	b.Run("link", func(b *testing.B) {
+		h, err := netns.GetFromPath(bn.ns.path)
+		must(b, err)
+		defer h.Close()
+		nl, err := netlink.NewHandleAt(h)
+		must(b, err)
+		defer nl.Close()
+		peer, err := nl.LinkByName(vname(1) + "b")
+		must(b, err)
+		var total time.Duration
+		for range b.N {
+			start := time.Now()
+			must(b, nl.LinkSetDown(peer))
+			waitMembers(b, 3)
+			total += time.Since(start)
+			b.StopTimer()
+			must(b, nl.LinkSetUp(peer))
+			waitMembers(b, 4)
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/change")
+	})
+	b.Run("set", func(b *testing.B) {
+		var total time.Duration
+		for range b.N {
+			start := time.Now()
+			setAll(smaller)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			must(b, f.Sync(ctx))
+			cancel()
+			waitMembers(b, 3)
+			total += time.Since(start)
+			b.StopTimer()
+			setAll(full)
+			syncOK(b, f)
+			waitMembers(b, 4)
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/change")
+	})
+}
+
+func benchInstall(b *testing.B, n int, c LinuxConfig) {
+	var total time.Duration
+	for range b.N {
+		b.StopTimer()
+		bn := newBenchNet(b)
+		f, _ := newLinuxFIBWith(b, bn.ns, c)
+		set := ECMP(bn.members...)
+		b.StartTimer()
+		start := time.Now()
+		must(b, f.Update(func(d *Desired) error {
+			for i := range n {
+				if err := d.Set(benchPrefix(i), set); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+		syncOK(b, f)
+		total += time.Since(start)
+		b.StopTimer()
+		if got := len(f.Kernel().Routes); got != n {
+			b.Fatalf("installed %d of %d", got, n)
+		}
+		f.Close()
+	}
+	b.ReportMetric(float64(n*b.N)/total.Seconds(), "routes/s")
+}
