@@ -468,9 +468,12 @@ func (s *Session) setState(now time.Time, to State, diag Diag) {
 	s.localDiag = diag
 	s.actions = append(s.actions, Action{Kind: ActionStateChange, From: from, To: to, Diag: diag})
 	s.retime(now)
-	// Tell the peer at once rather than at the next (possibly 1 s) interval.
-	s.send(s.pollActive, false)
-	s.nextTx = now.Add(s.jitter(s.txInterval()))
+	// Tell the peer at once rather than at the next (possibly 1 s)
+	// interval, unless it asked for no periodic packets.
+	if s.periodicAllowed() {
+		s.send(s.pollActive, false)
+		s.nextTx = now.Add(s.jitter(s.txInterval()))
+	}
 }
 
 // retime applies a change of the target timers (config or slow start).
