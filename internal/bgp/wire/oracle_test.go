@@ -626,7 +626,7 @@ var wireKnownAttrs = map[uint8]bool{1: true, 2: true, 3: true, 4: true, 5: true,
 
 type rawAttr struct {
 	flags, typ uint8
-	value      []byte // nil when it overruns
+	value      []byte      // nil when it overruns
 	fam        wire.Family // of MP_REACH_NLRI and MP_UNREACH_NLRI
 }
 
@@ -790,4 +790,3 @@ func FuzzDiffUpdate(f *testing.F) {
 	}
 	f.Fuzz(checkDiffUpdate)
 }
-
