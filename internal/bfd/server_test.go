@@ -183,3 +183,36 @@ func TestPeerConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestServerMemAuth: a key mismatch keeps both sides Down and is counted;
+// the right key brings them Up.
+func TestServerMemAuth(t *testing.T) {
+	n := NewMemNetwork()
+	a4, b4 := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	wa, wb := newWatcher(t), newWatcher(t)
+	sa := mustServer(t, n.Endpoint(a4, 0), wa)
+	sb := mustServer(t, n.Endpoint(b4, 0), wb)
+	tm := 20 * time.Millisecond
+	key := func(s string) *AuthConfig {
+		return &AuthConfig{Type: AuthKeyedSHA1, KeyID: 2, Keys: map[uint8][]byte{2: []byte(s)}}
+	}
+	ka := mustAdd(t, sa, PeerConfig{Peer: b4, DesiredMinTx: tm, RequiredMinRx: tm, Auth: key("right")})
+	kb := mustAdd(t, sb, PeerConfig{Peer: a4, DesiredMinTx: tm, RequiredMinRx: tm, Auth: key("wrong")})
+	var ps []PeerStatus
+	for i := 0; i < 200; i++ {
+		ps = sb.Peers()
+		if ps[0].Counters.RxDiscarded >= 2 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ps[0].Status.State != StateDown || ps[0].Counters.LastDiscard != ErrAuthDigest.Error() {
+		t.Fatalf("mismatched keys: %+v", ps[0])
+	}
+	if err := sb.RemovePeer(kb); err != nil {
+		t.Fatal(err)
+	}
+	kb = mustAdd(t, sb, PeerConfig{Peer: a4, DesiredMinTx: tm, RequiredMinRx: tm, Auth: key("right")})
+	wa.wait(ka, StateUp, 10*time.Second)
+	wb.wait(kb, StateUp, 10*time.Second)
+}
