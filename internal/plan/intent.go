@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -245,15 +246,16 @@ func Preset(name string) (Intent, error) {
 	return Intent{}, fmt.Errorf("preset %q: unknown; valid: %s", name, strings.Join(Presets, ", "))
 }
 
-// ParseIntent reads an intent file. Unknown keys are errors with the valid
-// ones listed; all problems are returned, one per line.
-func ParseIntent(name string, data []byte) (Intent, error) {
+// ParseIntent reads an intent file on top of base (a preset, or the zero
+// Intent): fields the file gives replace base's. Unknown keys are errors
+// with the valid ones listed; all problems are returned, one per line.
+func ParseIntent(name string, data []byte, base Intent) (Intent, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return Intent{}, fmt.Errorf("%s: not valid YAML: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	if len(doc.Content) == 0 {
-		return Intent{}, nil
+		return base, nil
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
@@ -264,12 +266,12 @@ func ParseIntent(name string, data []byte) (Intent, error) {
 	if len(errs) > 0 {
 		return Intent{}, errors.New(strings.Join(errs, "\n"))
 	}
-	var in Intent
+	in := base
 	if err := root.Decode(&in); err != nil {
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
 			for _, e := range te.Errors {
-				errs = append(errs, fmt.Sprintf("%s: %s", name, strings.Replace(e, "line ", "line ", 1)))
+				errs = append(errs, fmt.Sprintf("%s: %s", name, e))
 			}
 			return Intent{}, errors.New(strings.Join(errs, "\n"))
 		}
@@ -282,7 +284,15 @@ func checkKeys(file string, n *yaml.Node, t reflect.Type, path string, errs *[]s
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if t.Kind() != reflect.Struct || t.String() == "netip.Prefix" || n.Kind != yaml.MappingNode {
+	if msg := checkScalar(n, t); msg != "" {
+		*errs = append(*errs, fmt.Sprintf("%s:%d: %s: %s", file, n.Line, path, msg))
+		return
+	}
+	if t.Kind() != reflect.Struct || t.String() == "netip.Prefix" {
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		*errs = append(*errs, fmt.Sprintf("%s:%d: %s: got %s; want a map", file, n.Line, path, n.Tag))
 		return
 	}
 	fields := map[string]reflect.Type{}
@@ -313,4 +323,36 @@ func checkKeys(file string, n *yaml.Node, t reflect.Type, path string, errs *[]s
 		}
 		checkKeys(file, n.Content[i+1], ft, p, errs)
 	}
+}
+
+// checkScalar checks a value against its field's type before decoding,
+// so the message can name the field and say what is valid.
+func checkScalar(n *yaml.Node, t reflect.Type) string {
+	isScalar := n.Kind == yaml.ScalarNode
+	switch {
+	case t.String() == "netip.Prefix":
+		if !isScalar {
+			return "want a prefix like 10.0.0.0/16 or fd00::/64"
+		}
+		if _, err := netip.ParsePrefix(n.Value); err != nil {
+			return fmt.Sprintf("%q is not a prefix; want one like 10.0.0.0/16 or fd00::/64", n.Value)
+		}
+	case t.Kind() == reflect.Int:
+		if _, err := strconv.Atoi(n.Value); !isScalar || err != nil {
+			return fmt.Sprintf("%q; want a whole number", n.Value)
+		}
+	case t.Kind() == reflect.Float64:
+		if _, err := strconv.ParseFloat(n.Value, 64); !isScalar || err != nil {
+			return fmt.Sprintf("%q; want a number", n.Value)
+		}
+	case t.Kind() == reflect.Bool:
+		if !isScalar || (n.Value != "true" && n.Value != "false") {
+			return fmt.Sprintf("%q; want true or false", n.Value)
+		}
+	case t.Kind() == reflect.String:
+		if !isScalar {
+			return "want a string"
+		}
+	}
+	return ""
 }

@@ -208,6 +208,26 @@ func (b *builder) checkIntent() {
 	} else {
 		ok = pos("super-spines-per-plane", in.SuperSpinesPerPlane) && ok
 	}
+	const most = 1 << 20 // keeps id and address arithmetic far from overflow
+	for _, c := range []struct {
+		field string
+		v     int
+	}{{"planes", in.Planes}, {"spines-per-plane", in.SpinesPerPlane}, {"pods", in.Pods}, {"leaves-per-pod", in.LeavesPerPod},
+		{"super-spines-per-plane", in.SuperSpinesPerPlane}, {"border-leaves", in.BorderLeaves}, {"servers-per-leaf", in.ServersPerLeaf},
+		{"leaf-uplinks", in.LeafUplinks}, {"spine-uplinks", in.SpineUplinks},
+		{"capacity.leaves-per-pod", in.Capacity.LeavesPerPod}, {"capacity.spines-per-pod", in.Capacity.SpinesPerPod},
+		{"capacity.super-spines-per-plane", in.Capacity.SuperSpinesPerPlane}, {"capacity.border-leaves", in.Capacity.BorderLeaves},
+		{"capacity.uplinks-per-leaf", in.Capacity.UplinksPerLeaf}, {"capacity.uplinks-per-spine", in.Capacity.UplinksPerSpine},
+		{"capacity.uplinks-per-border", in.Capacity.UplinksPerBorder}, {"capacity.servers-per-leaf", in.Capacity.ServersPerLeaf}} {
+		if c.v > most {
+			b.errf(c.field, "%d; want at most %d", c.v, most)
+			ok = false
+		}
+		if strings.HasPrefix(c.field, "capacity.") && c.v < 0 {
+			b.errf(c.field, "%d; want 1 or more (0 takes the default)", c.v)
+			ok = false
+		}
+	}
 	if !ok || len(b.errs) > 0 {
 		return
 	}
