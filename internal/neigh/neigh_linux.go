@@ -181,6 +181,9 @@ func (n *ifNames) name(idx int) string {
 	if s, ok := n.byIndex[idx]; ok {
 		return s
 	}
+	if n.h == nil {
+		return ""
+	}
 	l, err := n.h.LinkByIndex(idx)
 	if err != nil {
 		return ""
@@ -202,8 +205,15 @@ func convertNeigh(u netlink.NeighUpdate, names *ifNames) (NeighEvent, bool) {
 	if !ok {
 		return NeighEvent{}, false
 	}
+	// The address must match the family: an AF_INET entry with a
+	// 16-byte address that is not v4-mapped is garbage, not an IPv6 host.
 	if u.Family == unix.AF_INET {
 		ip = ip.Unmap()
+		if !ip.Is4() {
+			return NeighEvent{}, false
+		}
+	} else if !ip.Is6() {
+		return NeighEvent{}, false
 	}
 	ev := NeighEvent{Interface: names.name(u.LinkIndex), IP: ip, State: nudFromKernel(u.State)}
 	if len(u.HardwareAddr) == 6 {
