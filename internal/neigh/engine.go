@@ -315,6 +315,7 @@ func (e *Engine) neigh(now time.Time, ev NeighEvent) {
 		e.otherPort(now, h, ic, ev, live)
 		return
 	}
+	prev := h.kstate
 	h.kstate = ev.State
 	switch ev.State {
 	case NUDReachable, NUDStale, NUDPermanent, NUDNoARP:
@@ -330,10 +331,11 @@ func (e *Engine) neigh(now time.Time, ev NeighEvent) {
 			}
 			e.logf(LogMACChanged, h.ifname, ip, ev.MAC, "MAC changed from %s", h.mac)
 			h.mac = ev.MAC
-		} else if ev.State == NUDStale {
+		} else if ev.State == NUDStale && !deadState(prev) {
 			// The kernel's own REACHABLE->STALE transition says
-			// nothing about the host; only a new MAC or a confirmation
-			// does.
+			// nothing about the host. STALE after FAILED or a deleted
+			// entry does: the kernel only gets there when the host
+			// sent us something (an ARP request, an unsolicited NA).
 			return
 		}
 		h.permanent = ev.State == NUDPermanent || ev.State == NUDNoARP
@@ -343,11 +345,23 @@ func (e *Engine) neigh(now time.Time, ev NeighEvent) {
 			e.probeAnswered(now, h)
 		}
 	case NUDFailed, NUDIncomplete, NUDDeleted:
+		if h.permanent && ev.State == NUDDeleted {
+			// An admin removed the static entry: probing would put
+			// back an entry they just deleted.
+			e.withdraw(h, "permanent entry deleted")
+			return
+		}
 		if !h.probing {
 			h.permanent = false
 			e.startProbe(now, h, reasonFailed)
 		}
 	}
+}
+
+// deadState: kernel states in which the entry has no confirmed link-layer
+// address.
+func deadState(s NUDState) bool {
+	return s == NUDFailed || s == NUDIncomplete || s == NUDDeleted || s == NUDNone
 }
 
 func (e *Engine) otherPort(now time.Time, h *host, ic *InterfaceConfig, ev NeighEvent, live bool) {
@@ -363,6 +377,13 @@ func (e *Engine) otherPort(now time.Time, h *host, ic *InterfaceConfig, ev Neigh
 	if m := e.mob[ev.IP]; m != nil && m.frozen {
 		e.stats.Conflicts++
 		e.emit(Conflict{IP: h.ip, Interface: h.ifname, MAC: h.mac, Other: ev.Interface, OtherMAC: ev.MAC, Msg: "frozen; original port kept"})
+		return
+	}
+	if h.permanent {
+		// Probing would overwrite the admin's permanent entry, and a
+		// static host is sticky by definition.
+		e.stats.Conflicts++
+		e.emit(Conflict{IP: h.ip, Interface: h.ifname, MAC: h.mac, Other: ev.Interface, OtherMAC: ev.MAC, Msg: "held by a permanent entry; original port kept"})
 		return
 	}
 	if e.perIf[ic.Name] >= ic.MaxHosts {
@@ -544,9 +565,11 @@ func (e *Engine) remoteRoute(now time.Time, ev RemoteRoute) {
 	if ev.Seq < h.seq && !ev.Sticky {
 		return // stale news: our route already wins
 	}
-	if h.permanent && !ev.Sticky {
+	if h.permanent {
+		// Both sticky is a misconfiguration (RFC 7432 15.2 leaves it to
+		// the operator); keep the local static host and say so.
 		e.stats.Conflicts++
-		e.emit(Conflict{IP: ip, Interface: h.ifname, MAC: h.mac, Other: "remote", Msg: fmt.Sprintf("remote seq %d for a permanent (sticky) local host; kept", ev.Seq)})
+		e.emit(Conflict{IP: ip, Interface: h.ifname, MAC: h.mac, Other: "remote", Msg: fmt.Sprintf("remote seq %d (sticky %v) for a permanent (sticky) local host; kept", ev.Seq, ev.Sticky)})
 		return
 	}
 	if m := e.mob[ip]; m != nil && m.frozen {
