@@ -133,6 +133,9 @@ type peer struct {
 	heapIdx  int
 	deadline time.Time
 	cnt      Counters
+	// removed sessions send AdminDown until drainUntil, then go away.
+	removed    bool
+	drainUntil time.Time
 }
 
 type demuxKey struct {
@@ -314,8 +317,10 @@ func (p *peer) demuxKey() demuxKey {
 	return demuxKey{peer: p.cfg.Peer, ifindex: p.ifindex}
 }
 
-// RemovePeer tells the peer the session is administratively down (one
-// packet, diag 7) and deletes it.
+// RemovePeer takes the session administratively down and forgets it. The
+// AdminDown packets keep going out for the peer's detection time (RFC 5880
+// 6.8.16) so the peer learns why, rather than timing out; the key can be
+// added again at once.
 func (s *Server) RemovePeer(key PeerKey) error {
 	var result error
 	err := s.do(func() {
@@ -324,17 +329,29 @@ func (s *Server) RemovePeer(key PeerKey) error {
 			result = fmt.Errorf("bfd: no session %v", key)
 			return
 		}
-		s.apply(p, time.Now(), p.sess.Step(time.Now(), Event{Kind: EventAdminDown}))
-		heap.Remove(&s.heap, p.heapIdx)
+		now := time.Now()
 		delete(s.peers, key)
-		delete(s.byDiscr, p.sess.LocalDiscr())
-		delete(s.byAddr, p.demuxKey())
-		p.sender.Close()
+		if s.byAddr[p.demuxKey()] == p {
+			delete(s.byAddr, p.demuxKey())
+		}
+		p.removed = true
+		s.apply(p, now, p.sess.Step(now, Event{Kind: EventAdminDown}))
+		st := p.sess.Status()
+		p.drainUntil = now.Add(time.Duration(max(st.DetectMult, 1)) * st.TxInterval)
 	})
 	if err != nil {
 		return err
 	}
 	return result
+}
+
+// forget drops a removed session once its AdminDown period is over.
+func (s *Server) forget(p *peer) {
+	heap.Remove(&s.heap, p.heapIdx)
+	if s.byDiscr[p.sess.LocalDiscr()] == p {
+		delete(s.byDiscr, p.sess.LocalDiscr())
+	}
+	p.sender.Close()
 }
 
 func (s *Server) event(key PeerKey, ev Event) error {
@@ -397,7 +414,7 @@ func (s *Server) Close() error {
 			c.Close()
 		}
 		s.wg.Wait()
-		for _, p := range s.peers {
+		for _, p := range s.heap {
 			p.sender.Close()
 		}
 	})
@@ -457,6 +474,9 @@ func (s *Server) expire(now time.Time) {
 			return
 		}
 		s.apply(p, now, p.sess.Step(now, Event{Kind: EventTick}))
+		if p.removed && !now.Before(p.drainUntil) {
+			s.forget(p)
+		}
 	}
 }
 
@@ -518,7 +538,7 @@ func (s *Server) apply(p *peer, now time.Time, acts []Action) {
 				p.cnt.Tx++
 			}
 		case ActionStateChange:
-			if s.cfg.OnStateChange != nil {
+			if s.cfg.OnStateChange != nil && !p.removed {
 				s.cfg.OnStateChange(StateChange{Key: p.key, From: a.From, To: a.To, Diag: a.Diag, At: now})
 			}
 		case ActionDiscard:

@@ -122,6 +122,28 @@ func TestServerMem(t *testing.T) {
 		t.Errorf("b never saw the new timers: %+v", sb.Peers())
 	}
 
+	// Removing the session at a: b hears AdminDown (diag 3) rather than
+	// timing out, and a forgets the session after its AdminDown period.
+	if err := sa.RemovePeer(ka); err != nil {
+		t.Fatal(err)
+	}
+	if c := wb.wait(kb, StateDown, 10*time.Second); c.Diag != DiagNeighborDown {
+		t.Errorf("b after a removed the session: %v", c.Diag)
+	}
+	heapLen := func() int {
+		n := -1
+		sa.do(func() { n = len(sa.heap) })
+		return n
+	}
+	for i := 0; i < 100 && heapLen() != 0; i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := heapLen(); n != 0 || len(sa.Peers()) != 0 {
+		t.Errorf("removed session still scheduled: heap %d, peers %+v", n, sa.Peers())
+	}
+	ka = mustAdd(t, sa, PeerConfig{Peer: b4, DesiredMinTx: tm, RequiredMinRx: tm, DetectMult: 3})
+	wa.wait(ka, StateUp, 10*time.Second)
+
 	// Stopping a makes b go Down.
 	sa.Close()
 	if c := wb.wait(kb, StateDown, 10*time.Second); c.Diag != DiagControlDetectExpired {
