@@ -96,9 +96,10 @@ func BenchmarkFIBInstall(b *testing.B) {
 }
 
 // BenchmarkFIBMemberChange measures one ECMP member leaving a group shared
-// by N prefixes, until the kernel's group shows the new set: "link" by the
-// carrier loss event (the fail-over path), "set" by the daemon moving every
-// prefix to the smaller set (the BGP path).
+// by N prefixes, until the kernel's group shows the new set: "gateway" by
+// SetGatewayDown (the BFD fail-over path: one group write), "link" by carrier
+// loss (Linux flushes the member itself; this times the kernel), "set" by
+// the daemon moving every prefix to the smaller set (the BGP path).
 func BenchmarkFIBMemberChange(b *testing.B) {
 	requireRoot(b)
 	n := benchN(b)
@@ -130,6 +131,21 @@ func BenchmarkFIBMemberChange(b *testing.B) {
 		g, err := be.getNexthop(gid)
 		b.Fatalf("group %d never reached %d members: now %+v (%v); failures %+v; mirror links %+v", gid, want, g, err, f.Failures(), f.Kernel().Links)
 	}
+	b.Run("gateway", func(b *testing.B) {
+		m := bn.members[0]
+		var total time.Duration
+		for range b.N {
+			start := time.Now()
+			f.SetGatewayDown(m.Gateway, m.Ifindex, true)
+			waitMembers(b, 3)
+			total += time.Since(start)
+			b.StopTimer()
+			f.SetGatewayDown(m.Gateway, m.Ifindex, false)
+			waitMembers(b, 4)
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/change")
+	})
 	b.Run("link", func(b *testing.B) {
 		h, err := netns.GetFromPath(bn.ns.path)
 		must(b, err)

@@ -64,6 +64,7 @@ type FIB struct {
 	stale       bool // mirror may be wrong: dump before planning
 	staleNH     bool // links and nexthops may be wrong: dump them before planning
 	fastPending bool // a member went down or up: rewrite groups first
+	needFull    bool // the next plan must look at every prefix
 	keepUnknown bool
 	failures    map[string]*Failure
 	stats       Stats
@@ -209,6 +210,7 @@ func (f *FIB) Sweep(ctx context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.keepUnknown = false
+	f.needFull = true
 	return f.syncLocked(ctx, false)
 }
 
@@ -268,6 +270,7 @@ func (f *FIB) dumpLocked(ctx context.Context) error {
 	f.mirror = k
 	f.stale = false
 	f.staleNH = false
+	f.needFull = true
 	return nil
 }
 
@@ -277,6 +280,7 @@ func (f *FIB) dumpLocked(ctx context.Context) error {
 func (f *FIB) syncLocked(ctx context.Context, groupsOnly bool) error {
 	if f.stale {
 		if err := f.dumpLocked(ctx); err != nil {
+			f.needFull = true
 			return err
 		}
 		f.stats.Resyncs++
@@ -291,7 +295,8 @@ func (f *FIB) syncLocked(ctx context.Context, groupsOnly bool) error {
 	if groupsOnly {
 		ops, err = f.rec.PlanGroups(f.desired, f.mirror)
 	} else {
-		ops, err = f.rec.Plan(f.desired, f.mirror, PlanOptions{KeepUnknown: f.keepUnknown})
+		ops, err = f.rec.Plan(f.desired, f.mirror, PlanOptions{KeepUnknown: f.keepUnknown, Incremental: !f.needFull})
+		f.needFull = false
 	}
 	if err != nil {
 		return err
@@ -334,6 +339,7 @@ func (f *FIB) syncLocked(ctx context.Context, groupsOnly bool) error {
 			continue
 		}
 		f.stale = true
+		f.needFull = true
 		key := f.noteFailureLocked(op, e, now)
 		failed[key] = true
 		if len(errs) < 5 {
@@ -374,6 +380,7 @@ func (f *FIB) refreshNexthopsLocked(ctx context.Context) error {
 	for p, r := range f.mirror.Routes {
 		if _, ok := nhs[r.NexthopID]; !ok && !r.Blackhole && r.NexthopID != 0 {
 			delete(f.mirror.Routes, p)
+			f.desired.MarkDirty(p)
 		}
 	}
 	f.staleNH = false
@@ -519,19 +526,23 @@ func (f *FIB) handleLocked(ev Event) bool {
 			f.o.OnNeigh(ev.Neigh)
 		}
 		return false
+	// Link and nexthop events only mark the objects stale: they are read
+	// again before planning, and the routes Linux dropped with them are
+	// found then (see refreshNexthopsLocked).
 	case EventLink:
 		old, had := f.mirror.Links[ev.Link.Index]
-		f.mirror.mirror(ev)
+		f.mirror.Links[ev.Link.Index] = ev.Link
 		f.staleNH = true
 		return !had || old.Usable() != ev.Link.Usable()
 	case EventLinkDeleted:
-		f.mirror.mirror(ev)
+		delete(f.mirror.Links, ev.Link.Index)
 		f.staleNH = true
 		return true
 	case EventNexthop, EventNexthopDeleted:
-		f.mirror.mirror(ev)
 		f.staleNH = true
 		return false
+	case EventRoute, EventRouteDeleted:
+		f.desired.MarkDirty(ev.Route.Prefix)
 	}
 	f.mirror.mirror(ev)
 	return false

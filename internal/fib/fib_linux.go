@@ -4,6 +4,7 @@ package fib
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -418,6 +419,21 @@ func (l *Linux) Subscribe(ctx context.Context) (<-chan Event, error) {
 	fd, _, err := openSocket(l.c.Netns, groups)
 	if err != nil {
 		return nil, err
+	}
+	// Drop the echoes of our own writes in the kernel, before they take
+	// socket buffer (a million-route install would overflow it) and a read
+	// each: notifications carry the writer's port ID in nlmsg_pid.
+	var pid [4]byte
+	ne.PutUint32(pid[:], l.portID)
+	filter := []unix.SockFilter{
+		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 12}, // nlmsg_pid, read big-endian
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 1, K: binary.BigEndian.Uint32(pid[:])},
+		{Code: unix.BPF_RET | unix.BPF_K, K: 0},
+		{Code: unix.BPF_RET | unix.BPF_K, K: 0xffffffff},
+	}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("fib: netlink events filter: %w", err)
 	}
 	tv := unix.NsecToTimeval((200 * time.Millisecond).Nanoseconds())
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {

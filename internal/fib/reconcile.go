@@ -37,6 +37,10 @@ type Desired struct {
 	withdrawn map[netip.Prefix]struct{}
 	// down holds gateways declared dead (BFD) while their link is up.
 	down map[nhKey]bool
+	// dirty holds prefixes changed since the last plan; allDirty says an
+	// incremental plan cannot be trusted (nothing planned yet).
+	dirty    map[netip.Prefix]struct{}
+	allDirty bool
 }
 
 type target struct {
@@ -46,7 +50,7 @@ type target struct {
 
 // NewDesired returns an empty desired state.
 func NewDesired() *Desired {
-	return &Desired{routes: map[netip.Prefix]groupKey{}, targets: map[groupKey]*target{}, withdrawn: map[netip.Prefix]struct{}{}, down: map[nhKey]bool{}}
+	return &Desired{routes: map[netip.Prefix]groupKey{}, targets: map[groupKey]*target{}, withdrawn: map[netip.Prefix]struct{}{}, down: map[nhKey]bool{}, dirty: map[netip.Prefix]struct{}{}, allDirty: true}
 }
 
 // Set makes p forward to nh. It returns an error, changing nothing, if nh is
@@ -71,6 +75,7 @@ func (d *Desired) Set(p netip.Prefix, nh Nexthops) error {
 	t.refs++
 	d.routes[p] = k
 	delete(d.withdrawn, p)
+	d.dirty[p] = struct{}{}
 	return nil
 }
 
@@ -83,6 +88,7 @@ func (d *Desired) Delete(p netip.Prefix) bool {
 	d.unref(k)
 	delete(d.routes, p)
 	d.withdrawn[p] = struct{}{}
+	d.dirty[p] = struct{}{}
 	return true
 }
 
@@ -106,6 +112,10 @@ func (d *Desired) SetGatewayDown(gw netip.Addr, ifindex int, down bool) {
 		delete(d.down, k)
 	}
 }
+
+// MarkDirty makes the next incremental plan look at p (the kernel changed
+// it behind our back).
+func (d *Desired) MarkDirty(p netip.Prefix) { d.dirty[p] = struct{}{} }
 
 // Get returns what p should forward to.
 func (d *Desired) Get(p netip.Prefix) (Nexthops, bool) {
@@ -132,6 +142,11 @@ type Reconciler struct {
 	owner   map[uint32]groupKey
 	claimed map[uint32]bool // objects we created or adopted
 	cursor  uint32
+	// wasEmpty says, per set, whether all its members were down at the
+	// last plan; keptNH holds the objects unknown kept routes use, as of
+	// the last full pass.
+	wasEmpty map[groupKey]bool
+	keptNH   map[uint32]bool
 }
 
 // NewReconciler returns a reconciler allocating IDs in r.
@@ -139,7 +154,7 @@ func NewReconciler(r IDRange) (*Reconciler, error) {
 	if err := r.validate(); err != nil {
 		return nil, err
 	}
-	return &Reconciler{ids: r, groupID: map[groupKey]uint32{}, owner: map[uint32]groupKey{}, claimed: map[uint32]bool{}, cursor: r.First}, nil
+	return &Reconciler{ids: r, groupID: map[groupKey]uint32{}, owner: map[uint32]groupKey{}, claimed: map[uint32]bool{}, cursor: r.First, wasEmpty: map[groupKey]bool{}, keptNH: map[uint32]bool{}}, nil
 }
 
 // PlanOptions tune one plan.
@@ -148,6 +163,11 @@ type PlanOptions struct {
 	// desired since start, and unclaimed objects in our ID range: a restart
 	// adopts, and only a later sweep removes what nobody wants.
 	KeepUnknown bool
+	// Incremental looks only at prefixes changed since the last plan
+	// (Desired.Set, Delete, MarkDirty). The caller must ask for a full plan
+	// after anything it cannot name prefix by prefix: a dump, a failed
+	// write.
+	Incremental bool
 
 	groupsOnly bool
 }
@@ -366,48 +386,73 @@ func (r *Reconciler) Plan(d *Desired, k *Kernel, o PlanOptions) ([]Op, error) {
 		return append(nhOps, groupOps...), nil
 	}
 
-	// Routes.
-	var setPrefixes []netip.Prefix
-	for pfx, key := range d.routes {
+	// Routes. A full pass looks at every prefix; an incremental one only at
+	// the prefixes changed since the last plan, unless a set's members all
+	// went (or came back), which moves every route of that set.
+	full := !o.Incremental || d.allDirty
+	for _, key := range keys {
+		empty := len(entries[key]) == 0
+		if was, ok := r.wasEmpty[key]; ok && was != empty {
+			full = true
+		}
+		r.wasEmpty[key] = empty
+	}
+	for key := range r.wasEmpty {
+		if _, ok := d.targets[key]; !ok {
+			delete(r.wasEmpty, key)
+		}
+	}
+	routeOf := func(pfx netip.Prefix, key groupKey) {
 		want := Route{Prefix: pfx, Blackhole: key == blackholeKey}
 		if !want.Blackhole {
 			if len(entries[key]) == 0 {
 				if _, ok := k.Routes[pfx]; ok {
 					delRouteOps = append(delRouteOps, Op{Kind: OpDelRoute, Route: Route{Prefix: pfx}})
 				}
-				continue
+				return
 			}
 			want.NexthopID = r.groupID[key]
 		}
 		if have, ok := k.Routes[pfx]; ok && have == want {
-			continue
-		}
-		setPrefixes = append(setPrefixes, pfx)
-	}
-	slices.SortFunc(setPrefixes, netip.Prefix.Compare)
-	for _, pfx := range setPrefixes {
-		key := d.routes[pfx]
-		want := Route{Prefix: pfx, Blackhole: key == blackholeKey}
-		if !want.Blackhole {
-			want.NexthopID = r.groupID[key]
+			return
 		}
 		routeOps = append(routeOps, Op{Kind: OpSetRoute, Route: want})
 	}
-	keptNH := map[uint32]bool{}
-	for pfx, kr := range k.Routes {
-		if _, ok := d.routes[pfx]; ok {
-			continue
-		}
+	keptNH := r.keptNH
+	notDesired := func(pfx netip.Prefix, kr Route) {
 		_, gone := d.withdrawn[pfx]
 		if o.KeepUnknown && !gone {
 			if !kr.Blackhole {
 				keptNH[kr.NexthopID] = true
 			}
-			continue
+			return
 		}
 		delRouteOps = append(delRouteOps, Op{Kind: OpDelRoute, Route: Route{Prefix: pfx}})
 	}
-	slices.SortFunc(delRouteOps, func(a, b Op) int { return a.Route.Prefix.Compare(b.Route.Prefix) })
+	if full {
+		// Routes go in map order: sorting a million prefixes costs more
+		// than the kernel gains from it.
+		for pfx, key := range d.routes {
+			routeOf(pfx, key)
+		}
+		keptNH = map[uint32]bool{}
+		for pfx, kr := range k.Routes {
+			if _, ok := d.routes[pfx]; !ok {
+				notDesired(pfx, kr)
+			}
+		}
+		r.keptNH = keptNH
+	} else {
+		for pfx := range d.dirty {
+			if key, ok := d.routes[pfx]; ok {
+				routeOf(pfx, key)
+			} else if kr, ok := k.Routes[pfx]; ok {
+				notDesired(pfx, kr)
+			}
+		}
+	}
+	clear(d.dirty)
+	d.allDirty = false
 	// A withdrawn prefix is forgotten once the kernel no longer has it, or
 	// once it is being deleted now.
 	for pfx := range d.withdrawn {
