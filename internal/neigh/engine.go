@@ -129,10 +129,15 @@ func (e *Engine) kernelTimers(ifname string) SetKernelTimers {
 		br = max(half, time.Second)
 	}
 	gc := max(e.cfg.AgingTime+time.Duration(e.cfg.ProbeRetries+1)*e.cfg.ProbeInterval, 60*time.Second)
+	// One kernel probe per Probe action: with ucast_solicit 1 the kernel
+	// sends at once and gives up (FAILED) after retrans_time. Setting
+	// NUD_PROBE on an entry already in PROBE does nothing, so the kernel
+	// must have given up before our next Probe: retrans_time is 3/4 of
+	// the probe interval to leave room for loop jitter.
 	return SetKernelTimers{
 		Interface:     ifname,
 		BaseReachable: br,
-		RetransTime:   e.cfg.ProbeInterval,
+		RetransTime:   e.cfg.ProbeInterval * 3 / 4,
 		GCStale:       gc,
 		UcastSolicit:  1,
 	}
