@@ -479,16 +479,18 @@ func (s *Session) setState(now time.Time, to State, diag Diag) {
 // retime applies a change of the target timers (config or slow start).
 func (s *Session) retime(now time.Time) {
 	tx, rx := s.targetTimers()
-	if tx == s.advTx && rx == s.advRx {
-		return
-	}
-	s.advTx, s.advRx = tx, rx
 	if s.state != StateUp {
-		// Nobody relies on our timers yet: no poll needed.
+		// Nobody relies on our timers outside Up: no poll needed, and a
+		// poll begun while Up ends with it.
+		s.advTx, s.advRx = tx, rx
 		s.pollActive = false
 		s.effTx, s.effRx = tx, rx
 		return
 	}
+	if tx == s.advTx && rx == s.advRx {
+		return
+	}
+	s.advTx, s.advRx = tx, rx
 	// 6.8.3: a faster TX and a slower RX are safe at once; a slower TX
 	// waits until the peer has acknowledged it with Final, as does a
 	// faster RX (so the peer really sends faster before we expect it).
