@@ -752,3 +752,46 @@ func TestFIBRestartAdopts(t *testing.T) {
 		t.Fatal(s)
 	}
 }
+
+func TestSetManyAndIncremental(t *testing.T) {
+	k := fakeWithLinks(2).k
+	r, _ := NewReconciler(DefaultIDRange)
+	d := NewDesired()
+	ps := []netip.Prefix{pfx("192.0.2.0/24"), pfx("198.51.100.0/24"), pfx("203.0.113.0/24")}
+	if err := d.SetMany(append(slices.Clone(ps), pfx("10.0.0.1/8")), ECMP(m4(1, 1))); err == nil || d.Len() != 0 {
+		t.Fatalf("bad prefix accepted or partial change: %v, %d", err, d.Len())
+	}
+	if err := d.SetMany(ps, ECMP(m4(1, 1), m4(2, 2))); err != nil {
+		t.Fatal(err)
+	}
+	applyAll(t, k, mustPlan(t, r, d, k, PlanOptions{Incremental: true}))
+	if s := check(d, k); s != "" {
+		t.Fatal(s)
+	}
+	// A change behind our back is invisible to an incremental plan until
+	// marked; a full plan finds it.
+	delete(k.Routes, ps[0])
+	if ops := mustPlan(t, r, d, k, PlanOptions{Incremental: true}); len(ops) != 0 {
+		t.Fatalf("incremental plan saw an unmarked change: %v", ops)
+	}
+	d.MarkDirty(ps[0])
+	ops := mustPlan(t, r, d, k, PlanOptions{Incremental: true})
+	if len(ops) != 1 || ops[0].Kind != OpSetRoute || ops[0].Route.Prefix != ps[0] {
+		t.Fatalf("%v", ops)
+	}
+	applyAll(t, k, ops)
+	// Every member down then up: the whole set's routes move even in an
+	// incremental plan.
+	k.SetLink(Link{Index: 1})
+	k.SetLink(Link{Index: 2})
+	applyAll(t, k, mustPlan(t, r, d, k, PlanOptions{Incremental: true}))
+	k.SetLink(up(1))
+	ops = mustPlan(t, r, d, k, PlanOptions{Incremental: true})
+	if got := kinds(ops); got[OpSetRoute] != 3 {
+		t.Fatalf("%v", ops)
+	}
+	applyAll(t, k, ops)
+	if s := check(d, k); s != "" {
+		t.Fatal(s)
+	}
+}

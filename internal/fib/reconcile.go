@@ -60,10 +60,30 @@ func (d *Desired) Set(p netip.Prefix, nh Nexthops) error {
 		return err
 	}
 	c := nh.canonical()
+	d.set(p, c, c.key())
+	return nil
+}
+
+// SetMany makes every prefix in ps forward to nh (one ECMP set of the RIB),
+// checking and interning nh once. On error nothing is changed.
+func (d *Desired) SetMany(ps []netip.Prefix, nh Nexthops) error {
+	for _, p := range ps {
+		if err := nh.validate(p); err != nil {
+			return err
+		}
+	}
+	c := nh.canonical()
 	k := c.key()
+	for _, p := range ps {
+		d.set(p, c, k)
+	}
+	return nil
+}
+
+func (d *Desired) set(p netip.Prefix, c Nexthops, k groupKey) {
 	if old, ok := d.routes[p]; ok {
 		if old == k {
-			return nil
+			return
 		}
 		d.unref(old)
 	}
@@ -76,7 +96,6 @@ func (d *Desired) Set(p netip.Prefix, nh Nexthops) error {
 	d.routes[p] = k
 	delete(d.withdrawn, p)
 	d.dirty[p] = struct{}{}
-	return nil
 }
 
 // Delete withdraws p. It reports whether p was there.
