@@ -618,6 +618,11 @@ const (
 	// 6: "it MUST be handled as if it were not present", which RFC 7606 leaves
 	// as it is); GoBGP treats as withdraw.
 	diffAS4Discard = "as4-attribute-discard (RFC 6793 6)"
+	// Fewer octets left in the path attributes than an attribute header
+	// needs: wire treats as withdraw, GoBGP resets. RFC 7606 4: "the
+	// treat-as-withdraw approach MUST be used" and the Total Path Attribute
+	// Length is taken as correct to find the NLRI.
+	diffAttrHeaderTruncated = "attr-header-truncated (RFC 7606 4)"
 	// DEVIATION, reported: an MP_REACH_NLRI next hop length that does not
 	// fit the family. wire treats as withdraw because the length octet
 	// still locates the NLRI; RFC 7606 7.11 says session reset or AFI/SAFI
@@ -712,6 +717,9 @@ func knownUpdateSeverityDiff(body []byte, opts *wire.Options, oerr, terr error, 
 			return diffNextHopUnused
 		case we.Action == wire.ActionAttributeDiscard && (we.AttrType == 17 || we.AttrType == 18):
 			return diffAS4Discard
+		case we.Action == wire.ActionTreatAsWithdraw && we.Subcode == wire.SubMalformedAttributeList && gs == sevReset &&
+			strings.Contains(gmsg, "header length is short"):
+			return diffAttrHeaderTruncated
 		}
 	}
 	if gs == sevReset && os < sevReset && strings.Contains(gmsg, "mpreach nexthop length") {
@@ -829,6 +837,7 @@ func TestKnownUpdateDiffs(t *testing.T) {
 		{diffFlagsConflict, 1, upd(base+"40800400000001", nlri)},
 		{diffNextHopUnused, 3, "0000002040020a0202fa56ea02fa56ea014003100a03000100000011180a0b0b00ee0006"},
 		{diffAS4Discard, 0, upd("40010100"+"400200"+"4003040a000001"+"401100", nlri)},
+		{diffAttrHeaderTruncated, 0x55, "00000003300f30"},
 		{diffMPNextHopLen, 2, "000000394020010140020a0202fa56ea030000fe4cc00804fdeb00c8800e1e0002010ffd000002000000000000000000000002004020010db800130001"},
 	}
 	for _, c := range cases {
