@@ -31,6 +31,15 @@ type Config struct {
 	// by AdminRelease.
 	FreezeHold time.Duration
 
+	// Multihomed says servers attach to more than one leaf with the same
+	// address (routing to dual-attached hosts). A held host that still
+	// answers while another leaf advertises it with a higher sequence is
+	// then shared: re-originated with the remote's sequence (equal, so the
+	// fabric load-balances) and not counted as a move. Off, it is a
+	// duplicate or a move back: re-originated with a higher sequence, and
+	// repeated fights freeze it.
+	Multihomed bool
+
 	// Community, when non-zero, is a standard community (RFC 1997, ASN<<16
 	// | value) added to every originated host route.
 	Community uint32

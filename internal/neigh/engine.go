@@ -497,6 +497,18 @@ func (e *Engine) probeAnswered(now time.Time, h *host) {
 		if m := e.mob[h.ip]; m != nil && m.frozen {
 			return
 		}
+		if e.cfg.Multihomed {
+			// A server attached to several leaves answers at each of
+			// them: share the route (equal seq, ECMP in the fabric)
+			// instead of fighting over it.
+			if r.seq > h.seq {
+				h.seq = r.seq
+				e.stats.Conflicts++
+				e.emit(Conflict{IP: h.ip, Interface: h.ifname, MAC: h.mac, Other: "remote", Msg: fmt.Sprintf("answers while a remote leaf advertises seq %d; multihomed: sharing with equal seq", r.seq)})
+				e.originate(h)
+			}
+			return
+		}
 		// Still here while a remote leaf claims it: a duplicate or a
 		// move back. Win with a higher seq and count the move.
 		h.seq = e.nextSeq(h, max(r.seq, h.seq))

@@ -92,6 +92,8 @@ func parseConfig(t *testing.T, d *datadriven.TestData) Config {
 			x, _ := strconv.Atoi(a)
 			y, _ := strconv.Atoi(b)
 			cfg.Community = uint32(x)<<16 | uint32(y)
+		case "multihomed":
+			cfg.Multihomed = true
 		case "gw4":
 			cfg.Gateway.IPv4 = netip.MustParsePrefix(v)
 		case "gw6":

@@ -98,6 +98,9 @@ func FuzzEvents(f *testing.F) {
 	f.Add([]byte{0, 0x70, 1, 8, 0, 0, 0x90, 1, 2, 0, 0, 0xa0, 1, 2, 0, 0, 0x40, 1, 2, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg := fuzzConfig()
+		if len(data) > 0 && data[0]&0x80 != 0 {
+			cfg.Multihomed = true
+		}
 		e, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
