@@ -76,6 +76,8 @@ type Engine struct {
 	down   map[string]bool
 	stats  Stats
 
+	rejectLogged map[rejectKey]time.Time
+
 	due     map[netip.Addr]time.Time
 	timers  timerHeap
 	touched map[netip.Addr]struct{}
@@ -97,6 +99,8 @@ func New(cfg Config) (*Engine, error) {
 
 		due:     map[netip.Addr]time.Time{},
 		touched: map[netip.Addr]struct{}{},
+
+		rejectLogged: map[rejectKey]time.Time{},
 	}
 	e.setConfig(cfg)
 	return e, nil
@@ -235,31 +239,54 @@ func pruneMoves(moves []time.Time, now time.Time, window time.Duration) []time.T
 
 // validFor checks the spoof-guard rules for a sighting of ip/mac on ic and
 // logs why it is refused.
-func (e *Engine) validFor(ic *InterfaceConfig, ip netip.Addr, mac MAC) bool {
+func (e *Engine) validFor(now time.Time, ic *InterfaceConfig, ip netip.Addr, mac MAC) bool {
 	if !ip.IsGlobalUnicast() || ip.Is4In6() {
 		// Link-local, multicast, loopback, unspecified: never a route.
 		// IPv4-mapped IPv6 would let a server sneak an IPv4 route past
 		// IPv4-only prefixes.
-		e.stats.Rejected++
-		e.logf(LogNotUnicast, ic.Name, ip, mac, "not a global unicast address")
+		e.reject(now, LogNotUnicast, ic.Name, ip, mac, "not a global unicast address")
 		return false
 	}
 	if !inAny(ic.Allowed, ip) {
-		e.stats.Rejected++
-		e.logf(LogOutsidePrefix, ic.Name, ip, mac, "outside the allowed prefixes of %s", ic.Name)
+		e.reject(now, LogOutsidePrefix, ic.Name, ip, mac, "outside the allowed prefixes of %s", ic.Name)
 		return false
 	}
 	if g := e.cfg.Gateway; (g.IPv4.IsValid() && g.IPv4.Addr() == ip) || (g.IPv6.IsValid() && g.IPv6.Addr() == ip) {
-		e.stats.Rejected++
-		e.logf(LogGateway, ic.Name, ip, mac, "a server claims the anycast gateway address")
+		e.reject(now, LogGateway, ic.Name, ip, mac, "a server claims the anycast gateway address")
 		return false
 	}
 	if !staticAllows(ic, ip, mac) {
-		e.stats.Rejected++
-		e.logf(LogStaticMismatch, ic.Name, ip, mac, "IP+MAC not in the static allowlist of %s", ic.Name)
+		e.reject(now, LogStaticMismatch, ic.Name, ip, mac, "IP+MAC not in the static allowlist of %s", ic.Name)
 		return false
 	}
 	return true
+}
+
+type rejectKey struct {
+	ifname string
+	ip     netip.Addr
+	kind   LogKind
+}
+
+const (
+	rejectLogEvery = time.Minute
+	maxRejectMemo  = 4096
+)
+
+// reject counts a refused sighting and logs it at most once a minute per
+// port, address and reason: the kernel reports every state change of an
+// entry we refuse, and a server spraying addresses must not flood the log.
+func (e *Engine) reject(now time.Time, kind LogKind, ifname string, ip netip.Addr, mac MAC, format string, args ...any) {
+	e.stats.Rejected++
+	k := rejectKey{ifname, ip, kind}
+	if last, ok := e.rejectLogged[k]; ok && now.Sub(last) < rejectLogEvery && !now.Before(last) {
+		return
+	}
+	if len(e.rejectLogged) >= maxRejectMemo {
+		clear(e.rejectLogged)
+	}
+	e.rejectLogged[k] = now
+	e.logf(kind, ifname, ip, mac, format, args...)
 }
 
 func staticAllows(ic *InterfaceConfig, ip netip.Addr, mac MAC) bool {
@@ -274,10 +301,9 @@ func staticAllows(ic *InterfaceConfig, ip netip.Addr, mac MAC) bool {
 	return false
 }
 
-func (e *Engine) hasRoom(ic *InterfaceConfig, ip netip.Addr, mac MAC) bool {
+func (e *Engine) hasRoom(now time.Time, ic *InterfaceConfig, ip netip.Addr, mac MAC) bool {
 	if e.perIf[ic.Name] >= ic.MaxHosts {
-		e.stats.Rejected++
-		e.logf(LogLimit, ic.Name, ip, mac, "%s already holds %d hosts (max-hosts)", ic.Name, ic.MaxHosts)
+		e.reject(now, LogLimit, ic.Name, ip, mac, "%s already holds %d hosts (max-hosts)", ic.Name, ic.MaxHosts)
 		return false
 	}
 	return true
@@ -295,7 +321,7 @@ func (e *Engine) neigh(now time.Time, ev NeighEvent) {
 		if !live || e.down[ev.Interface] || ev.MAC.IsZero() {
 			return
 		}
-		if !e.validFor(ic, ip, ev.MAC) {
+		if !e.validFor(now, ic, ip, ev.MAC) {
 			return
 		}
 		if m := e.mob[ip]; m != nil && m.frozen {
@@ -309,7 +335,7 @@ func (e *Engine) neigh(now time.Time, ev NeighEvent) {
 			e.emit(Conflict{IP: ip, Interface: ev.Interface, MAC: ev.MAC, Other: "remote", Msg: "a remote leaf holds it sticky; not learned"})
 			return
 		}
-		if !e.hasRoom(ic, ip, ev.MAC) {
+		if !e.hasRoom(now, ic, ip, ev.MAC) {
 			return
 		}
 		e.learn(now, ic, ev)
@@ -376,7 +402,7 @@ func (e *Engine) otherPort(now time.Time, h *host, ic *InterfaceConfig, ev Neigh
 	if h.cand != nil && h.cand.ifname == ev.Interface && h.cand.mac == ev.MAC {
 		return
 	}
-	if !e.validFor(ic, ev.IP, ev.MAC) {
+	if !e.validFor(now, ic, ev.IP, ev.MAC) {
 		return
 	}
 	if m := e.mob[ev.IP]; m != nil && m.frozen {
@@ -392,7 +418,7 @@ func (e *Engine) otherPort(now time.Time, h *host, ic *InterfaceConfig, ev Neigh
 		return
 	}
 	if e.perIf[ic.Name] >= ic.MaxHosts {
-		e.hasRoom(ic, ev.IP, ev.MAC)
+		e.hasRoom(now, ic, ev.IP, ev.MAC)
 		return
 	}
 	e.stats.Conflicts++
