@@ -38,6 +38,15 @@ func benchPrefix(i int) netip.Prefix {
 	return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(20 + i>>24), byte(i >> 16), byte(i >> 8), byte(i)}), 32)
 }
 
+// benchCompat is net.ipv4.nexthop_compat_mode in the benchmark's
+// namespace: CLOS_FIB_BENCH_COMPAT, default 0.
+func benchCompat() string {
+	if os.Getenv("CLOS_FIB_BENCH_COMPAT") == "1" {
+		return "1"
+	}
+	return "0"
+}
+
 type benchNet struct {
 	ns      *testNS
 	members []Member
@@ -47,6 +56,11 @@ type benchNet struct {
 func newBenchNet(b *testing.B) *benchNet {
 	b.Helper()
 	ns := newNS(b, "bn")
+	// As CheckSysctls asks: with compat mode on, Linux re-announces every
+	// route using a group each time the group changes.
+	if out, err := exec.Command("ip", "netns", "exec", ns.name, "sysctl", "-qw", "net.ipv4.nexthop_compat_mode="+benchCompat()).CombinedOutput(); err != nil {
+		b.Fatalf("sysctl: %v: %s", err, out)
+	}
 	bn := &benchNet{ns: ns}
 	for i := 1; i <= 4; i++ {
 		idx, a, _ := ns.veth(b, i)
