@@ -288,3 +288,24 @@ func TestModestFiveStageValidates(t *testing.T) {
 		t.Errorf("servers = %d", len(p.Servers))
 	}
 }
+
+func TestDocsIntentExampleParses(t *testing.T) {
+	data, err := os.ReadFile("../../docs/plan.md")
+	if err != nil {
+		t.Skip("docs/plan.md not present")
+	}
+	s := string(data)
+	i := strings.Index(s, "## Intent file")
+	j := strings.Index(s[i:], "```yaml\n")
+	s = s[i+j+len("```yaml\n"):]
+	s = s[:strings.Index(s, "```")]
+	in, err := ParseIntent("docs/plan.md", []byte(s), Intent{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Build(in)
+	if err != nil {
+		t.Fatalf("the documented intent does not build: %v", err)
+	}
+	checkPlan(t, p)
+}
