@@ -153,7 +153,12 @@ func Watch(opts WatchOptions) (*Watcher, error) {
 					lch = nil
 					continue
 				}
-				names.set(int(u.Index), u.Attrs().Name)
+				if u.Header.Type == unix.RTM_DELLINK {
+					// The index may be reused by another interface.
+					names.forget(int(u.Index))
+				} else {
+					names.set(int(u.Index), u.Attrs().Name)
+				}
 				if want[u.Attrs().Name] {
 					send(LinkEvent{Interface: u.Attrs().Name, Up: u.Flags&unix.IFF_UP != 0 && u.Attrs().OperState != netlink.OperDown})
 				}
@@ -172,6 +177,12 @@ type ifNames struct {
 func (n *ifNames) set(idx int, name string) {
 	n.mu.Lock()
 	n.byIndex[idx] = name
+	n.mu.Unlock()
+}
+
+func (n *ifNames) forget(idx int) {
+	n.mu.Lock()
+	delete(n.byIndex, idx)
 	n.mu.Unlock()
 }
 
