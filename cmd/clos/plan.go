@@ -258,5 +258,8 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "clos plan: wrote %d files to %s: %d switches, %d servers, %d links, %d BGP sessions\n",
 		len(files), f.out, len(p.Switches), len(p.Servers), len(p.Links), p.Sessions)
+	for _, o := range p.Oversubscription {
+		fmt.Fprintf(stdout, "clos plan: oversubscription %s %.2f:1 (%g Gbit/s down, %g up)\n", o.Tier, o.Ratio, o.DownGbps, o.UpGbps)
+	}
 	return 0
 }

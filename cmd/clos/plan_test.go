@@ -24,7 +24,7 @@ func TestPlanSeed003WritesEverything(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	if !strings.Contains(out, "4 switches, 4 servers") {
+	if !strings.Contains(out, "4 switches, 4 servers") || !strings.Contains(out, "oversubscription leaf 0.25:1") {
 		t.Errorf("stdout = %q", out)
 	}
 	for _, f := range []string{"fabric.yaml", "closd/leaf1.yaml", "closd/spine4.yaml", "frr/leaf2/frr.conf", "frr/spine3/frr.conf",

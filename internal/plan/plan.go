@@ -166,10 +166,25 @@ func Build(in Intent) (*Plan, error) {
 	return b.p, nil
 }
 
-var namePrefixRe = regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`)
+var (
+	namePrefixRe = regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`)
+	fabricNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`)
+)
+
+// thousands writes n with commas, as people read ASN counts.
+func thousands(n uint64) string {
+	s := strconv.FormatUint(n, 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
 
 func (b *builder) checkIntent() {
 	in := &b.in
+	if !fabricNameRe.MatchString(in.Name) {
+		b.errf("name", "%q; want letters, digits, _ and - (up to 63), as containerlab accepts", in.Name)
+	}
 	if in.Stages != 3 && in.Stages != 5 {
 		b.errf("stages", "%d; valid: 3 or 5", in.Stages)
 		return
@@ -547,8 +562,8 @@ func (b *builder) checkASNs() {
 	default:
 		fits = "shrink the fabric or capacity.leaves-per-pod"
 	}
-	b.errf("asn.scheme", "%s holds %d ASNs (%d-%d) but this fabric needs %d (%d for the middle stage, border leaves and pods, %d for leaves); %s",
-		in.ASN.Scheme, size, l.lo, l.hi, top+leaves, top, leaves, fits)
+	b.errf("asn.scheme", "%s holds %s ASNs (%d-%d) but this fabric needs %s (%d for the middle stage, border leaves and pods, %s for leaves); %s",
+		in.ASN.Scheme, thousands(size), l.lo, l.hi, thousands(top+leaves), top, thousands(leaves), fits)
 }
 
 func (b *builder) name(prefix string, first, id int) string {

@@ -356,9 +356,9 @@ func TestBadIntent(t *testing.T) {
 		{"family", Intent{Pools: Pools{Loopbacks4: netip.MustParsePrefix("fd00::/64")}}, []string{"pools.loopbacks-ipv4: fd00::/64 is the wrong family"}},
 		{"asn exhaustion 3-stage", Intent{LeavesPerPod: 1100, Capacity: Capacity{LeavesPerPod: 1100},
 			Pools: Pools{Loopbacks4: netip.MustParsePrefix("10.0.0.0/16"), Links4: netip.MustParsePrefix("10.64.0.0/12")}},
-			[]string{"asn.scheme: private-2 holds 1023 ASNs (64512-65534) but this fabric needs 1117", "use asn.scheme: private-4"}},
+			[]string{"asn.scheme: private-2 holds 1,023 ASNs (64512-65534) but this fabric needs 1,117", "use asn.scheme: private-4"}},
 		{"asn exhaustion 5-stage", Intent{Stages: 5, Pods: 20, LeavesPerPod: 60, Pools: Pools{Links4: netip.MustParsePrefix("10.64.0.0/12")}},
-			[]string{"asn.scheme: private-2 holds 1023 ASNs", "set asn.reuse-leaf-asns: true"}},
+			[]string{"asn.scheme: private-2 holds 1,023 ASNs", "set asn.reuse-leaf-asns: true"}},
 		{"hosts bgp", Intent{Hosts: "bgp"}, []string{`hosts: "bgp" is not available yet; valid today: subnet`}},
 		{"hosts neighbor", Intent{Hosts: "neighbor"}, []string{`hosts: "neighbor" is not available yet`}},
 		{"links mode", Intent{LinkAddressing: "/30"}, []string{`link-addressing: "/30"; valid: ipv4 (/31), ipv6 (/127), dual`}},
@@ -367,6 +367,7 @@ func TestBadIntent(t *testing.T) {
 		{"capacity", Intent{Stages: 5, LeavesPerPod: 70}, []string{"capacity.leaves-per-pod: 64 is less than leaves-per-pod 70; set capacity.leaves-per-pod to at least 70"}},
 		{"server subnet too small", Intent{ServersPerLeaf: 20, ServerSubnet: SubnetLengths{IPv4: 28}}, []string{"server-subnet-length.ipv4: /28 holds 13 servers but capacity.servers-per-leaf is 20; want /27 or shorter"}},
 		{"bfd", Intent{BFD: BFDIntent{Interval: 5}}, []string{"bfd.interval: 5 ms; want 10..60000"}},
+		{"fabric name", Intent{Name: "my fabric"}, []string{`name: "my fabric"; want letters, digits, _ and -`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Build(tc.in)
