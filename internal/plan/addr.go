@@ -64,11 +64,10 @@ type slice struct {
 }
 
 func (s slice) bounds(p netip.Prefix) (start, size uint64) {
-	total := poolSize(p)
-	if total == math.MaxUint64 {
-		// Huge IPv6 pools: shares of 2^63 keep the arithmetic in range.
-		total = uint64(1) << 63
-	}
+	// Shares of at most 2^32 addresses: an IPv6 pool then lays out like an
+	// IPv4 one (leaf 1 is pool::1, the spines start at pool::8000:0), which
+	// keeps addresses short and the arithmetic in range.
+	total := min(poolSize(p), uint64(1)<<32)
 	unit := total / s.den
 	return unit * s.num, unit * s.len
 }

@@ -176,7 +176,10 @@ func (p *Plan) FRR(n *Node) string {
 			if pf.Addr().Is4() {
 				w("ip prefix-list %s seq %d permit %s", policyLocal, seq4, pf)
 				seq4 += 10
-			} else {
+			}
+		}
+		for _, pf := range orig {
+			if pf.Addr().Is6() {
 				w("ipv6 prefix-list %s seq %d permit %s", policyLocal6, seq6, pf)
 				seq6 += 10
 			}
