@@ -192,6 +192,9 @@ func (d Decision) Changed(in *wire.PathAttrs) bool { return d.Permit && d.Attrs 
 
 // Explain formats the decision for a log line.
 func (d Decision) Explain(routeMap string) string {
+	if d.Reason == NoRouteMap {
+		return d.Reason.String()
+	}
 	if d.Seq != 0 {
 		return fmt.Sprintf("route-map %q seq %d: %s", routeMap, d.Seq, d.Reason)
 	}
