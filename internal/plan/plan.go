@@ -158,6 +158,7 @@ func Build(in Intent) (*Plan, error) {
 	}
 	b.nodes()
 	b.checkNames()
+	b.checkASNCollisions()
 	if len(b.errs) > 0 {
 		return nil, b.errs
 	}
@@ -849,3 +850,29 @@ func (b *builder) oversubscription() {
 // serverPort is a server's data port; eth0 stays the management port, as
 // on the seed's switches and in containerlab.
 const serverPort = "eth1"
+
+// checkASNCollisions verifies the layout's promise on the built nodes:
+// the ranges of the tiers never meet, leaf ASNs repeat only across pods
+// (with reuse), border leaves and pods each own theirs.
+func (b *builder) checkASNCollisions() {
+	type owner struct {
+		name, role string
+		pod        int
+	}
+	seen := map[uint32]owner{}
+	for _, n := range b.p.Switches {
+		o, dup := seen[n.ASN]
+		seen[n.ASN] = owner{n.Name, n.Role, n.Pod}
+		if !dup {
+			continue
+		}
+		shared := o.role == n.Role && (n.Role == RoleSuperSpine ||
+			(n.Role == RoleSpine && o.pod == n.Pod) ||
+			(n.Role == RoleLeaf && b.in.ASN.ReuseLeafASNs && o.pod != n.Pod))
+		if !shared {
+			b.errf("asn.scheme", "%s %s and %s %s would share ASN %d; want a larger ASN range (asn.scheme: private-4) or smaller capacities",
+				o.role, o.name, n.Role, n.Name, n.ASN)
+			return
+		}
+	}
+}
