@@ -278,15 +278,23 @@ const (
 // entry we refuse, and a server spraying addresses must not flood the log.
 func (e *Engine) reject(now time.Time, kind LogKind, ifname string, ip netip.Addr, mac MAC, format string, args ...any) {
 	e.stats.Rejected++
-	k := rejectKey{ifname, ip, kind}
+	if e.firstInMinute(now, rejectKey{ifname, ip, kind}) {
+		e.logf(kind, ifname, ip, mac, format, args...)
+	}
+}
+
+// firstInMinute reports whether k was not reported in the last minute, and
+// notes it. The memory is bounded: when full it starts over, which at worst
+// repeats a line.
+func (e *Engine) firstInMinute(now time.Time, k rejectKey) bool {
 	if last, ok := e.rejectLogged[k]; ok && now.Sub(last) < rejectLogEvery && !now.Before(last) {
-		return
+		return false
 	}
 	if len(e.rejectLogged) >= maxRejectMemo {
 		clear(e.rejectLogged)
 	}
 	e.rejectLogged[k] = now
-	e.logf(kind, ifname, ip, mac, format, args...)
+	return true
 }
 
 func staticAllows(ic *InterfaceConfig, ip netip.Addr, mac MAC) bool {
@@ -327,12 +335,16 @@ func (e *Engine) neigh(now time.Time, ev NeighEvent) {
 		if m := e.mob[ip]; m != nil && m.frozen {
 			evc := ev
 			m.pending = &evc
-			e.logf(LogFrozenIgnored, ev.Interface, ip, ev.MAC, "frozen elsewhere until %s", m.frozenUntil.UTC().Format(time.RFC3339))
+			if e.firstInMinute(now, rejectKey{ev.Interface, ip, LogFrozenIgnored}) {
+				e.logf(LogFrozenIgnored, ev.Interface, ip, ev.MAC, "frozen elsewhere until %s", m.frozenUntil.UTC().Format(time.RFC3339))
+			}
 			return
 		}
 		if r, ok := e.remote[ip]; ok && r.sticky {
 			e.stats.Conflicts++
-			e.emit(Conflict{IP: ip, Interface: ev.Interface, MAC: ev.MAC, Other: "remote", Msg: "a remote leaf holds it sticky; not learned"})
+			if e.firstInMinute(now, rejectKey{ev.Interface, ip, LogRemoteSticky}) {
+				e.emit(Conflict{IP: ip, Interface: ev.Interface, MAC: ev.MAC, Other: "remote", Msg: "a remote leaf holds it sticky; not learned"})
+			}
 			return
 		}
 		if !e.hasRoom(now, ic, ip, ev.MAC) {
@@ -690,7 +702,7 @@ func (e *Engine) release(now time.Time, ip netip.Addr, m *mobility, why string) 
 		ifname = h.ifname
 	}
 	e.emit(Freeze{IP: ip, Interface: ifname, Frozen: false})
-	e.logf(LogFrozenIgnored, ifname, ip, MAC{}, "released: %s", why)
+	e.logf(LogUnfrozen, ifname, ip, MAC{}, "released: %s", why)
 	if h := e.hosts[ip]; h != nil {
 		// Settle what happened while frozen: if a remote leaf now
 		// claims it, find out who really has it.

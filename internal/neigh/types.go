@@ -200,6 +200,7 @@ const (
 	LogMoved           LogKind = "moved"
 	LogMACChanged      LogKind = "mac-changed"
 	LogFrozenIgnored   LogKind = "frozen-ignored"
+	LogUnfrozen        LogKind = "unfrozen"
 	LogRemoteSticky    LogKind = "remote-sticky"
 	LogSeqSaturated    LogKind = "seq-saturated"
 	LogBadRemotePrefix LogKind = "bad-remote-prefix"
