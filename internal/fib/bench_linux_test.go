@@ -212,16 +212,13 @@ func benchInstall(b *testing.B, n int, c LinuxConfig) {
 		bn := newBenchNet(b)
 		f, _ := newLinuxFIBWith(b, bn.ns, c)
 		set := ECMP(bn.members...)
+		all := make([]netip.Prefix, n)
+		for i := range all {
+			all[i] = benchPrefix(i)
+		}
 		b.StartTimer()
 		start := time.Now()
-		must(b, f.Update(func(d *Desired) error {
-			for i := range n {
-				if err := d.Set(benchPrefix(i), set); err != nil {
-					return err
-				}
-			}
-			return nil
-		}))
+		must(b, f.Update(func(d *Desired) error { return d.SetMany(all, set) }))
 		syncOK(b, f)
 		total += time.Since(start)
 		b.StopTimer()

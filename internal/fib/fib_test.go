@@ -41,8 +41,7 @@ func fakeWithLinks(n int) *Fake {
 func check(d *Desired, k *Kernel) string {
 	var probs []string
 	used := map[uint32]bool{}
-	for p, key := range d.routes {
-		t := d.targets[key]
+	for p, t := range d.routes {
 		r, ok := k.Routes[p]
 		want := effective(t.nh, k, d)
 		if !t.nh.Blackhole && len(want) == 0 {

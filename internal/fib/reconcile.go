@@ -30,7 +30,7 @@ func (r IDRange) validate() error {
 // Desired is the state the kernel should reach. Targets are interned: many
 // prefixes with the same member set hold one key.
 type Desired struct {
-	routes  map[netip.Prefix]groupKey
+	routes  map[netip.Prefix]*target
 	targets map[groupKey]*target
 	// withdrawn holds prefixes deleted since start, so a route of ours for
 	// them is removed even while unknown routes are kept.
@@ -44,13 +44,18 @@ type Desired struct {
 }
 
 type target struct {
+	key  groupKey
 	nh   Nexthops // canonical
 	refs int
+	// Scratch of the current plan, so the per-prefix pass follows a
+	// pointer instead of hashing the set's key.
+	planID    uint32
+	planEmpty bool
 }
 
 // NewDesired returns an empty desired state.
 func NewDesired() *Desired {
-	return &Desired{routes: map[netip.Prefix]groupKey{}, targets: map[groupKey]*target{}, withdrawn: map[netip.Prefix]struct{}{}, down: map[nhKey]bool{}, dirty: map[netip.Prefix]struct{}{}, allDirty: true}
+	return &Desired{routes: map[netip.Prefix]*target{}, targets: map[groupKey]*target{}, withdrawn: map[netip.Prefix]struct{}{}, down: map[nhKey]bool{}, dirty: map[netip.Prefix]struct{}{}, allDirty: true}
 }
 
 // Set makes p forward to nh. It returns an error, changing nothing, if nh is
@@ -82,40 +87,39 @@ func (d *Desired) SetMany(ps []netip.Prefix, nh Nexthops) error {
 
 func (d *Desired) set(p netip.Prefix, c Nexthops, k groupKey) {
 	if old, ok := d.routes[p]; ok {
-		if old == k {
+		if old.key == k {
 			return
 		}
 		d.unref(old)
 	}
 	t := d.targets[k]
 	if t == nil {
-		t = &target{nh: c}
+		t = &target{key: k, nh: c}
 		d.targets[k] = t
 	}
 	t.refs++
-	d.routes[p] = k
+	d.routes[p] = t
 	delete(d.withdrawn, p)
 	d.dirty[p] = struct{}{}
 }
 
 // Delete withdraws p. It reports whether p was there.
 func (d *Desired) Delete(p netip.Prefix) bool {
-	k, ok := d.routes[p]
+	t, ok := d.routes[p]
 	if !ok {
 		return false
 	}
-	d.unref(k)
+	d.unref(t)
 	delete(d.routes, p)
 	d.withdrawn[p] = struct{}{}
 	d.dirty[p] = struct{}{}
 	return true
 }
 
-func (d *Desired) unref(k groupKey) {
-	t := d.targets[k]
+func (d *Desired) unref(t *target) {
 	t.refs--
 	if t.refs == 0 {
-		delete(d.targets, k)
+		delete(d.targets, t.key)
 	}
 }
 
@@ -138,11 +142,11 @@ func (d *Desired) MarkDirty(p netip.Prefix) { d.dirty[p] = struct{}{} }
 
 // Get returns what p should forward to.
 func (d *Desired) Get(p netip.Prefix) (Nexthops, bool) {
-	k, ok := d.routes[p]
+	t, ok := d.routes[p]
 	if !ok {
 		return Nexthops{}, false
 	}
-	return d.targets[k].nh, true
+	return t.nh, true
 }
 
 // Len is the number of desired prefixes.
@@ -354,7 +358,8 @@ func (r *Reconciler) Plan(d *Desired, k *Kernel, o PlanOptions) ([]Op, error) {
 		unassigned = append(unassigned, key)
 	}
 	if len(unassigned) > 0 {
-		for pfx, key := range d.routes {
+		for pfx, t := range d.routes {
+			key := t.key
 			if _, ok := r.groupID[key]; ok || key == blackholeKey {
 				continue
 			}
@@ -421,16 +426,20 @@ func (r *Reconciler) Plan(d *Desired, k *Kernel, o PlanOptions) ([]Op, error) {
 			delete(r.wasEmpty, key)
 		}
 	}
-	routeOf := func(pfx netip.Prefix, key groupKey) {
-		want := Route{Prefix: pfx, Blackhole: key == blackholeKey}
+	for key, t := range d.targets {
+		t.planID = r.groupID[key]
+		t.planEmpty = key != blackholeKey && len(entries[key]) == 0
+	}
+	routeOf := func(pfx netip.Prefix, t *target) {
+		want := Route{Prefix: pfx, Blackhole: t.nh.Blackhole}
 		if !want.Blackhole {
-			if len(entries[key]) == 0 {
+			if t.planEmpty {
 				if _, ok := k.Routes[pfx]; ok {
 					delRouteOps = append(delRouteOps, Op{Kind: OpDelRoute, Route: Route{Prefix: pfx}})
 				}
 				return
 			}
-			want.NexthopID = r.groupID[key]
+			want.NexthopID = t.planID
 		}
 		if have, ok := k.Routes[pfx]; ok && have == want {
 			return
@@ -451,8 +460,8 @@ func (r *Reconciler) Plan(d *Desired, k *Kernel, o PlanOptions) ([]Op, error) {
 	if full {
 		// Routes go in map order: sorting a million prefixes costs more
 		// than the kernel gains from it.
-		for pfx, key := range d.routes {
-			routeOf(pfx, key)
+		for pfx, t := range d.routes {
+			routeOf(pfx, t)
 		}
 		keptNH = map[uint32]bool{}
 		for pfx, kr := range k.Routes {
@@ -463,8 +472,8 @@ func (r *Reconciler) Plan(d *Desired, k *Kernel, o PlanOptions) ([]Op, error) {
 		r.keptNH = keptNH
 	} else {
 		for pfx := range d.dirty {
-			if key, ok := d.routes[pfx]; ok {
-				routeOf(pfx, key)
+			if t, ok := d.routes[pfx]; ok {
+				routeOf(pfx, t)
 			} else if kr, ok := k.Routes[pfx]; ok {
 				notDesired(pfx, kr)
 			}
