@@ -50,6 +50,7 @@ type mobility struct {
 	frozen      bool
 	frozenUntil time.Time
 	pending     *NeighEvent // latest local sighting while frozen elsewhere
+	pendingAt   time.Time
 }
 
 // Stats counts what the engine did, for /metrics.
@@ -334,7 +335,7 @@ func (e *Engine) neigh(now time.Time, ev NeighEvent) {
 		}
 		if m := e.mob[ip]; m != nil && m.frozen {
 			evc := ev
-			m.pending = &evc
+			m.pending, m.pendingAt = &evc, now
 			if e.firstInMinute(now, rejectKey{ev.Interface, ip, LogFrozenIgnored}) {
 				e.logf(LogFrozenIgnored, ev.Interface, ip, ev.MAC, "frozen elsewhere until %s", m.frozenUntil.UTC().Format(time.RFC3339))
 			}
@@ -713,5 +714,11 @@ func (e *Engine) release(now time.Time, ip netip.Addr, m *mobility, why string) 
 	}
 	if m.pending != nil {
 		e.neigh(now, *m.pending)
+		if h := e.hosts[ip]; h != nil {
+			// The sighting may be old: age from when it happened, so a
+			// host that left meanwhile is probed soon.
+			h.confirmed = m.pendingAt
+			h.learned = m.pendingAt
+		}
 	}
 }
