@@ -1,0 +1,162 @@
+package rib
+
+import (
+	"net/netip"
+
+	"github.com/closnet/clos/internal/bgp/wire"
+)
+
+// BestChange reports a new best path for a prefix, or its loss (Peer 0 and
+// Attrs nil when Withdrawn). Local marks a locally originated best path.
+type BestChange struct {
+	Family    wire.Family
+	Prefix    netip.Prefix
+	Withdrawn bool
+	Peer      PeerID
+	Local     bool
+	PathID    uint32
+	// Attrs is the interned attribute set: shared, read only.
+	Attrs *wire.PathAttrs
+}
+
+// ECMPChange is the forwarding state of a prefix for the FIB: the ECMP set
+// of the best path's next hops. NextHops is nil when the prefix has no BGP
+// route to install (no path left, or the best path is local). Group
+// identifies the set: prefixes with equal Group have equal NextHops, so the
+// FIB can share one kernel nexthop group among them. NextHops is shared and
+// read only.
+type ECMPChange struct {
+	Family   wire.Family
+	Prefix   netip.Prefix
+	Group    uint32
+	NextHops []NextHop
+}
+
+// DiscardChange installs (or removes) a blackhole route for an active
+// aggregate, so traffic to a missing more-specific is dropped rather than
+// looping on a default route during convergence (seed 002 7.4.5).
+type DiscardChange struct {
+	Prefix  netip.Prefix
+	Install bool
+}
+
+// Send is encoded messages for some peers: every peer listed gets exactly
+// these bytes, in order.
+type Send struct {
+	Group int
+	Peers []PeerID
+	Msgs  [][]byte
+}
+
+// Output is what a Ready call hands the daemon. Its slices are reused by
+// the next Ready call; copy what must outlive it.
+type Output struct {
+	Best    []BestChange
+	ECMP    []ECMPChange
+	Discard []DiscardChange
+	Sends   []Send
+	Peers   []PeerEvent
+	// Errors are encoding failures (attributes too large for a session):
+	// the prefixes named are not advertised to that group.
+	Errors []error
+}
+
+func (o *Output) reset() {
+	o.Best = o.Best[:0]
+	o.ECMP = o.ECMP[:0]
+	o.Discard = o.Discard[:0]
+	clear(o.Sends)
+	o.Sends = o.Sends[:0]
+	o.Peers = o.Peers[:0]
+	o.Errors = o.Errors[:0]
+}
+
+// Empty reports whether there is nothing to do.
+func (o *Output) Empty() bool {
+	return len(o.Best)+len(o.ECMP)+len(o.Discard)+len(o.Sends)+len(o.Peers)+len(o.Errors) == 0
+}
+
+// Ready decides every prefix changed since the last call and returns what
+// follows from it. The result is valid until the next call.
+func (e *Engine) Ready() *Output {
+	o := &e.out
+	o.reset()
+	o.Peers = append(o.Peers, e.pending.Peers...)
+	e.pending.Peers = e.pending.Peers[:0]
+	o.Discard = append(o.Discard, e.pending.Discard...)
+	e.pending.Discard = e.pending.Discard[:0]
+	for f := range e.tables {
+		t := &e.tables[f]
+		// Aggregates first: activating one adds a dirty prefix.
+		for k := 0; k < len(t.dirty); k++ {
+			e.decide(f, t.dirty[k])
+		}
+		for _, i := range t.dirty {
+			en := &t.ents[i]
+			en.dirty = false
+			if len(en.paths) == 0 && en.best.attr == 0 && en.group == 0 {
+				t.release(i)
+			}
+		}
+		t.dirty = t.dirty[:0]
+	}
+	e.flushGroups()
+	return o
+}
+
+// decide selects the best path and ECMP set of one entry and reports the
+// differences.
+func (e *Engine) decide(f int, i uint32) {
+	t := &e.tables[f]
+	en := &t.ents[i]
+	fam := families[f]
+	b := e.selectBest(en.paths)
+	var nb path
+	var grp uint32
+	idx := e.idxBuf[:0]
+	if b >= 0 {
+		nb = en.paths[b]
+		nb.peer &^= staleBit
+		idx = e.multipath(idx, en.paths, b)
+		grp = e.groupFor(f, en.paths, idx)
+	}
+	ob := en.best
+	bestChanged := nb != ob
+	if bestChanged {
+		e.ref(nb.attr)
+		en.best = nb
+		c := BestChange{Family: fam, Prefix: en.pfx, Withdrawn: b < 0}
+		if b >= 0 {
+			c.Peer, c.PathID, c.Local = nb.peerID(), nb.id, nb.peerID() == localPeer
+			c.Attrs = e.attrs.sets[nb.attr].a
+			if c.Local {
+				c.Peer = 0
+			}
+		}
+		e.out.Best = append(e.out.Best, c)
+	}
+	if grp != en.group {
+		c := ECMPChange{Family: fam, Prefix: en.pfx, Group: grp}
+		if grp != 0 {
+			c.NextHops = e.ecmp.groups[grp].hops
+		}
+		e.putGroup(en.group)
+		en.group = grp
+		e.out.ECMP = append(e.out.ECMP, c)
+	} else {
+		e.putGroup(grp)
+	}
+	if bestChanged {
+		// Before advertising, so a summary-only aggregate this prefix
+		// activates already hides it. It may grow t.ents: re-fetch en.
+		e.aggregateNotice(f, nb.peerID(), ob.attr != 0, b >= 0, en.pfx)
+		en = &t.ents[i]
+	}
+	force := bestChanged || en.force
+	en.force = false
+	e.advertisePrefix(f, i, idx, force)
+	if bestChanged {
+		e.unref(ob.attr)
+	}
+	e.idxBuf = idx[:0]
+}
