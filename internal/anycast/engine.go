@@ -71,6 +71,12 @@ func (e *Engine) Step(now time.Time, ev Event) []Action {
 		now = e.last
 	}
 	e.last = now
+	for _, name := range e.order {
+		// Services made by New have no start time until the first Step.
+		if s := e.svcs[name]; s.since.IsZero() {
+			s.since = now
+		}
+	}
 	var out []Action
 	// Deadlines first: a result that arrives at or after its deadline is a
 	// timeout, whatever it says.
@@ -256,6 +262,8 @@ func (e *Engine) record(now time.Time, s *service, rec ResultRecord, out []Actio
 		if s.health == HealthDown && s.passes >= s.cfg.Rise {
 			s.health = HealthUp
 			s.setReason(now, fmt.Sprintf("%d consecutive checks passed (rise %d)", s.passes, s.cfg.Rise))
+		} else if s.health == HealthUp && s.passes == s.cfg.Rise && len(s.announced) == 0 && s.admin == AdminActive {
+			s.setReason(now, fmt.Sprintf("%d consecutive checks passed since the last withdrawal (rise %d)", s.passes, s.cfg.Rise))
 		}
 	} else {
 		s.fails++
@@ -316,9 +324,12 @@ func (e *Engine) undrain(now time.Time, u Undrain, out []Action) []Action {
 		}
 		s.admin = AdminActive
 		s.drainUntil = time.Time{}
-		if s.health == HealthUp {
+		switch {
+		case s.health == HealthUp && (len(s.announced) > 0 || s.passes >= s.cfg.Rise):
 			s.setReason(now, "undrained by operator")
-		} else {
+		case s.health == HealthUp:
+			s.setReason(now, fmt.Sprintf("undrained by operator; out until %d consecutive passes since the withdrawal", s.cfg.Rise))
+		default:
 			s.setReason(now, fmt.Sprintf("undrained by operator; down until %d consecutive passes", s.cfg.Rise))
 		}
 		out = e.reconcile(now, s, out)

@@ -218,23 +218,23 @@ type ResultRecord struct {
 
 // ServiceStatus is what `clos show services` prints for one service.
 type ServiceStatus struct {
-	Name         string         `json:"name"`
-	Addresses    []netip.Prefix `json:"addresses"`
-	Check        CheckSpec      `json:"check"`
-	Health       Health         `json:"health"`
-	Admin        Admin          `json:"admin"`
-	Announced    bool           `json:"announced"`
-	Reason       string         `json:"reason"`
-	Since        time.Time      `json:"since"`
-	Passes       int            `json:"consecutive_passes"`
-	Failures     int            `json:"consecutive_failures"`
-	Rise         int            `json:"rise"`
-	Fall         int            `json:"fall"`
-	Interval     time.Duration  `json:"interval"`
-	Timeout      time.Duration  `json:"timeout"`
-	Weight       uint64         `json:"weight,omitempty"`
-	InFlight     bool           `json:"in_flight"`
-	NextCheck    time.Time      `json:"next_check,omitzero"`
-	DrainUntil   time.Time      `json:"drain_until,omitzero"`
-	History      []ResultRecord `json:"history"`
+	Name       string         `json:"name"`
+	Addresses  []netip.Prefix `json:"addresses"`
+	Check      CheckSpec      `json:"check"`
+	Health     Health         `json:"health"`
+	Admin      Admin          `json:"admin"`
+	Announced  bool           `json:"announced"`
+	Reason     string         `json:"reason"`
+	Since      time.Time      `json:"since"`
+	Passes     int            `json:"consecutive_passes"`
+	Failures   int            `json:"consecutive_failures"`
+	Rise       int            `json:"rise"`
+	Fall       int            `json:"fall"`
+	Interval   time.Duration  `json:"interval"`
+	Timeout    time.Duration  `json:"timeout"`
+	Weight     uint64         `json:"weight,omitempty"`
+	InFlight   bool           `json:"in_flight"`
+	NextCheck  time.Time      `json:"next_check,omitzero"`
+	DrainUntil time.Time      `json:"drain_until,omitzero"`
+	History    []ResultRecord `json:"history"`
 }
