@@ -133,3 +133,26 @@ func TestPlanWarnsOnOversubscription(t *testing.T) {
 		t.Errorf("stderr = %q", errs)
 	}
 }
+
+func TestPlanLayersPresetIntentFlags(t *testing.T) {
+	dir := t.TempDir()
+	intent := filepath.Join(dir, "intent.yaml")
+	_ = os.WriteFile(intent, []byte("leaves-per-pod: 3\nservers-per-leaf: 1\ncapacity: {servers-per-leaf: 2}\n"), 0o644)
+	out := filepath.Join(dir, "out")
+	code, _, errs := runClos("plan", "--preset", "seed-003", "--intent", intent, "--servers-per-leaf", "2", "--bfd=false", "-o", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	f, err := plan.ReadFabric(filepath.Join(out, "fabric.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// preset: spines 3 and 4; intent: 3 leaves; flag: 2 servers each, BFD off.
+	if f.Summary.Switches != 5 || f.Summary.Servers != 6 || f.BFD.Enabled || f.Nodes[3].Name != "spine3" {
+		t.Errorf("layering wrong: %+v first spine %s", f.Summary, f.Nodes[3].Name)
+	}
+	conf, _ := os.ReadFile(filepath.Join(out, "frr", "leaf3", "frr.conf"))
+	if strings.Contains(string(conf), "bfd") {
+		t.Error("--bfd=false left BFD in frr.conf")
+	}
+}
