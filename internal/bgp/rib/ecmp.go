@@ -86,6 +86,12 @@ func (e *Engine) groupFor(f int, paths []path, idx []int) uint32 {
 			hops[i].Weight = max(w, 1)
 		}
 	}
+	slices.SortFunc(hops, func(a, b NextHop) int {
+		if a.Peer != b.Peer {
+			return int(a.Peer) - int(b.Peer)
+		}
+		return a.Addr.Compare(b.Addr)
+	})
 	g := ecmpGroup{key: string(t.buf), hops: hops, refs: 1}
 	var i uint32
 	if n := len(t.free); n > 0 {
