@@ -200,18 +200,26 @@ func (f *FIB) poke() {
 // that failed; they are retried by the loop.
 func (f *FIB) Sync(ctx context.Context) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.syncLocked(ctx, false)
+	err := f.syncLocked(ctx, false)
+	f.mu.Unlock()
+	if err != nil {
+		f.poke() // the loop owns retries
+	}
+	return err
 }
 
 // Sweep stops keeping unknown routes and objects of ours (the grace period
 // after a restart is over) and syncs, removing them.
 func (f *FIB) Sweep(ctx context.Context) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.keepUnknown = false
 	f.needFull = true
-	return f.syncLocked(ctx, false)
+	err := f.syncLocked(ctx, false)
+	f.mu.Unlock()
+	if err != nil {
+		f.poke()
+	}
+	return err
 }
 
 // Failures lists the writes being retried, oldest first.
