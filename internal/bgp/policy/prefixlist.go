@@ -9,10 +9,14 @@ import (
 )
 
 // linearMax is the longest prefix list scanned entry by entry. Longer lists
-// get a per-length hash index; BenchmarkPrefixList shows where the index
-// starts paying off (a map lookup per distinct entry length costs about as
-// much as a dozen linear comparisons).
-const linearMax = 12
+// get a per-length hash index when they have few distinct entry lengths (at
+// most one per indexMinPerLen entries), which real filters do: the index
+// costs a map lookup per distinct length, a linear scan a compare per entry.
+// BenchmarkPrefixList and BenchmarkFabricList measure both sides.
+const (
+	linearMax      = 12
+	indexMinPerLen = 4
+)
 
 // prefixEntry is one compiled prefix-list line. The prefix is held as two
 // 64-bit halves so matching is a mask and a compare, with IPv4 in the top 32
@@ -125,15 +129,20 @@ func compilePrefixList(pl config.PrefixList) (*PrefixList, error) {
 
 func (l *PrefixList) index(v6 bool) *lenIndex {
 	x := &lenIndex{m: map[prefixKey][]int32{}}
+	n := 0
 	for i, e := range l.entries {
 		if e.v6 != v6 {
 			continue
 		}
+		n++
 		k := prefixKey{e.hi, e.lo, e.plen}
 		x.m[k] = append(x.m[k], int32(i))
 		if !slices.Contains(x.lens, e.plen) {
 			x.lens = append(x.lens, e.plen)
 		}
+	}
+	if len(x.lens) == 0 || len(x.lens)*indexMinPerLen > n {
+		return nil
 	}
 	slices.Sort(x.lens)
 	return x
