@@ -251,6 +251,7 @@ func TestCaptures(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var routes []seenRoute
 			counts := map[wire.MessageType]int{}
+			eor := map[wire.Family]bool{}
 			for i, m := range c.msgs {
 				msg, err := wire.Parse(m, &c.opts)
 				if err != nil {
@@ -264,6 +265,9 @@ func TestCaptures(t *testing.T) {
 					}
 					checkCaptureOpen(t, c, v, opens)
 				case *wire.Update:
+					if f, ok := v.EndOfRIB(); ok {
+						eor[f] = true
+					}
 					v.Reachable(func(f wire.Family, n wire.NLRI) {
 						routes = append(routes, seenRoute{f, n, v.Attrs})
 					})
@@ -285,6 +289,14 @@ func TestCaptures(t *testing.T) {
 				t.Errorf("message counts %v: want one OPEN, some UPDATEs and KEEPALIVEs", counts)
 			}
 			checkCaptureRoutes(t, c, routes)
+			// FRR and BIRD mark the end of the initial table to a peer that
+			// sent the Graceful Restart capability (RFC 4724 2).
+			pair, _, _ := strings.Cut(c.name, "-"+c.from+"2")
+			if peer := opens[pair+"-"+c.to+"2"+c.from]; peer != nil && peer.Caps.GracefulRestart != nil && c.from != "gobgp" {
+				if !eor[wire.IPv4Unicast] || !eor[wire.IPv6Unicast] {
+					t.Errorf("End-of-RIB seen for %v, want both unicast families", eor)
+				}
+			}
 		})
 	}
 }
