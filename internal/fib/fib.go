@@ -315,6 +315,9 @@ func (f *FIB) syncLocked(ctx context.Context, groupsOnly bool) error {
 		}
 		return nil
 	}
+	if len(f.mirror.Routes) == 0 && len(ops) > 1024 {
+		f.mirror.Routes = make(map[netip.Prefix]Route, len(ops))
+	}
 	res, aerr := f.b.Apply(ctx, ops)
 	f.stats.Ops += len(ops)
 	f.stats.Batches++

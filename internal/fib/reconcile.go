@@ -79,6 +79,11 @@ func (d *Desired) SetMany(ps []netip.Prefix, nh Nexthops) error {
 	}
 	c := nh.canonical()
 	k := c.key()
+	if len(d.routes) == 0 && len(ps) > 1024 {
+		// A first load: size the map once instead of growing it a
+		// million times.
+		d.routes = make(map[netip.Prefix]*target, len(ps))
+	}
 	for _, p := range ps {
 		d.set(p, c, k)
 	}
@@ -99,8 +104,12 @@ func (d *Desired) set(p netip.Prefix, c Nexthops, k groupKey) {
 	}
 	t.refs++
 	d.routes[p] = t
-	delete(d.withdrawn, p)
-	d.dirty[p] = struct{}{}
+	if len(d.withdrawn) > 0 {
+		delete(d.withdrawn, p)
+	}
+	if !d.allDirty {
+		d.dirty[p] = struct{}{}
+	}
 }
 
 // Delete withdraws p. It reports whether p was there.
@@ -112,7 +121,9 @@ func (d *Desired) Delete(p netip.Prefix) bool {
 	d.unref(t)
 	delete(d.routes, p)
 	d.withdrawn[p] = struct{}{}
-	d.dirty[p] = struct{}{}
+	if !d.allDirty {
+		d.dirty[p] = struct{}{}
+	}
 	return true
 }
 
@@ -138,7 +149,11 @@ func (d *Desired) SetGatewayDown(gw netip.Addr, ifindex int, down bool) {
 
 // MarkDirty makes the next incremental plan look at p (the kernel changed
 // it behind our back).
-func (d *Desired) MarkDirty(p netip.Prefix) { d.dirty[p] = struct{}{} }
+func (d *Desired) MarkDirty(p netip.Prefix) {
+	if !d.allDirty {
+		d.dirty[p] = struct{}{}
+	}
+}
 
 // Get returns what p should forward to.
 func (d *Desired) Get(p netip.Prefix) (Nexthops, bool) {
