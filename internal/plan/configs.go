@@ -141,6 +141,11 @@ func (p *Plan) FRR(n *Node) string {
 	w("hostname %s", n.Name)
 	w("log syslog informational")
 	w("service integrated-vtysh-config")
+	// A switch routes; new namespaces and containers start with forwarding off.
+	w("ip forwarding")
+	if p.hasIPv6() {
+		w("ipv6 forwarding")
+	}
 	w("!")
 	w("interface lo")
 	for _, lo := range n.Loopbacks {
