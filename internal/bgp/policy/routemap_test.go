@@ -410,3 +410,29 @@ func TestPrefixListAgainstNaive(t *testing.T) {
 		t.Fatalf("only %d of the random routes matched an entry; the comparison proves little", hits)
 	}
 }
+
+// TestConcurrentApply runs one Set from several goroutines, as the RIB may,
+// so that -race checks the AS-path cache and the buffer pool.
+func TestConcurrentApply(t *testing.T) {
+	s := mustCompile(t, clausePolicy)
+	done := make(chan bool)
+	for g := range 4 {
+		go func() {
+			ok := true
+			for i := range 2000 {
+				a := base()
+				a.ASPath = seq(65001, uint32(65000+(g*2000+i)%5000))
+				d := s.Apply("M-ASPATH", Route{Prefix: pfx("10.10.1.0/24"), Attrs: a})
+				ok = ok && d.Permit
+				a.ASPath = seq(65002, uint32(i))
+				ok = ok && !s.Apply("M-ASPATH", Route{Prefix: pfx("10.10.1.0/24"), Attrs: a}).Permit
+			}
+			done <- ok
+		}()
+	}
+	for range 4 {
+		if !<-done {
+			t.Error("a concurrent Apply gave a wrong verdict")
+		}
+	}
+}
