@@ -389,7 +389,7 @@ func (f *FIB) refreshNexthopsLocked(ctx context.Context) error {
 	f.mirror.Links = links
 	f.mirror.Nexthops = nhs
 	for p, r := range f.mirror.Routes {
-		if _, ok := nhs[r.NexthopID]; !ok && !r.Blackhole && r.NexthopID != 0 {
+		if _, ok := nhs[r.NexthopID]; !ok && !r.Blackhole && f.o.IDs.Contains(r.NexthopID) {
 			delete(f.mirror.Routes, p)
 			f.desired.MarkDirty(p)
 		}

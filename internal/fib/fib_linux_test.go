@@ -385,3 +385,76 @@ func TestLinuxFlap(t *testing.T) {
 	}
 	t.Logf("stats after flaps: %+v", f.Stats())
 }
+
+func TestLinuxGatewayDown(t *testing.T) {
+	requireRoot(t)
+	ns := newNS(t, "gd")
+	i1, a1, _ := ns.veth(t, 1)
+	i2, a2, _ := ns.veth(t, 2)
+	f, _ := newLinuxFIB(t, ns)
+	w := want{}
+	for i := range 50 {
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{100, 67, byte(i), 0}), 24)
+		must(t, f.Set(p, ECMP(Member{Gateway: gw4(1), Ifindex: i1}, Member{Gateway: gw4(2), Ifindex: i2})))
+		w[p.String()] = []string{mem(gw4(1), a1, 1), mem(gw4(2), a2, 1)}
+	}
+	syncOK(t, f)
+	ops := f.Stats().Ops
+	f.SetGatewayDown(gw4(1), i1, true)
+	down := want{}
+	for p := range w {
+		down[p] = []string{mem(gw4(2), a2, 1)}
+	}
+	eventually(t, "gateway down", func() string { return diffKernel(t, ns, down) })
+	// One group write and the unused member's removal, for 50 prefixes.
+	eventually(t, "writes", func() string {
+		if n := f.Stats().Ops - ops; n != 2 {
+			return fmt.Sprintf("%d writes", n)
+		}
+		return ""
+	})
+	f.SetGatewayDown(gw4(1), i1, false)
+	eventually(t, "gateway up", func() string { return diffKernel(t, ns, w) })
+}
+
+func TestLinuxFailureReported(t *testing.T) {
+	requireRoot(t)
+	ns := newNS(t, "fr")
+	i1, a1, _ := ns.veth(t, 1)
+	f, _ := newLinuxFIB(t, ns)
+	good := pfx("192.0.2.0/24")
+	bad := pfx("198.51.100.0/24")
+	must(t, f.Set(good, ECMP(Member{Gateway: gw4(1), Ifindex: i1})))
+	// 10.99.0.2 is not on v1a's subnet: Linux refuses the nexthop.
+	must(t, f.Set(bad, ECMP(Member{Gateway: netip.MustParseAddr("10.99.0.2"), Ifindex: i1})))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := f.Sync(ctx)
+	if err == nil {
+		t.Fatal("Sync succeeded with an unreachable gateway")
+	}
+	fl := f.Failures()
+	var sawNexthop, sawRoute bool
+	for _, x := range fl {
+		if x.Object != "" && x.Op == "new-nexthop" && strings.Contains(x.Err.Error(), "gateway") {
+			sawNexthop = true
+		}
+		if x.Prefix == bad {
+			sawRoute = true
+		}
+		if x.Prefix == good {
+			t.Fatalf("good prefix failed: %+v", x)
+		}
+	}
+	if !sawNexthop || !sawRoute {
+		t.Fatalf("failures: %+v (sync: %v)", fl, err)
+	}
+	if d := diffKernel(t, ns, want{good.String(): {mem(gw4(1), a1, 1)}}); d != "" {
+		t.Fatal(d)
+	}
+	f.Delete(bad)
+	syncOK(t, f)
+	if fl := f.Failures(); len(fl) != 0 {
+		t.Fatalf("failures after withdrawing the bad prefix: %+v", fl)
+	}
+}
