@@ -598,7 +598,7 @@ func (e *Engine) emitBundle(gi int, g *updateGroup, k bundleKey, nlri []wire.NLR
 	fam := families[k.fam]
 	if k.kind == bundleWithdraw {
 		msgs, err := wire.AppendWithdrawals(nil, fam, nlri, &g.opts)
-		e.encodes++
+		e.encodes += uint64(len(msgs))
 		if err != nil {
 			e.out.Errors = append(e.out.Errors, err)
 			return
@@ -618,7 +618,7 @@ func (e *Engine) emitBundle(gi int, g *updateGroup, k bundleKey, nlri []wire.NLR
 		g.builders[bk] = b
 	}
 	msgs, err := b.Append(nil, nlri)
-	e.encodes++
+	e.encodes += uint64(len(msgs))
 	if err != nil {
 		e.out.Errors = append(e.out.Errors, err)
 		return
@@ -637,6 +637,7 @@ func (e *Engine) emitBundle(gi int, g *updateGroup, k bundleKey, nlri []wire.NLR
 			same = append(same, m)
 			continue
 		}
+		e.copies += uint64(len(msgs))
 		cp := make([][]byte, len(msgs))
 		for i, msg := range msgs {
 			cp[i] = patchNextHop(slices.Clone(msg), mp.cfg.LocalAddress, mp.cfg.LocalLinkLocal)
@@ -793,6 +794,10 @@ func (e *Engine) sendMsg(gi int, g *updateGroup, to []PeerID, m wire.Message) {
 	e.out.Sends = append(e.out.Sends, Send{Group: gi, Peers: to, Msgs: [][]byte{msg}})
 }
 
-// Encodes counts UPDATE encodings (one per batch of prefixes sharing
-// attributes and recipients), for measuring update group sharing.
+// Encodes counts UPDATE messages built by the encoder, and Copies those
+// produced by copying an encoded message with another next hop patched in;
+// together they measure what update groups share.
 func (e *Engine) Encodes() uint64 { return e.encodes }
+
+// Copies: see Encodes.
+func (e *Engine) Copies() uint64 { return e.copies }

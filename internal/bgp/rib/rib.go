@@ -195,9 +195,10 @@ type Engine struct {
 	rejects Rejects
 	idxBuf  []int
 	outBuf  []outPath
-	// encodes counts UpdateBuilder constructions and Append calls, for
-	// the update group benchmark and tests.
+	// encodes and copies count messages built and next-hop-patched
+	// copies (Encodes, Copies).
 	encodes uint64
+	copies  uint64
 }
 
 // New makes an engine. It fails on a configuration that cannot work.
