@@ -307,6 +307,8 @@ func (s *Session) openSent(now time.Time, ev Event) {
 		s.toActive(now, "connection failed in OpenSent: "+e.Reason)
 	case OpenCollisionDump:
 		s.collisionDump(now)
+	case TcpConnectionConfirmed:
+		s.secondConnection()
 	case RecvMessage:
 		s.recvInOpenSent(now, e)
 	default:
@@ -356,6 +358,8 @@ func (s *Session) openConfirm(now time.Time, ev Event) {
 		s.lost(now, "connection failed in OpenConfirm: "+e.Reason)
 	case OpenCollisionDump:
 		s.collisionDump(now)
+	case TcpConnectionConfirmed:
+		s.secondConnection()
 	case RecvMessage:
 		if s.recvError(now, e) {
 			return
@@ -393,6 +397,8 @@ func (s *Session) established(now time.Time, ev Event) {
 		s.lost(now, "connection failed: "+e.Reason)
 	case OpenCollisionDump:
 		s.collisionDump(now)
+	case TcpConnectionConfirmed:
+		s.secondConnection()
 	case RecvMessage:
 		s.recvInEstablished(now, e)
 	default:
@@ -433,6 +439,12 @@ func (s *Session) recvInEstablished(now time.Time, e RecvMessage) {
 		s.fsmError(now, wire.SubFSMUnexpectedInEstablished, fmt.Sprintf("unexpected %s in Established", msgName(e.Msg)))
 	}
 }
+
+// secondConnection is events 16-17 once this session has a connection.
+// RFC 4271 8.2.2 tracks the second connection until its OPEN arrives; that
+// is a second Session in the daemon (see Collision), so this one carries on
+// untouched.
+func (s *Session) secondConnection() { s.st.SecondConnections++ }
 
 // recvError handles a message that failed to parse. It reports whether
 // the event was consumed.

@@ -19,6 +19,9 @@ type Status struct {
 	Established uint64 `json:"established_count"`
 	Flaps       uint64 `json:"flaps"`
 	Transitions uint64 `json:"transitions"`
+	// SecondConnections counts connections reported to a session that
+	// already had one; the daemon should have given them their own.
+	SecondConnections uint64 `json:"second_connections,omitempty"`
 	// ConsecutiveFailures drives the idle hold back-off; IdleHold is the
 	// wait it gives now.
 	ConsecutiveFailures int      `json:"consecutive_failures"`
