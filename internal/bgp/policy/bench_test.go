@@ -135,14 +135,10 @@ func BenchmarkASPathList(b *testing.B) {
 
 // forceIndex builds the index whatever the heuristic says.
 func forceIndex(l *PrefixList, v6 bool) *lenIndex {
-	x := &lenIndex{m: map[prefixKey][]int32{}}
-	for i, e := range l.entries {
-		if e.v6 == v6 {
-			k := prefixKey{e.hi, e.lo, e.plen}
-			x.m[k] = append(x.m[k], int32(i))
-			if !slices.Contains(x.lens, e.plen) {
-				x.lens = append(x.lens, e.plen)
-			}
+	x := newLenIndex(v6)
+	for i := range l.entries {
+		if l.entries[i].v6 == v6 {
+			x.add(&l.entries[i], i)
 		}
 	}
 	slices.Sort(x.lens)
