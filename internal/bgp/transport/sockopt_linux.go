@@ -259,16 +259,17 @@ func setTTL(fd int, peer netip.Addr, opts Options) error {
 
 // setMD5 installs or (with an empty key) removes the RFC 2385 key for a
 // peer prefix. An IPv6 socket sees IPv4 peers as v4-mapped addresses, so
-// their key is installed in that form.
+// their key is given in that form, but with the IPv4 prefix length: the
+// kernel stores it as an IPv4 key (tcp_v6_parse_md5_keys).
 func setMD5(fd int, v6Socket bool, prefix netip.Prefix, key string) error {
 	addr := prefix.Addr().Unmap()
 	bits := prefix.Bits()
 	if prefix.Addr().Is4In6() {
 		bits -= 96
 	}
+	hostBits := addr.BitLen()
 	if v6Socket && addr.Is4() {
 		addr = netip.AddrFrom16(addr.As16())
-		bits += 96
 	}
 	var sig unix.TCPMD5Sig
 	if addr.Is4() {
@@ -282,7 +283,7 @@ func setMD5(fd int, v6Socket bool, prefix netip.Prefix, key string) error {
 	}
 	sig.Keylen = uint16(copy(sig.Key[:], key))
 	opt := unix.TCP_MD5SIG
-	if bits != addr.BitLen() {
+	if bits != hostBits {
 		opt = unix.TCP_MD5SIG_EXT
 		sig.Flags = unix.TCP_MD5SIG_FLAG_PREFIX
 		sig.Prefixlen = uint8(bits)

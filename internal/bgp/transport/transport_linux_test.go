@@ -380,3 +380,43 @@ func TestGTSMDropsLowTTL(t *testing.T) {
 	}
 	c.Close()
 }
+
+// TestDualStackListenerIPv4Peer checks the v4-mapped handling: an IPv4
+// peer reaching an IPv6 wildcard listener is keyed and configured with the
+// IPv4 options.
+func TestDualStackListenerIPv4Peer(t *testing.T) {
+	requireIPv6Loopback(t)
+	l, err := Listen(context.Background(), netip.AddrPortFrom(netip.IPv6Unspecified(), 0), ListenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.SetMD5(netip.MustParsePrefix("127.0.0.0/8"), "dual"); err != nil {
+		t.Fatal(err)
+	}
+	to := netip.AddrPortFrom(lo4, l.Addr().Port())
+	if c, err := dial(t, to, Options{MD5Key: "other"}, 800*time.Millisecond); err == nil {
+		c.Close()
+		t.Fatal("wrong key accepted on the dual-stack listener")
+	}
+	acc := acceptOne(l)
+	c, err := dial(t, to, Options{MD5Key: "dual", GTSM: true}, 5*time.Second)
+	if err != nil {
+		t.Fatalf("right key refused on the dual-stack listener: %v", err)
+	}
+	defer c.Close()
+	a := <-acc
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	defer a.c.Close()
+	if err := Configure(a.c, Options{GTSM: true}); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := unixInt(a.c, unix.IPPROTO_IP, unix.IP_MINTTL); err != nil || v != DefaultGTSMMinTTL {
+		t.Fatalf("IP_MINTTL on the v4-mapped connection = %d, %v", v, err)
+	}
+	if got := NewConn(a.c, testSplit, 0).RemoteAddr().Addr(); got != lo4 {
+		t.Fatalf("remote address %v, want it unmapped to %v", got, lo4)
+	}
+}
