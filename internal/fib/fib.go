@@ -318,7 +318,30 @@ func (f *FIB) syncLocked(ctx context.Context, groupsOnly bool) error {
 	if len(f.mirror.Routes) == 0 && len(ops) > 1024 {
 		f.mirror.Routes = make(map[netip.Prefix]Route, len(ops))
 	}
+	// On a big batch the mirror's bookkeeping runs on another core while
+	// the kernel works. It is optimistic: a write that then fails makes the
+	// mirror stale, and it is read again before the next plan.
+	optimistic := len(ops) > 4096
+	var mirrorErr bool
+	var mirrorDone chan struct{}
+	if optimistic {
+		mirrorDone = make(chan struct{})
+		go func() {
+			defer close(mirrorDone)
+			for _, op := range ops {
+				if err := f.mirror.Apply(op); err != nil {
+					mirrorErr = true
+				}
+			}
+		}()
+	}
 	res, aerr := f.b.Apply(ctx, ops)
+	if optimistic {
+		<-mirrorDone
+		if mirrorErr {
+			f.stale = true
+		}
+	}
 	f.stats.Ops += len(ops)
 	f.stats.Batches++
 	now := time.Now()
@@ -333,6 +356,9 @@ func (f *FIB) syncLocked(ctx context.Context, groupsOnly bool) error {
 			e = aerr
 		}
 		if e == nil && aerr == nil {
+			if optimistic {
+				continue
+			}
 			if merr := f.mirror.Apply(op); merr != nil {
 				// The kernel took a write our model refuses: trust the
 				// kernel and read it again.
@@ -346,7 +372,9 @@ func (f *FIB) syncLocked(ctx context.Context, groupsOnly bool) error {
 		}
 		if (op.Kind == OpDelRoute && errors.Is(e, syscall.ESRCH)) || (op.Kind == OpDelNexthop && errors.Is(e, syscall.ENOENT)) {
 			// Already gone, which is what we wanted.
-			_ = f.mirror.Apply(op)
+			if !optimistic {
+				_ = f.mirror.Apply(op)
+			}
 			continue
 		}
 		f.stale = true

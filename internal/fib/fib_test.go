@@ -794,3 +794,31 @@ func TestSetManyAndIncremental(t *testing.T) {
 		t.Fatal(s)
 	}
 }
+
+func TestFIBBigBatchWithFailure(t *testing.T) {
+	f, fk, log := fibOnFake(t, 2)
+	bad := netip.PrefixFrom(netip.AddrFrom4([4]byte{100, 0, 7, 0}), 24)
+	log.setFail(func(op Op) error {
+		if op.Kind == OpSetRoute && op.Route.Prefix == bad {
+			return syscall.ENOMEM
+		}
+		return nil
+	})
+	var ps []netip.Prefix
+	for i := range 6000 {
+		ps = append(ps, netip.PrefixFrom(netip.AddrFrom4([4]byte{100, byte(i >> 8), byte(i), 0}), 24))
+	}
+	if err := f.Update(func(d *Desired) error { return d.SetMany(ps, ECMP(m4(1, 1), m4(2, 2))) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(context.Background()); !errors.Is(err, syscall.ENOMEM) {
+		t.Fatalf("Sync: %v", err)
+	}
+	// The mirror took the failed write optimistically; the re-dump before
+	// the next plan corrects it and the retry installs the route.
+	log.setFail(nil)
+	waitConverged(t, f, fk)
+	if k := f.Kernel(); len(k.Routes) != 6000 {
+		t.Fatalf("mirror has %d routes", len(k.Routes))
+	}
+}
