@@ -74,7 +74,12 @@ func CompileASPathRegex(expr string) (*regexp.Regexp, error) {
 	}
 	re, err := regexp.Compile(TranslateASPathRegex(expr))
 	if err != nil {
-		return nil, fmt.Errorf("regular expression %q: %w", expr, err)
+		// Report the error on the text the operator wrote, not on the
+		// rewrite; FuzzASPathRegex checks both fail together.
+		if _, orig := regexp.Compile(expr); orig != nil {
+			err = orig
+		}
+		return nil, fmt.Errorf("regular expression %q: %w; want RE2 syntax, with _ for a delimiter", expr, err)
 	}
 	return re, nil
 }

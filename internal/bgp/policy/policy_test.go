@@ -195,9 +195,12 @@ func TestASPathRegex(t *testing.T) {
 			}
 		}
 	}
-	for _, bad := range []string{"", "(", "[65001", `\1`, "a{2,1}", "x**"} {
-		if _, err := CompileASPathRegex(bad); err == nil {
+	for _, bad := range []string{"", "(", "[65001", `\1`, "a{2,1}", "x**", "_(65001"} {
+		_, err := CompileASPathRegex(bad)
+		if err == nil {
 			t.Errorf("%q compiled; want an error", bad)
+		} else if strings.Contains(err.Error(), "(?:^") {
+			t.Errorf("%q: the error quotes the rewritten expression: %v", bad, err)
 		}
 	}
 }
