@@ -269,6 +269,16 @@ func (s *Session) connecting(now time.Time, ev Event) {
 		s.sendOpen()
 		s.hold = now.Add(s.cfg.OpenHoldTime)
 		s.setState(now, StateOpenSent)
+	case AutomaticStop:
+		// Event 8 without a connection: nothing to send.
+		if s.state == StateConnect {
+			s.emit(AbortConnect{})
+		}
+		if e.Subcode == wire.SubPeerDeconfigured {
+			s.stopped = true
+		}
+		s.connectRetryCounter++
+		s.toIdle(now, downInfo{reason: "stopped: " + wire.ShutdownNotification(stopSubcode(e.Subcode), "").String()}, true)
 	case TcpConnectionFails:
 		// Deviation from RFC 4271 8.2.2 (Connect -> Idle): a peer that is
 		// not listening yet is not oscillating, so keep listening in
@@ -523,10 +533,7 @@ func (s *Session) manualStop(now time.Time, e ManualStop) {
 }
 
 func (s *Session) automaticStop(now time.Time, e AutomaticStop) {
-	sub := e.Subcode
-	if sub == 0 {
-		sub = wire.SubOtherConfigChange
-	}
+	sub := stopSubcode(e.Subcode)
 	n := wire.ShutdownNotification(sub, e.Message)
 	s.emit(Send{Msg: n})
 	s.emit(CloseConnection{})
@@ -535,6 +542,15 @@ func (s *Session) automaticStop(now time.Time, e AutomaticStop) {
 	}
 	s.connectRetryCounter++
 	s.toIdle(now, downInfo{reason: "stopped: " + n.String(), sent: n}, true)
+}
+
+// stopSubcode is the Cease subcode of an AutomaticStop; 0 means Other
+// Configuration Change.
+func stopSubcode(sub uint8) uint8 {
+	if sub == 0 {
+		return wire.SubOtherConfigChange
+	}
+	return sub
 }
 
 // fail sends n, closes, and goes to Idle with back-off.

@@ -117,17 +117,21 @@ func TestJitterBounds(t *testing.T) {
 }
 
 // establish brings a session to Established and returns the clock.
-func establish(t *testing.T, s *Session) time.Time {
+func establish(t testing.TB, s *Session) time.Time {
 	t.Helper()
 	now := epoch
 	s.Step(now, ManualStart{})
 	s.Step(now, TcpConnectionConfirmed{})
-	s.Step(now, RecvMessage{Msg: &wire.Open{Version: 4, AS: 65001, HoldTime: 9, RouterID: netip.MustParseAddr("10.0.0.2")}})
+	s.Step(now, RecvMessage{Msg: openFrom(65001)})
 	s.Step(now, RecvMessage{Msg: &wire.Keepalive{}})
 	if s.State() != StateEstablished {
 		t.Fatalf("state %s", s.State())
 	}
 	return now
+}
+
+func openFrom(as uint32) *wire.Open {
+	return &wire.Open{Version: 4, AS: as, HoldTime: 9, RouterID: netip.MustParseAddr("10.0.0.2")}
 }
 
 func TestStatusJSON(t *testing.T) {
