@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -247,7 +248,7 @@ func TestInteropGoBGP(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var logs bytes.Buffer
+	var logs syncBuffer
 	cmd := exec.CommandContext(ctx, gobgpd, "-f", path, "-p", "--api-hosts", fmt.Sprintf("127.0.0.1:%d", apiPort), "--pprof-disable")
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -329,4 +330,128 @@ func TestInteropGoBGP(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// TestInteropFRR runs a session against FRR's bgpd with TCP MD5 and GTSM
+// on both sides (FRR "ttl-security hops 1" drops anything below TTL 255).
+func TestInteropFRR(t *testing.T) {
+	bgpd := "/usr/lib/frr/bgpd"
+	if _, err := os.Stat(bgpd); err != nil {
+		bgpd = requireTool(t, "bgpd")
+	}
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("FRR interop needs root in CI")
+		}
+		t.Skip("FRR interop needs root")
+	}
+	dir := t.TempDir()
+	port := freePort(t)
+	conf := `frr defaults datacenter
+hostname ctfrr
+!
+router bgp 65001
+ bgp router-id 10.0.0.2
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+ neighbor 127.0.0.2 remote-as 65000
+ neighbor 127.0.0.2 password s3cret
+ neighbor 127.0.0.2 ttl-security hops 1
+ neighbor 127.0.0.2 passive
+ neighbor 127.0.0.2 timers 1 3
+ address-family ipv4 unicast
+  network 10.98.0.0/24
+ exit-address-family
+`
+	path := filepath.Join(dir, "bgpd.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var logs syncBuffer
+	cmd := exec.CommandContext(ctx, bgpd, "-f", path, "-p", fmt.Sprint(port), "-l", "127.0.0.1", "-Z", "-S",
+		"-i", filepath.Join(dir, "bgpd.pid"), "--vty_socket", dir, "-P", "0", "-z", filepath.Join(dir, "zserv.api"), "--log", "stdout")
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("bgpd output:\n%s", logs.String())
+		}
+	})
+
+	cfg := fsm.Config{
+		LocalAS: 65000, RouterID: netip.MustParseAddr("10.0.0.1"), PeerAS: fsm.PeerASExternal(),
+		HoldTime: 9 * time.Second, ConnectRetry: time.Second, IdleHoldTime: 500 * time.Millisecond,
+		Capabilities: wire.Capabilities{AS4: true, RouteRefresh: true, EnhancedRouteRefresh: true,
+			Multiprotocol: []wire.Family{wire.IPv4Unicast}, ExtendedMessage: true},
+		Required: []uint8{wire.CapAS4, wire.CapRouteRefresh},
+	}
+	l := newLoop(t, cfg, netip.AddrPortFrom(lo4, uint16(port)),
+		Options{LocalAddr: netip.MustParseAddr("127.0.0.2"), MD5Key: "s3cret", GTSM: true})
+	cmds := make(chan fsm.Event)
+	done := make(chan struct{})
+	go func() { l.run(ctx, cmds); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	var neg fsm.Negotiated
+	select {
+	case neg = <-l.up:
+	case <-ctx.Done():
+		t.Fatal("session with FRR did not come up")
+	}
+	if neg.PeerAS != 65001 || neg.HoldTime != 3*time.Second || !neg.Options.AS4 || !neg.Options.ExtendedMessage || !neg.EnhancedRouteRefresh {
+		t.Fatalf("negotiated %s", neg)
+	}
+	select {
+	case n := <-l.routes:
+		if n.Prefix != netip.MustParsePrefix("10.98.0.0/24") {
+			t.Fatalf("received %v", n.Prefix)
+		}
+	case <-ctx.Done():
+		t.Fatal("no UPDATE from FRR")
+	}
+	time.Sleep(4 * time.Second)
+	select {
+	case d := <-l.down:
+		t.Fatalf("session went down: %s", d.Reason)
+	default:
+	}
+	cmds <- fsm.ManualStop{Message: "frr interop done"}
+	select {
+	case <-l.down:
+	case <-ctx.Done():
+		t.Fatal("no Down after ManualStop")
+	}
+	// FRR logs the RFC 9003 message it received.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "frr interop done") {
+		if time.Now().After(deadline) {
+			t.Fatal("FRR did not report our shutdown communication")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a bytes.Buffer a child process writes to while the test
+// reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
