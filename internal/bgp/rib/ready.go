@@ -87,14 +87,19 @@ func (e *Engine) Ready() *Output {
 	e.pending.Discard = e.pending.Discard[:0]
 	for f := range e.tables {
 		t := &e.tables[f]
-		// Aggregates first: activating one adds a dirty prefix.
+		// The list grows while it is walked: activating an aggregate
+		// adds its prefix and may touch entries decided already.
 		for k := 0; k < len(t.dirty); k++ {
-			e.decide(f, t.dirty[k])
+			i := t.dirty[k]
+			if !t.ents[i].dirty {
+				continue
+			}
+			t.ents[i].dirty = false
+			e.decide(f, i)
 		}
 		for _, i := range t.dirty {
 			en := &t.ents[i]
-			en.dirty = false
-			if len(en.paths) == 0 && en.best.attr == 0 && en.group == 0 {
+			if en.live && !en.dirty && len(en.paths) == 0 && en.best.attr == 0 && en.group == 0 {
 				t.release(i)
 			}
 		}

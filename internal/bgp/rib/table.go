@@ -70,15 +70,12 @@ func (t *table) getOrCreate(p netip.Prefix) uint32 {
 }
 
 func (t *table) markDirty(i uint32) {
+	// Ready clears the flag as it decides an entry, so an entry changed
+	// again later in the same Ready (an aggregate switching) is queued
+	// again.
 	en := &t.ents[i]
 	if !en.dirty {
 		en.dirty = true
-		t.dirty = append(t.dirty, i)
-		return
-	}
-	if en.force {
-		// Already decided in this Ready (suppression changed after it):
-		// decide again.
 		t.dirty = append(t.dirty, i)
 	}
 }
