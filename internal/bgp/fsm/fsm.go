@@ -67,6 +67,12 @@ func New(cfg Config) (*Session, error) {
 // State is the current state.
 func (s *Session) State() State { return s.state }
 
+// AcceptsConnection reports whether an inbound connection from the peer
+// may be accepted: never in Idle (RFC 4271 8.2.2 refuses it there). In
+// Connect and Active the connection is this session's; in the later states
+// it belongs to a second Session and Collision decides between them.
+func (s *Session) AcceptsConnection() bool { return s.state != StateIdle }
+
 // Inbound reports whether the session's connection was accepted rather
 // than dialed.
 func (s *Session) Inbound() bool { return s.inbound }
@@ -79,7 +85,8 @@ func (s *Session) PeerOpen() *wire.Open { return s.peerOpen }
 func (s *Session) Negotiated() Negotiated { return s.neg }
 
 // Options are the wire options to parse the peer's messages with. Before
-// the OPEN exchange they are those of a plain RFC 4271 session.
+// the OPEN exchange they are those of a plain RFC 4271 session. The
+// pointer is into the session: use it on the goroutine that steps it.
 func (s *Session) Options() *wire.Options {
 	if s.peerOpen == nil {
 		return &wire.Options{}

@@ -203,3 +203,18 @@ func TestNonWireErrorClosesWithoutNotification(t *testing.T) {
 type errTest struct{}
 
 func (errTest) Error() string { return "read buffer exhausted" }
+
+func TestAcceptsConnection(t *testing.T) {
+	s, _ := New(baseConfig())
+	if s.AcceptsConnection() {
+		t.Error("Idle accepts a connection")
+	}
+	now := establish(t, s)
+	if !s.AcceptsConnection() {
+		t.Error("Established refuses the connection Collision needs to see")
+	}
+	s.Step(now, ManualStop{})
+	if s.AcceptsConnection() {
+		t.Error("a stopped session accepts a connection")
+	}
+}
