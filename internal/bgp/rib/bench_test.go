@@ -78,7 +78,7 @@ func benchEngine(b *testing.B, peers int) (*Engine, []PeerID) {
 		}
 		ids = append(ids, id)
 	}
-	e.Ready()
+	e.Ready(time.Time{})
 	return e, ids
 }
 
@@ -116,7 +116,7 @@ func BenchmarkIngest(b *testing.B) {
 								b.Fatal(err)
 							}
 						}
-						e.Ready()
+						e.Ready(time.Time{})
 					}
 				} else {
 					for p := range ids {
@@ -125,10 +125,10 @@ func BenchmarkIngest(b *testing.B) {
 								b.Fatal(err)
 							}
 							if u%20 == 19 {
-								e.Ready()
+								e.Ready(time.Time{})
 							}
 						}
-						e.Ready()
+						e.Ready(time.Time{})
 					}
 				}
 				elapsed += time.Since(start)
@@ -160,7 +160,7 @@ func BenchmarkChurn(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		e.Ready()
+		e.Ready(time.Time{})
 	}
 	ann := fabricUpdates(0, n)
 	var wd []*wire.Update
@@ -176,7 +176,7 @@ func BenchmarkChurn(b *testing.B) {
 				if err := e.ApplyUpdate(ids[0], u); err != nil {
 					b.Fatal(err)
 				}
-				o := e.Ready()
+				o := e.Ready(time.Time{})
 				prefixChanges += len(o.Best)
 				for _, s := range o.Sends {
 					msgs += len(s.Msgs) * len(s.Peers)
@@ -220,7 +220,7 @@ func BenchmarkUpdateGroups(b *testing.B) {
 					id, _ := e.AddPeer(c)
 					e.PeerUp(id, netip.AddrFrom4([4]byte{1, 1, byte(p), 1}), wire.Options{AS4: true}, []wire.Family{wire.IPv4Unicast})
 				}
-				e.Ready()
+				e.Ready(time.Time{})
 				before, beforeCopies := e.Encodes(), e.Copies()
 				a := &wire.PathAttrs{HasOrigin: true, HasASPath: true, NextHop: netip.MustParseAddr("10.254.0.1"),
 					ASPath: wire.ASPath{{Type: wire.ASSequence, ASNs: []uint32{64999}}}}
@@ -231,7 +231,7 @@ func BenchmarkUpdateGroups(b *testing.B) {
 					}
 					e.ApplyUpdate(src, u)
 				}
-				e.Ready()
+				e.Ready(time.Time{})
 				encodes += e.Encodes() - before
 				copies += e.Copies() - beforeCopies
 				total += prefixes

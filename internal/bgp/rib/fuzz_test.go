@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/closnet/clos/internal/bgp/wire"
 )
@@ -66,7 +67,7 @@ func runFuzzOps(t *testing.T, ops []byte) {
 		return int(b)
 	}
 	check := func() {
-		o := e.Ready()
+		o := e.Ready(time.Time{})
 		for _, s := range o.Sends {
 			for _, p := range s.Peers {
 				if !up[p] {
@@ -201,7 +202,7 @@ func runFuzzOps(t *testing.T, ops []byte) {
 			t.Fatal(err)
 		}
 	}
-	e.Ready()
+	e.Ready(time.Time{})
 	if n := len(e.attrs.byKey) + len(e.nhs.byKey) + len(e.ecmp.byKey) + len(e.tables[famV4].idx); n != 0 {
 		t.Fatalf("after every path is gone: %d attribute sets, %d next hops, %d ECMP groups, %d prefixes left",
 			len(e.attrs.byKey), len(e.nhs.byKey), len(e.ecmp.byKey), len(e.tables[famV4].idx))

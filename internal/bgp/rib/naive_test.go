@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/closnet/clos/internal/bgp/wire"
 )
@@ -251,7 +252,7 @@ func TestBestPathAgainstNaive(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			e.Ready()
+			e.Ready(time.Time{})
 			for _, pfx := range pfxs {
 				var ps []rpath
 				for _, p := range state[pfx] {

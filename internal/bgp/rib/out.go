@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/closnet/clos/internal/bgp/wire"
 )
@@ -28,6 +29,7 @@ type groupKey struct {
 	removePriv  RemovePrivateAS
 	noComm      bool
 	defOrig     bool
+	mrai        time.Duration
 	// nhShape is the form of our next hop: IPv4, IPv6, IPv6 with a
 	// link-local beside it; only then can patched messages keep their
 	// length.
@@ -88,6 +90,9 @@ type updateGroup struct {
 	bundles  []bundle
 	byKey    map[bundleKey]int
 	dumps    []dumpReq
+	// held are prefixes whose announcement waits for the MRAI.
+	held     map[heldKey]struct{}
+	nextSend time.Time
 }
 
 func (e *Engine) groupKeyOf(p *peer) groupKey {
@@ -97,7 +102,7 @@ func (e *Engine) groupKeyOf(p *peer) groupKey {
 		extNH:       p.opts.ExtendedNextHop[wire.IPv4Unicast],
 		nhUnchanged: p.cfg.NextHopUnchanged, nhSelf: p.cfg.NextHopSelf,
 		removePriv: p.cfg.RemovePrivateAS, noComm: p.cfg.NoSendCommunity,
-		defOrig: p.cfg.DefaultOriginate, fams: p.fams,
+		defOrig: p.cfg.DefaultOriginate, fams: p.fams, mrai: p.cfg.MRAI,
 	}
 	for f, fam := range families {
 		k.addPath[f] = p.cfg.AddPathSend && p.opts.AddPathSend[fam]
@@ -127,7 +132,8 @@ func (e *Engine) joinGroup(id PeerID) {
 	}
 	if gi < 0 {
 		g := &updateGroup{key: k, export: p.cfg.Export, opts: p.opts,
-			xform: map[uint64]xform{}, builders: map[uint64]*wire.UpdateBuilder{}, byKey: map[bundleKey]int{}}
+			xform: map[uint64]xform{}, builders: map[uint64]*wire.UpdateBuilder{}, byKey: map[bundleKey]int{},
+			held: map[heldKey]struct{}{}}
 		for f := range g.adv {
 			g.adv[f] = map[netip.Prefix][]outPath{}
 		}
@@ -559,20 +565,89 @@ func (e *Engine) RouteRefresh(id PeerID, f wire.Family, enhanced bool) error {
 }
 
 // flushGroups encodes the queued bundles of every group.
-func (e *Engine) flushGroups() {
+//
+// With an MRAI (RFC 4271 9.2.1.1) announcements wait until the group's
+// interval has passed since its last announcement; their prefixes are
+// remembered and, when due, announced as the Adj-RIB-Out then has them, so
+// a prefix that changed several times in between is sent once. Withdrawals
+// never wait (seed 002 7.4.2).
+func (e *Engine) flushGroups(now time.Time) {
 	for gi, g := range e.groups {
 		if g == nil {
 			continue
 		}
+		hold := g.key.mrai > 0 && now.Before(g.nextSend)
+		announced := false
 		for bi := range g.bundles {
 			b := &g.bundles[bi]
+			if b.key.kind == bundleAnnounce && g.key.mrai > 0 {
+				if hold {
+					for _, n := range b.nlri {
+						g.held[heldKey{b.key.fam, n.Prefix}] = struct{}{}
+					}
+					continue
+				}
+				announced = true
+			}
 			e.emitBundle(gi, g, b.key, b.nlri, g.recipients(b.key))
+		}
+		if !hold && len(g.held) > 0 {
+			e.releaseHeld(gi, g)
+			announced = true
+		}
+		if announced {
+			g.nextSend = now.Add(g.key.mrai)
 		}
 		g.bundles = g.bundles[:0]
 		clear(g.byKey)
 		e.dumpAll(gi, g)
 		g.dumps = g.dumps[:0]
 	}
+}
+
+type heldKey struct {
+	fam uint8
+	pfx netip.Prefix
+}
+
+// releaseHeld announces the prefixes an MRAI held back, as they are now.
+func (e *Engine) releaseHeld(gi int, g *updateGroup) {
+	keys := make([]heldKey, 0, len(g.held))
+	for k := range g.held {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b heldKey) int {
+		if a.fam != b.fam {
+			return int(a.fam) - int(b.fam)
+		}
+		if c := a.pfx.Addr().Compare(b.pfx.Addr()); c != 0 {
+			return c
+		}
+		return a.pfx.Bits() - b.pfx.Bits()
+	})
+	clear(g.held)
+	for _, k := range keys {
+		for _, o := range g.adv[k.fam][k.pfx] {
+			g.queue(bundleKey{kind: bundleAnnounce, fam: k.fam, attr: o.attr, self: o.self, except: o.skip}, wire.NLRI{Prefix: k.pfx, PathID: o.id})
+		}
+	}
+	for bi := range g.bundles {
+		b := &g.bundles[bi]
+		if b.key.kind == bundleAnnounce {
+			e.emitBundle(gi, g, b.key, b.nlri, g.recipients(b.key))
+		}
+	}
+}
+
+// NextDeadline is when Ready must next be called for announcements an MRAI
+// holds back; ok is false when nothing is held.
+func (e *Engine) NextDeadline() (t time.Time, ok bool) {
+	for _, g := range e.groups {
+		if g != nil && len(g.held) > 0 && (!ok || g.nextSend.Before(t)) {
+			t, ok = g.nextSend, true
+		}
+	}
+	return t, ok
 }
 
 // recipients lists the members a bundle goes to; members still waiting

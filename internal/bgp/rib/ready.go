@@ -2,6 +2,7 @@ package rib
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/closnet/clos/internal/bgp/wire"
 )
@@ -77,8 +78,9 @@ func (o *Output) Empty() bool {
 }
 
 // Ready decides every prefix changed since the last call and returns what
-// follows from it. The result is valid until the next call.
-func (e *Engine) Ready() *Output {
+// follows from it. now only matters for MRAI; see NextDeadline. The result
+// is valid until the next call.
+func (e *Engine) Ready(now time.Time) *Output {
 	o := &e.out
 	o.reset()
 	o.Peers = append(o.Peers, e.pending.Peers...)
@@ -105,7 +107,7 @@ func (e *Engine) Ready() *Output {
 		}
 		t.dirty = t.dirty[:0]
 	}
-	e.flushGroups()
+	e.flushGroups(now)
 	return o
 }
 

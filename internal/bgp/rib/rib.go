@@ -111,6 +111,9 @@ type PeerConfig struct {
 	MaxPrefixRestart time.Duration
 	// MaxPrefixWarnOnly only warns and keeps accepting.
 	MaxPrefixWarnOnly bool
+	// MRAI spaces announcements to the peer's update group (RFC 4271
+	// 9.2.1.1); 0, the default, sends at once. Withdrawals never wait.
+	MRAI time.Duration
 }
 
 // Config is the engine-wide configuration.

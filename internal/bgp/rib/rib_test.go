@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/closnet/clos/internal/bgp/wire"
 )
@@ -128,7 +129,7 @@ func TestBestPathSteps(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			o := e.Ready()
+			o := e.Ready(time.Time{})
 			if len(o.Best) != 1 {
 				t.Fatalf("best changes %+v", o.Best)
 			}
@@ -172,7 +173,7 @@ func TestMemoryReturned(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		e.Ready()
+		e.Ready(time.Time{})
 	}
 	if len(e.attrs.byKey) == 0 || len(e.ecmp.byKey) == 0 {
 		t.Fatal("nothing interned")
@@ -181,12 +182,12 @@ func TestMemoryReturned(t *testing.T) {
 		if err := e.PeerDown(id, false); err != nil {
 			t.Fatal(err)
 		}
-		e.Ready()
+		e.Ready(time.Time{})
 	}
 	if err := e.RemoveAggregate(netip.MustParsePrefix("10.0.0.0/8")); err != nil {
 		t.Fatal(err)
 	}
-	e.Ready()
+	e.Ready(time.Time{})
 	if n := len(e.attrs.byKey); n != 0 {
 		t.Errorf("%d attribute sets left", n)
 	}
@@ -278,14 +279,14 @@ func TestPolicyHook(t *testing.T) {
 	out, _ := e.AddPeer(PeerConfig{Type: EBGP, PeerAS: 64600, Address: mustAddr("10.1.0.2"), LocalAddress: mustAddr("10.1.0.1"), Export: pol, ExportName: "tag"})
 	e.PeerUp(in, mustAddr("2.2.2.2"), wire.Options{AS4: true}, []wire.Family{wire.IPv4Unicast})
 	e.PeerUp(out, mustAddr("3.3.3.3"), wire.Options{AS4: true}, []wire.Family{wire.IPv4Unicast})
-	e.Ready()
+	e.Ready(time.Time{})
 	a := &wire.PathAttrs{HasOrigin: true, HasASPath: true, NextHop: mustAddr("10.0.0.2")}
 	err = e.ApplyUpdate(in, &wire.Update{Attrs: a, NLRI: []wire.NLRI{
 		{Prefix: netip.MustParsePrefix("192.0.2.0/24")}, {Prefix: drop}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := e.Ready()
+	o := e.Ready(time.Time{})
 	if len(o.Best) != 1 || o.Best[0].Attrs.LocalPref != 300 {
 		t.Fatalf("import policy not applied: %+v", o.Best)
 	}

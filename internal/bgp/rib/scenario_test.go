@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/datadriven"
 
@@ -20,7 +21,11 @@ type harness struct {
 	ids   map[string]PeerID
 	names map[PeerID]string
 	opts  map[PeerID]*wire.Options
+	now   time.Duration
 }
+
+// scenarioEpoch is the fake clock's zero; scenario times are offsets.
+var scenarioEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func TestScenarios(t *testing.T) {
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
@@ -151,6 +156,13 @@ func (h *harness) run(d *datadriven.TestData) (string, error) {
 		c.NoSendCommunity = d.HasArg("no-community")
 		c.AddPathSend = d.HasArg("addpath")
 		c.ExportName, _ = argVal(d, "export")
+		if v, ok := argVal(d, "mrai"); ok {
+			dur, err := time.ParseDuration(v)
+			if err != nil {
+				return "", err
+			}
+			c.MRAI = dur
+		}
 		if n, ok, _ := argU32(d, "max-prefix"); ok {
 			c.MaxPrefix = n
 		}
@@ -267,7 +279,21 @@ func (h *harness) run(d *datadriven.TestData) (string, error) {
 	case "rejects":
 		return fmt.Sprintf("%+v\n", h.e.Rejects()), nil
 	case "ready":
-		return h.format(h.e.Ready()), nil
+		return h.format(h.e.Ready(scenarioEpoch.Add(h.now))), nil
+	case "tick":
+		v, _ := argVal(d, "d")
+		dur, err := time.ParseDuration(v)
+		if err != nil {
+			return "", err
+		}
+		h.now += dur
+		return fmt.Sprintf("t=%s\n", h.now), nil
+	case "deadline":
+		t, ok := h.e.NextDeadline()
+		if !ok {
+			return "none\n", nil
+		}
+		return fmt.Sprintf("t=%s\n", t.Sub(scenarioEpoch)), nil
 	case "encodes":
 		return fmt.Sprintf("encodes=%d\n", h.e.Encodes()), nil
 	}
