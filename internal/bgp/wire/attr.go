@@ -324,7 +324,7 @@ func (a *PathAttrs) appendAttrs(dst []byte, opts *Options, mode encodeMode) ([]b
 			dst = binary.BigEndian.AppendUint32(dst, a.Aggregator.AS)
 		} else {
 			as := a.Aggregator.AS
-			if as > 0xffff {
+			if aggregatorNeedsAS4(a) {
 				as = asTrans
 			}
 			dst = append(dst, flagsOptTrans, AttrAggregator, 6)
@@ -377,7 +377,7 @@ func (a *PathAttrs) appendAttrs(dst []byte, opts *Options, mode encodeMode) ([]b
 				return fail(err)
 			}
 		}
-		if a.HasAggregator && a.Aggregator.AS > 0xffff {
+		if a.HasAggregator && aggregatorNeedsAS4(a) {
 			ip := a.Aggregator.Addr.As4()
 			dst = append(dst, flagsOptTrans, AttrAS4Aggregator, 8)
 			dst = binary.BigEndian.AppendUint32(dst, a.Aggregator.AS)
@@ -469,4 +469,13 @@ func appendMPNLRI(dst []byte, f Family, list []NLRI, opts *Options) ([]byte, err
 		return dst, fmt.Errorf("bgp: cannot encode NLRI of %s", f)
 	}
 	return appendNLRIList(dst, list, f.AFI, opts.addPathSend(f))
+}
+
+// aggregatorNeedsAS4 says whether a 2-octet session must carry the
+// aggregator as AS_TRANS plus AS4_AGGREGATOR. Beyond RFC 6793 4.2.2's case
+// (a 4-octet aggregating AS) it does so whenever AS4_PATH is sent: a receiver
+// ignores AS4_PATH when AGGREGATOR holds anything but AS_TRANS (4.2.3), so a
+// mappable aggregator AS written plainly would lose the real path.
+func aggregatorNeedsAS4(a *PathAttrs) bool {
+	return a.Aggregator.AS > 0xffff || (a.HasASPath && as4PathNeeded(a.ASPath))
 }
