@@ -683,6 +683,26 @@ func diffUpdate(flags byte, body []byte) (known []string, problem string) {
 		}
 		return nil, fmt.Sprintf("UPDATE %x (flags %#x): wire says %v (%v), gobgp says %v (%v)", body, flags, osev, oerr, gs, terr)
 	}
+	if osev == sevWithdraw && ours != nil && theirs != nil {
+		// Both treat the UPDATE as withdrawing what it announces: they must
+		// agree on which prefixes that is (RFC 7606 5: the NLRI must be
+		// located correctly for treat-as-withdraw to be used at all).
+		w := gobgpUpdate(theirs.Body.(*bgp.BGPUpdate), opts)
+		o := oursUpdate(ours.(*wire.Update))
+		unicast := slices.DeleteFunc(slices.Clone(w.NLRI), func(k string) bool {
+			return !strings.HasPrefix(k, "ipv4-unicast ") && !strings.HasPrefix(k, "ipv6-unicast ")
+		})
+		if len(unicast) != len(w.NLRI) {
+			known = append(known, diffOtherFamily)
+			w.NLRI = unicast
+		}
+		if d := cmp.Diff(w.NLRI, o.NLRI, cmpOpts); d != "" {
+			if subset(w.NLRI, o.NLRI) {
+				return append(known, diffGoBGPWithdrawIncomplete), ""
+			}
+			return nil, fmt.Sprintf("UPDATE %x (flags %#x): both treat as withdraw, but the prefixes differ (-gobgp +wire):\n%s", body, flags, d)
+		}
+	}
 	if osev != sevNone {
 		return nil, ""
 	}
@@ -781,6 +801,12 @@ const (
 	// treat-as-withdraw approach MUST be used" and the Total Path Attribute
 	// Length is taken as correct to find the NLRI.
 	diffAttrHeaderTruncated = "attr-header-truncated (RFC 7606 4)"
+	// Both treat an UPDATE as withdraw, but GoBGP stopped decoding at the
+	// error and so returns only some (often none) of the prefixes the
+	// message announces; wire returns all of them. RFC 7606 2: under
+	// treat-as-withdraw every NLRI of the message is to be withdrawn, and
+	// 5.3 requires locating them all (else session reset).
+	diffGoBGPWithdrawIncomplete = "gobgp-withdraw-incomplete (RFC 7606 2, 5.3)"
 	// DEVIATION, reported: an MP_REACH_NLRI next hop length that does not
 	// fit the family. wire treats as withdraw because the length octet
 	// still locates the NLRI; RFC 7606 7.11 says session reset or AFI/SAFI
@@ -935,6 +961,16 @@ func maskKnownUpdateDiffs(body []byte, want, got *updView) []string {
 	return names
 }
 
+// subset reports whether every element of a is in b.
+func subset(a, b []string) bool {
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
+}
+
 func FuzzDiffUpdate(f *testing.F) {
 	for _, c := range loadCaptures(f) {
 		var flags byte
@@ -999,6 +1035,7 @@ func TestKnownUpdateDiffs(t *testing.T) {
 		{diffNextHopUnused, 3, "0000002040020a0202fa56ea02fa56ea014003100a03000100000011180a0b0b00ee0006"},
 		{diffAS4Discard, 0, upd("40010100"+"400200"+"4003040a000001"+"401100", nlri)},
 		{diffAttrHeaderTruncated, 0x55, "00000003300f30"},
+		{diffGoBGPWithdrawIncomplete, 3, "00000031410137303030303030303030303030303030303030303030303030303030303030303030303030303030303030303030303030303018303030"},
 		{diffMPNextHopLen, 2, "000000394020010140020a0202fa56ea030000fe4cc00804fdeb00c8800e1e0002010ffd000002000000000000000000000002004020010db800130001"},
 	}
 	for _, c := range cases {
