@@ -334,3 +334,64 @@ func TestBadInput(t *testing.T) {
 		t.Error("Unoriginate accepted a prefix never originated")
 	}
 }
+
+func TestShow(t *testing.T) {
+	e, err := New(Config{LocalAS: 65001, RouterID: mustAddr("10.0.0.1"), MultipathRelax: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []PeerID
+	for p := 0; p < 3; p++ {
+		id, _ := e.AddPeer(PeerConfig{Type: EBGP, PeerAS: uint32(64600 + p), Address: netip.AddrFrom4([4]byte{10, 255, byte(p), 1}),
+			LocalAddress: netip.AddrFrom4([4]byte{10, 255, byte(p), 2})})
+		e.PeerUp(id, netip.AddrFrom4([4]byte{1, 1, byte(p), 1}), wire.Options{AS4: true}, []wire.Family{wire.IPv4Unicast})
+		ids = append(ids, id)
+	}
+	for p, id := range ids[:2] {
+		for _, u := range fabricUpdates(p, 1000) {
+			e.ApplyUpdate(id, u)
+		}
+	}
+	e.Ready(time.Time{})
+	var n, best, mp int
+	var last netip.Prefix
+	e.LocRIB(wire.IPv4Unicast, 0, func(r Route) bool {
+		if last.IsValid() && comparePrefix(last, r.Prefix) > 0 {
+			t.Fatalf("%v after %v", r.Prefix, last)
+		}
+		last = r.Prefix
+		n++
+		if r.Best {
+			best++
+		}
+		if r.Multipath {
+			mp++
+		}
+		return true
+	})
+	if n != 2000 || best != 1000 || mp != 2000 {
+		t.Errorf("Loc-RIB: %d paths, %d best, %d multipath; want 2000, 1000, 2000", n, best, mp)
+	}
+	in := 0
+	e.LocRIB(wire.IPv4Unicast, ids[1], func(r Route) bool { in++; return r.Peer == ids[1] })
+	if in != 1000 {
+		t.Errorf("Adj-RIB-In of peer 2: %d paths, want 1000", in)
+	}
+	out := 0
+	e.AdjRIBOut(ids[2], wire.IPv4Unicast, func(r Route) bool {
+		out++
+		if r.Attrs.NextHop != mustAddr("10.255.2.2") {
+			t.Fatalf("Adj-RIB-Out next hop %v, want the peer's own local address", r.Attrs.NextHop)
+		}
+		return true
+	})
+	if out != 1000 {
+		t.Errorf("Adj-RIB-Out of peer 3: %d, want 1000", out)
+	}
+	// Peer 1 sent the best paths: split horizon keeps them from it.
+	out = 0
+	e.AdjRIBOut(ids[0], wire.IPv4Unicast, func(Route) bool { out++; return true })
+	if out != 0 {
+		t.Errorf("Adj-RIB-Out of the source peer: %d, want 0", out)
+	}
+}
