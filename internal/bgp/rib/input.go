@@ -24,7 +24,7 @@ type Rejects struct {
 func (e *Engine) Rejects() Rejects { return e.rejects }
 
 // ApplyUpdate applies a received UPDATE from peer: its withdrawals, then its
-// announcements, after loop checks and the import policy. A path refused by
+// announcements (an End-of-RIB marker is EndOfRIB), after loop checks and the import policy. A path refused by
 // a check replaces (withdraws) any earlier path from the peer for that
 // prefix, as its new attributes make it unusable. Attributes are interned,
 // so u is not retained.
@@ -39,12 +39,15 @@ func (e *Engine) ApplyUpdate(id PeerID, u *wire.Update) error {
 	if u == nil {
 		return nil
 	}
+	if f, ok := u.EndOfRIB(); ok {
+		return e.EndOfRIB(id, f)
+	}
 	u.Unreachable(func(f wire.Family, n wire.NLRI) {
 		if s, ok := famSlot(f); ok && e.withdraw(s, n.Prefix, id, n.PathID) {
 			p.prefixes--
 		}
 	})
-	if u.Attrs == nil {
+	if u.Attrs == nil || (len(u.NLRI) == 0 && (u.Attrs.MPReach == nil || len(u.Attrs.MPReach.NLRI) == 0)) {
 		return nil
 	}
 	attrs := u.Attrs

@@ -212,6 +212,12 @@ func (h *harness) run(d *datadriven.TestData) (string, error) {
 			f = wire.IPv6Unicast
 		}
 		return "", h.e.EndOfRIB(id, f)
+	case "eor-update":
+		id, err := h.peerArg(d)
+		if err != nil {
+			return "", err
+		}
+		return "", h.e.ApplyUpdate(id, wire.EndOfRIB(wire.IPv4Unicast))
 	case "stale-timeout":
 		id, err := h.peerArg(d)
 		if err != nil {
