@@ -181,46 +181,59 @@ func labUnderFRR(t *testing.T, p *Plan) {
 			leaves = append(leaves, n)
 		}
 	}
+	// Count the next hops zebra installed in the kernel, from FRR's own
+	// view: the kernel may hold them as a nexthop group object.
+	dst := leaves[len(leaves)-1].ServerSubnets[0].String()
+	fibHops := func() (int, string) {
+		raw := show(leaves[0].Name, "show ip route "+dst+" json")
+		var routes map[string][]struct {
+			Selected bool `json:"selected"`
+			Nexthops []struct {
+				FIB bool `json:"fib"`
+			} `json:"nexthops"`
+		}
+		i := strings.Index(raw, "{")
+		if i < 0 || json.Unmarshal([]byte(raw[i:]), &routes) != nil {
+			return 0, raw
+		}
+		n := 0
+		for _, r := range routes[dst] {
+			if r.Selected {
+				for _, nh := range r.Nexthops {
+					if nh.FIB {
+						n++
+					}
+				}
+			}
+		}
+		return n, raw
+	}
 	first, last := p.Servers[0], p.Servers[len(p.Servers)-1]
 	target := last.Interfaces[0].Addresses[0].Addr().String()
+	ping := func() bool {
+		return exec.Command("ip", "netns", "exec", ns(first.Name), "ping", "-c", "1", "-W", "1", target).Run() == nil
+	}
 	deadline := time.Now().Add(60 * time.Second)
-	var ok bool
-	for i := 0; i < 120 && time.Now().Before(deadline); i++ {
-		if exec.Command("ip", "netns", "exec", ns(first.Name), "ping", "-c", "1", "-W", "1", target).Run() == nil && bfdUp() {
-			ok = true
+	for i := 0; ; i++ {
+		hops, _ := fibHops()
+		if ping() && bfdUp() && hops == p.Intent.LeafUplinks {
+			return
+		}
+		if i >= 120 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	if !ok {
-		t.Fatalf("%s cannot reach %s (%s) or BFD is not up everywhere\n%s:\n%s", first.Name, last.Name, target, leaves[0].Name,
-			show(leaves[0].Name, "show bgp summary", "show ip route", "show bfd peers brief"))
+	if !ping() {
+		t.Errorf("%s cannot reach %s (%s)", first.Name, last.Name, target)
 	}
-	// Count the next hops zebra installed in the kernel, from FRR's own
-	// view: the kernel may hold them as a nexthop group object.
-	dst := leaves[len(leaves)-1].ServerSubnets[0].String()
-	raw := show(leaves[0].Name, "show ip route "+dst+" json")
-	var routes map[string][]struct {
-		Selected bool `json:"selected"`
-		Nexthops []struct {
-			FIB bool `json:"fib"`
-		} `json:"nexthops"`
+	if !bfdUp() {
+		t.Errorf("BFD is not up on every session")
 	}
-	if err := json.Unmarshal([]byte(raw[strings.Index(raw, "{"):]), &routes); err != nil {
-		t.Fatalf("show ip route json: %v\n%s", err, raw)
-	}
-	got := 0
-	for _, r := range routes[dst] {
-		if r.Selected {
-			for _, nh := range r.Nexthops {
-				if nh.FIB {
-					got++
-				}
-			}
-		}
-	}
-	if got != p.Intent.LeafUplinks {
+	if hops, raw := fibHops(); hops != p.Intent.LeafUplinks {
 		t.Errorf("%s's route to %s's servers has %d next hops in the FIB, want %d (ECMP over every uplink):\n%s",
-			leaves[0].Name, leaves[len(leaves)-1].Name, got, p.Intent.LeafUplinks, raw)
+			leaves[0].Name, leaves[len(leaves)-1].Name, hops, p.Intent.LeafUplinks, raw)
 	}
+	t.Fatalf("%s did not converge within a minute\n%s:\n%s", p.Intent.Name, leaves[0].Name,
+		show(leaves[0].Name, "show bgp summary", "show ip route", "show bfd peers brief"))
 }
