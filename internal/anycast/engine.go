@@ -12,7 +12,9 @@ import (
 type Engine struct {
 	cfg      Config
 	order    []string
+	list     []*service // the services in config order, for scans without map lookups
 	svcs     map[string]*service
+	started  bool
 	drainAll bool
 	nextID   uint64
 	last     time.Time
@@ -71,10 +73,13 @@ func (e *Engine) Step(now time.Time, ev Event) []Action {
 		now = e.last
 	}
 	e.last = now
-	for _, name := range e.order {
-		// Services made by New have no start time until the first Step.
-		if s := e.svcs[name]; s.since.IsZero() {
-			s.since = now
+	if !e.started {
+		e.started = true
+		for _, s := range e.list {
+			// Services made by New have no start time until the first Step.
+			if s.since.IsZero() {
+				s.since = now
+			}
 		}
 	}
 	var out []Action
@@ -127,8 +132,7 @@ func (e *Engine) NextDeadline() (t time.Time, ok bool) {
 			t, ok = x, true
 		}
 	}
-	for _, name := range e.order {
-		s := e.svcs[name]
+	for _, s := range e.list {
 		if s.inflight {
 			consider(s.deadline)
 		} else if s.nextCheck.IsZero() {
@@ -168,6 +172,7 @@ func (e *Engine) install(now time.Time, cfg Config, out []Action) []Action {
 	}
 	e.cfg = cfg
 	e.order = e.order[:0]
+	e.list = e.list[:0]
 	for _, sc := range cfg.Services {
 		e.order = append(e.order, sc.Name)
 		s, ok := e.svcs[sc.Name]
@@ -188,8 +193,10 @@ func (e *Engine) install(now time.Time, cfg Config, out []Action) []Action {
 			s.cfg = sc
 			s.drain = e.effectiveDrain(sc)
 			e.svcs[sc.Name] = s
+			e.list = append(e.list, s)
 			continue
 		}
+		e.list = append(e.list, s)
 		old := s.cfg
 		s.cfg = sc
 		s.drain = e.effectiveDrain(sc)
@@ -214,8 +221,8 @@ func (e *Engine) install(now time.Time, cfg Config, out []Action) []Action {
 			s.setReason(now, fmt.Sprintf("%d consecutive failures meet the new fall %d", s.fails, sc.Fall))
 		}
 	}
-	for _, name := range e.order {
-		out = e.reconcile(now, e.svcs[name], out)
+	for _, s := range e.list {
+		out = e.reconcile(now, s, out)
 	}
 	return out
 }
@@ -226,8 +233,7 @@ func (s *service) setReason(now time.Time, r string) {
 }
 
 func (e *Engine) expire(now time.Time, out []Action) []Action {
-	for _, name := range e.order {
-		s := e.svcs[name]
+	for _, s := range e.list {
 		if s.inflight && !now.Before(s.deadline) {
 			out = e.record(now, s, ResultRecord{
 				ID:       s.inflightID,
@@ -280,11 +286,7 @@ func (e *Engine) record(now time.Time, s *service, rec ResultRecord, out []Actio
 
 func (e *Engine) targets(d Drain) []*service {
 	if d.All {
-		out := make([]*service, 0, len(e.order))
-		for _, n := range e.order {
-			out = append(out, e.svcs[n])
-		}
-		return out
+		return slices.Clone(e.list)
 	}
 	if s, ok := e.svcs[d.Service]; ok {
 		return []*service{s}
@@ -338,8 +340,8 @@ func (e *Engine) undrain(now time.Time, u Undrain, out []Action) []Action {
 }
 
 func (e *Engine) advance(now time.Time, out []Action) []Action {
-	for _, name := range e.order {
-		s := e.svcs[name]
+	for _, s := range e.list {
+		name := s.cfg.Name
 		if s.admin == AdminDraining && !now.Before(s.drainUntil) {
 			s.admin = AdminDrained
 			s.drainUntil = time.Time{}
