@@ -1,0 +1,964 @@
+// Package daemon is closd's event loop: it turns the pure engines (one
+// fsm.Session per BGP connection, the rib.Engine, the policy set) into a
+// running BGP speaker by wiring them to sockets, one timer and the kernel
+// FIB.
+//
+// One goroutine, the loop, owns every engine. Other goroutines only move
+// bytes and report: the listener's accept goroutine, one reader per
+// connection, one per dial in progress, and short-lived closers that give
+// a final NOTIFICATION time to drain. They hand their results to the loop
+// over one channel; the loop steps the engines, carries out their actions,
+// asks the RIB what follows (Ready) and sleeps on a single time.Timer set to
+// the earliest deadline any session has.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/closnet/clos/internal/bgp/fsm"
+	"github.com/closnet/clos/internal/bgp/policy"
+	"github.com/closnet/clos/internal/bgp/rib"
+	"github.com/closnet/clos/internal/bgp/transport"
+	"github.com/closnet/clos/internal/bgp/wire"
+	"github.com/closnet/clos/internal/config"
+	"github.com/closnet/clos/internal/fib"
+)
+
+// Defaults of the timers the config file does not carry.
+const (
+	// DefaultConnectRetry is shorter than RFC 4271's 120 s: in a fabric the
+	// neighbor is usually just booting and should be tried again soon.
+	DefaultConnectRetry = 5 * time.Second
+	// DefaultCloseLinger is how long a final NOTIFICATION may take to drain
+	// before the socket is closed anyway.
+	DefaultCloseLinger = time.Second
+	// DefaultSweepAfter is the grace period after start during which routes
+	// left in the kernel by a previous run are kept, so forwarding goes on
+	// while the sessions come back; then the ones nobody re-learned go.
+	DefaultSweepAfter = 90 * time.Second
+	// ShutdownMessage is the RFC 9003 communication sent when closd stops.
+	ShutdownMessage = "closd is shutting down"
+)
+
+// Options are the daemon's environment, as opposed to its configuration.
+type Options struct {
+	// FIB is the kernel backend routes are installed through: fib.NewLinux
+	// when running for real, fib.NewFake in tests. nil installs nothing:
+	// the RIB still selects and advertises routes.
+	FIB fib.Backend
+	// Logger receives structured logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now. The loop still sleeps on a real
+	// timer, so a fake clock only changes the times the engines see.
+	Now func() time.Time
+	// ConnectRetry, IdleHoldTime and MaxIdleHoldTime override the session
+	// timers (0: DefaultConnectRetry and the fsm defaults). Tests shorten
+	// the idle hold so sessions can be reset many times.
+	ConnectRetry, IdleHoldTime, MaxIdleHoldTime time.Duration
+	// CloseLinger bounds the drain of a closing connection (0: DefaultCloseLinger).
+	CloseLinger time.Duration
+	// SweepAfter is the kernel route grace period (0: DefaultSweepAfter).
+	SweepAfter time.Duration
+	// Resolve finds the interface a next hop is reached through, for the
+	// FIB; nil looks for a connected subnet holding it (resolveConnected).
+	Resolve func(nh netip.Addr) (fib.Member, error)
+}
+
+// Daemon is one closd: its sessions, its RIB and its FIB.
+type Daemon struct {
+	cfg  *config.Config
+	o    Options
+	log  *slog.Logger
+	now  func() time.Time
+	rib  *rib.Engine
+	pol  *policy.Set
+	nets []netip.Prefix
+
+	peers  []*peer
+	byAddr map[netip.Addr]*peer
+	byRIB  map[rib.PeerID]*session
+
+	fibBackend fib.Backend
+	fib        *fib.FIB
+	sweepAt    time.Time
+
+	// Loc-RIB mirror for snapshots: best path per prefix.
+	best map[wire.Family]map[netip.Prefix]Route
+
+	events  chan event
+	done    chan struct{}
+	queries chan func()
+	wg      sync.WaitGroup
+	running bool
+	mu      sync.Mutex
+	ln      *transport.Listener
+	later   []func()
+	stopped bool
+}
+
+type event interface{}
+
+type acceptEvent struct{ nc *net.TCPConn }
+
+type dialEvent struct {
+	p   *peer
+	gen uint64
+	nc  *net.TCPConn
+	err error
+}
+
+type readEvent struct {
+	c   *conn
+	msg []byte
+	err error
+}
+
+type acceptErrEvent struct{ err error }
+
+// peer is one configured neighbor.
+type peer struct {
+	n      config.Neighbor
+	name   string
+	remote netip.AddrPort
+	topts  transport.Options
+	fcfg   fsm.Config
+	log    *slog.Logger
+	// main carries the session; second is an inbound connection that
+	// arrived while main had one, until fsm.Collision picks one.
+	main, second *session
+	dialCancel   context.CancelFunc
+	dialGen      uint64
+
+	received   map[nlriKey]struct{}
+	advertised map[nlriKey]struct{}
+	lastNeg    fsm.Negotiated
+	resets     uint64
+}
+
+type nlriKey struct {
+	f  wire.Family
+	n  wire.NLRI
+	id uint32
+}
+
+// session is one fsm.Session with the connection it drives.
+type session struct {
+	p     *peer
+	fsm   *fsm.Session
+	conn  *conn
+	ribID rib.PeerID
+	inRIB bool
+	neg   fsm.Negotiated
+}
+
+// conn is a live connection; closed once detached from its session, after
+// which its reader's events are dropped.
+type conn struct {
+	tc     *transport.Conn
+	s      *session
+	closed bool
+}
+
+// New checks cfg for what this daemon can run and builds the engines.
+// Nothing is opened before Run.
+func New(cfg *config.Config, o Options) (*Daemon, error) {
+	if cfg == nil {
+		return nil, errors.New("daemon: no config")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.ConnectRetry == 0 {
+		o.ConnectRetry = DefaultConnectRetry
+	}
+	if o.CloseLinger == 0 {
+		o.CloseLinger = DefaultCloseLinger
+	}
+	if o.SweepAfter == 0 {
+		o.SweepAfter = DefaultSweepAfter
+	}
+	if o.Resolve == nil {
+		o.Resolve = resolveConnected
+	}
+	d := &Daemon{
+		cfg: cfg, o: o, log: o.Logger, now: o.Now,
+		byAddr:     map[netip.Addr]*peer{},
+		byRIB:      map[rib.PeerID]*session{},
+		best:       map[wire.Family]map[netip.Prefix]Route{},
+		events:     make(chan event, 256),
+		done:       make(chan struct{}),
+		queries:    make(chan func()),
+		fibBackend: o.FIB,
+	}
+	maxPaths := cfg.BGP.MaxPaths
+	if maxPaths == 0 {
+		maxPaths = config.DefaultMaxPaths
+	}
+	r, err := rib.New(rib.Config{LocalAS: cfg.ASN, RouterID: cfg.RouterID, MaxPaths: maxPaths, MultipathRelax: cfg.BGP.MultipathRelax})
+	if err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	d.rib = r
+	d.pol, err = policy.Compile(&cfg.Policy)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: policy: %w", err)
+	}
+	if cfg.Redistribute.Connected != nil {
+		return nil, errors.New("daemon: redistribute.connected is not supported by this build of closd yet; originate the prefixes with networks instead")
+	}
+	for _, a := range cfg.Aggregates {
+		if err := d.rib.AddAggregate(a.Prefix, a.SummaryOnly); err != nil {
+			return nil, fmt.Errorf("daemon: aggregate %s: %w", a.Prefix, err)
+		}
+	}
+	for _, p := range cfg.Networks {
+		if err := d.rib.Originate(p, nil); err != nil {
+			return nil, fmt.Errorf("daemon: network %s: %w", p, err)
+		}
+		d.nets = append(d.nets, p)
+	}
+	for i, n := range cfg.Neighbors {
+		p, err := d.newPeer(i, n)
+		if err != nil {
+			return nil, err
+		}
+		if d.byAddr[p.remote.Addr()] != nil {
+			return nil, fmt.Errorf("daemon: neighbors[%d]: address %s is configured twice", i, p.remote.Addr())
+		}
+		d.byAddr[p.remote.Addr()] = p
+		d.peers = append(d.peers, p)
+	}
+	return d, nil
+}
+
+func (d *Daemon) newPeer(i int, n config.Neighbor) (*peer, error) {
+	switch {
+	case n.Interface != "":
+		return nil, fmt.Errorf("daemon: neighbors[%d] (interface %s): unnumbered neighbors are not supported by this build of closd yet; give the peer's address instead", i, n.Interface)
+	case n.ListenRange.IsValid():
+		return nil, fmt.Errorf("daemon: neighbors[%d] (listen-range %s): dynamic neighbors are not supported by this build of closd yet; list each peer's address instead", i, n.ListenRange)
+	case !n.Address.IsValid():
+		return nil, fmt.Errorf("daemon: neighbors[%d]: no address", i)
+	}
+	addr := n.Address.Unmap()
+	port := n.Port
+	if port == 0 {
+		port = config.DefaultPort
+	}
+	p := &peer{
+		n:          n,
+		name:       addr.String(),
+		remote:     netip.AddrPortFrom(addr, port),
+		received:   map[nlriKey]struct{}{},
+		advertised: map[nlriKey]struct{}{},
+	}
+	p.log = d.log.With("neighbor", p.name)
+	p.topts = transport.Options{MD5Key: n.Password, GTSM: n.TTLSecurity, TTL: n.Multihop}
+	if la := d.cfg.Listen.Address; la.IsValid() && !la.IsUnspecified() && la.Is4() == addr.Is4() {
+		p.topts.LocalAddr = la
+	}
+	pas, err := peerAS(n.RemoteAS)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: neighbors[%d] (%s): remote-as: %w", i, addr, err)
+	}
+	timers := d.cfg.BGP.Timers
+	if n.Timers != nil {
+		timers = *n.Timers
+	}
+	fams, err := families(n, addr)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: neighbors[%d] (%s): %w", i, addr, err)
+	}
+	p.fcfg = fsm.Config{
+		LocalAS:         d.cfg.ASN,
+		RouterID:        d.cfg.RouterID,
+		PeerAS:          pas,
+		HoldTime:        time.Duration(timers.Hold) * time.Second,
+		NoHoldTime:      timers.Hold == 0,
+		ConnectRetry:    d.o.ConnectRetry,
+		IdleHoldTime:    d.o.IdleHoldTime,
+		MaxIdleHoldTime: d.o.MaxIdleHoldTime,
+		Capabilities: wire.Capabilities{
+			Multiprotocol: fams,
+			RouteRefresh:  true,
+			AS4:           true,
+		},
+		Jitter: rand.Float64,
+	}
+	if n.RouteMap.In != "" || n.RouteMap.Out != "" {
+		if err := d.pol.CheckRouteMaps(n.RouteMap.In, n.RouteMap.Out); err != nil {
+			return nil, fmt.Errorf("daemon: neighbors[%d] (%s): %w", i, addr, err)
+		}
+	}
+	if _, err := fsm.New(p.fcfg); err != nil {
+		return nil, fmt.Errorf("daemon: neighbors[%d] (%s): %w", i, addr, err)
+	}
+	return p, nil
+}
+
+func peerAS(r config.RemoteAS) (fsm.PeerAS, error) {
+	switch r.Kind {
+	case config.ASExternal:
+		return fsm.PeerASExternal(), nil
+	case config.ASInternal:
+		return fsm.PeerASInternal(), nil
+	case config.ASNumbers:
+		if as, ok := r.Single(); ok {
+			return fsm.PeerASNumber(as), nil
+		}
+		return fsm.PeerAS{}, errors.New("a range of ASNs is only valid for a listen-range neighbor")
+	}
+	return fsm.PeerAS{}, errors.New("missing")
+}
+
+func families(n config.Neighbor, addr netip.Addr) ([]wire.Family, error) {
+	if len(n.Families) == 0 {
+		if addr.Is4() {
+			return []wire.Family{wire.IPv4Unicast}, nil
+		}
+		return []wire.Family{wire.IPv6Unicast}, nil
+	}
+	var fs []wire.Family
+	for _, f := range n.Families {
+		switch f {
+		case config.IPv4Unicast:
+			fs = append(fs, wire.IPv4Unicast)
+		case config.IPv6Unicast:
+			fs = append(fs, wire.IPv6Unicast)
+		default:
+			return nil, fmt.Errorf("families: %q is not one of %s, %s", f, config.IPv4Unicast, config.IPv6Unicast)
+		}
+	}
+	return fs, nil
+}
+
+// Run opens the listener, starts every neighbor that is not shut down and
+// runs the loop until ctx ends. Then it stops every session with a Cease/
+// Administrative Shutdown carrying ShutdownMessage, waits (bounded by
+// CloseLinger) for those to be written, and returns once every goroutine
+// it started has ended.
+func (d *Daemon) Run(ctx context.Context) error {
+	d.mu.Lock()
+	if d.running || d.stopped {
+		d.mu.Unlock()
+		return errors.New("daemon: Run called twice")
+	}
+	d.running = true
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.stopped = true
+		d.mu.Unlock()
+	}()
+
+	lctx, lcancel := context.WithCancel(context.Background())
+	defer lcancel()
+	la := d.cfg.Listen.Address
+	if !la.IsValid() {
+		la = netip.IPv6Unspecified()
+	}
+	port := d.cfg.Listen.Port
+	if port == 0 {
+		port = config.DefaultPort
+	}
+	ln, err := transport.Listen(lctx, netip.AddrPortFrom(la, port), transport.ListenOptions{})
+	if err != nil {
+		return fmt.Errorf("daemon: listen on %s: %w", netip.AddrPortFrom(la, port), err)
+	}
+	d.ln = ln
+	for _, p := range d.peers {
+		if p.n.Password == "" {
+			continue
+		}
+		a := p.remote.Addr()
+		if err := ln.SetMD5(netip.PrefixFrom(a, a.BitLen()), p.n.Password); err != nil {
+			ln.Close()
+			return fmt.Errorf("daemon: neighbor %s: TCP MD5 key on the listener: %w", a, err)
+		}
+	}
+	if d.fibBackend != nil {
+		f, err := fib.New(d.fibBackend, fib.Options{Logger: d.log.With("component", "fib")})
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("daemon: fib: %w", err)
+		}
+		if err := f.Start(lctx); err != nil {
+			ln.Close()
+			return fmt.Errorf("daemon: fib: %w", err)
+		}
+		d.fib = f
+		d.sweepAt = d.now().Add(d.o.SweepAfter)
+	}
+	d.log.Info("closd running", "router-id", d.cfg.RouterID, "asn", d.cfg.ASN, "listen", ln.Addr(), "neighbors", len(d.peers), "networks", len(d.nets))
+
+	d.wg.Add(1)
+	go d.accept(ln)
+
+	now := d.now()
+	for _, p := range d.peers {
+		s := d.newSession(p)
+		p.main = s
+		if p.n.Shutdown {
+			p.log.Info("neighbor is shut down by configuration", "message", p.n.ShutdownMessage)
+			continue
+		}
+		d.step(s, fsm.ManualStart{}, now)
+	}
+	d.flush()
+
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		d.resetTimer(timer)
+		select {
+		case <-ctx.Done():
+			d.shutdown(ln)
+			if d.fib != nil {
+				d.fib.Close()
+			}
+			lcancel()
+			return nil
+		case ev := <-d.events:
+			d.handle(ev)
+			// Batch what is already queued so the RIB decides once.
+			for i := 0; i < 64; i++ {
+				select {
+				case ev := <-d.events:
+					d.handle(ev)
+					continue
+				default:
+				}
+				break
+			}
+		case <-timer.C:
+			d.tick()
+		case q := <-d.queries:
+			q()
+		}
+		d.flush()
+	}
+}
+
+func (d *Daemon) resetTimer(t *time.Timer) {
+	var next time.Time
+	consider := func(at time.Time) {
+		if !at.IsZero() && (next.IsZero() || at.Before(next)) {
+			next = at
+		}
+	}
+	for _, p := range d.peers {
+		for _, s := range []*session{p.main, p.second} {
+			if s != nil {
+				consider(s.fsm.NextDeadline())
+			}
+		}
+	}
+	consider(d.sweepAt)
+	if at, ok := d.rib.NextDeadline(); ok {
+		consider(at)
+	}
+	wait := time.Hour
+	if !next.IsZero() {
+		wait = max(next.Sub(d.now()), 0)
+	}
+	t.Reset(wait)
+}
+
+func (d *Daemon) tick() {
+	now := d.now()
+	for _, p := range d.peers {
+		for _, s := range []*session{p.main, p.second} {
+			if s == nil {
+				continue
+			}
+			if dl := s.fsm.NextDeadline(); !dl.IsZero() && !dl.After(now) {
+				d.step(s, fsm.Tick{}, now)
+			}
+		}
+	}
+	if !d.sweepAt.IsZero() && !d.sweepAt.After(now) {
+		d.sweepAt = time.Time{}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := d.fib.Sweep(ctx); err != nil {
+			d.log.Warn("fib: sweeping routes of a previous run", "err", err)
+		}
+		cancel()
+	}
+}
+
+func (d *Daemon) newSession(p *peer) *session {
+	f, err := fsm.New(p.fcfg)
+	if err != nil {
+		// New checked this config already.
+		panic(fmt.Sprintf("daemon: fsm config of %s became invalid: %v", p.name, err))
+	}
+	return &session{p: p, fsm: f}
+}
+
+// step feeds one event to a session and carries out what it asks.
+func (d *Daemon) step(s *session, ev fsm.Event, now time.Time) {
+	before := s.fsm.State()
+	acts := s.fsm.Step(now, ev)
+	// The slice is only valid until the next Step, and carrying out an
+	// action may step this or another session.
+	acts = append([]fsm.Action(nil), acts...)
+	if after := s.fsm.State(); after != before {
+		s.p.log.Debug("state", "from", before.String(), "to", after.String(), "inbound", s.fsm.Inbound())
+	}
+	for _, a := range acts {
+		d.do(s, a, now)
+	}
+	d.collide(s.p, now)
+	d.runLater()
+}
+
+func (d *Daemon) runLater() {
+	for len(d.later) > 0 {
+		f := d.later[0]
+		d.later = d.later[1:]
+		f()
+	}
+}
+
+func (d *Daemon) do(s *session, a fsm.Action, now time.Time) {
+	p := s.p
+	switch a := a.(type) {
+	case fsm.Connect:
+		if s != p.main {
+			// A second session only ever has the connection it was
+			// made for.
+			return
+		}
+		d.dial(p)
+	case fsm.AbortConnect:
+		if s == p.main {
+			d.abortDial(p)
+		}
+	case fsm.Send:
+		if s.conn == nil || s.conn.closed {
+			return
+		}
+		b, err := wire.Append(nil, a.Msg, s.fsm.Options())
+		if err != nil {
+			p.log.Error("encoding a message", "type", fmt.Sprintf("%T", a.Msg), "err", err)
+			return
+		}
+		d.send(s, b)
+	case fsm.CloseConnection:
+		d.closeConn(s)
+	case fsm.Established:
+		d.established(s, a.Session)
+	case fsm.Down:
+		d.down(s, a)
+	case fsm.DeliverUpdate:
+		d.deliver(s, a)
+	case fsm.DeliverRouteRefresh:
+		if s.inRIB {
+			if err := d.rib.RouteRefresh(s.ribID, a.Refresh.Family, s.neg.EnhancedRouteRefresh); err != nil {
+				p.log.Warn("route refresh", "err", err)
+			}
+		}
+	}
+}
+
+func (d *Daemon) send(s *session, b []byte) {
+	if err := s.conn.tc.Send(b); err != nil {
+		c := s.conn
+		d.later = append(d.later, func() {
+			if s.conn == c {
+				s.p.log.Warn("dropping the session", "err", err)
+				d.step(s, fsm.TcpConnectionFails{Reason: err.Error()}, d.now())
+				d.closeConn(s)
+			}
+		})
+	}
+}
+
+func (d *Daemon) dial(p *peer) {
+	d.abortDial(p)
+	p.dialGen++
+	gen := p.dialGen
+	ctx, cancel := context.WithTimeout(context.Background(), d.o.ConnectRetry)
+	p.dialCancel = cancel
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer cancel()
+		nc, err := transport.Dial(ctx, p.remote, p.topts)
+		select {
+		case d.events <- dialEvent{p: p, gen: gen, nc: nc, err: err}:
+		case <-d.done:
+			if nc != nil {
+				nc.Close()
+			}
+		}
+	}()
+}
+
+func (d *Daemon) abortDial(p *peer) {
+	if p.dialCancel != nil {
+		p.dialCancel()
+		p.dialCancel = nil
+		p.dialGen++
+	}
+}
+
+func (d *Daemon) accept(ln *transport.Listener) {
+	defer d.wg.Done()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			select {
+			case <-d.done:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			select {
+			case d.events <- acceptErrEvent{err}:
+			case <-d.done:
+				return
+			}
+			// A failing accept (out of fds) must not spin.
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-d.done:
+				return
+			}
+			continue
+		}
+		select {
+		case d.events <- acceptEvent{nc}:
+		case <-d.done:
+			nc.Close()
+			return
+		}
+	}
+}
+
+func (d *Daemon) handle(ev event) {
+	now := d.now()
+	switch ev := ev.(type) {
+	case acceptEvent:
+		d.accepted(ev.nc, now)
+	case acceptErrEvent:
+		d.log.Warn("accepting a connection", "err", ev.err)
+	case dialEvent:
+		p := ev.p
+		if ev.gen != p.dialGen || p.main.fsm.State() != fsm.StateConnect || p.main.conn != nil {
+			if ev.nc != nil {
+				ev.nc.Close()
+			}
+			return
+		}
+		p.dialCancel = nil
+		if ev.err != nil {
+			p.log.Debug("dial failed", "err", ev.err)
+			d.step(p.main, fsm.TcpConnectionFails{Reason: ev.err.Error()}, now)
+			return
+		}
+		d.attach(p.main, ev.nc)
+		d.step(p.main, fsm.TcpConnectionConfirmed{Inbound: false}, now)
+	case readEvent:
+		c := ev.c
+		if c.closed {
+			return
+		}
+		s := c.s
+		if ev.err != nil {
+			var werr *wire.Error
+			if errors.As(ev.err, &werr) {
+				d.step(s, fsm.RecvMessage{Err: werr}, now)
+			} else {
+				d.step(s, fsm.TcpConnectionFails{Reason: ev.err.Error()}, now)
+			}
+			if s.conn == c {
+				d.closeConn(s)
+			}
+			return
+		}
+		m, err := wire.Parse(ev.msg, s.fsm.Options())
+		d.step(s, fsm.RecvMessage{Msg: m, Err: err}, now)
+	}
+}
+
+func (d *Daemon) accepted(nc *net.TCPConn, now time.Time) {
+	ap, _ := netip.ParseAddrPort(nc.RemoteAddr().String())
+	addr := ap.Addr().Unmap().WithZone("")
+	p := d.byAddr[addr]
+	if p == nil {
+		d.log.Info("refusing a connection from an address that is not a neighbor", "remote", ap)
+		nc.Close()
+		return
+	}
+	if err := transport.Configure(nc, p.topts); err != nil {
+		p.log.Warn("socket options on an accepted connection", "err", err)
+		nc.Close()
+		return
+	}
+	switch st := p.main.fsm.State(); {
+	case p.n.Shutdown || st == fsm.StateIdle || st == fsm.StateEstablished:
+		// RFC 4271 8.2.2: Idle refuses connections; an Established
+		// session keeps its connection (6.8).
+		p.log.Debug("refusing a connection", "state", st.String())
+		nc.Close()
+	case st == fsm.StateConnect || st == fsm.StateActive:
+		d.attach(p.main, nc)
+		d.step(p.main, fsm.TcpConnectionConfirmed{Inbound: true}, now)
+	default:
+		if p.second != nil {
+			nc.Close()
+			return
+		}
+		s := d.newSession(p)
+		p.second = s
+		// Started active, not passive, so that if this session ends up
+		// carrying the neighbor it dials again after a failure; its
+		// Connect is ignored while it is the second.
+		d.step(s, fsm.ManualStart{}, now)
+		d.attach(s, nc)
+		d.step(s, fsm.TcpConnectionConfirmed{Inbound: true}, now)
+	}
+}
+
+func (d *Daemon) attach(s *session, nc *net.TCPConn) {
+	permissive := wire.Options{ExtendedMessage: true}
+	// The reader only frames; the loop parses with the session's own
+	// options, which also rejects a message too long for the session.
+	split := func(b []byte) (int, error) { return wire.Split(b, &permissive) }
+	c := &conn{tc: transport.NewConn(nc, split, 0), s: s}
+	s.conn = c
+	d.wg.Add(1)
+	go d.read(c)
+}
+
+func (d *Daemon) read(c *conn) {
+	defer d.wg.Done()
+	for {
+		b, err := c.tc.ReadMessage()
+		var msg []byte
+		if err == nil {
+			msg = append([]byte(nil), b...)
+		}
+		select {
+		case d.events <- readEvent{c: c, msg: msg, err: err}:
+		case <-d.done:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// closeConn detaches the session's connection and closes it after its
+// queue drains (bounded by CloseLinger), without blocking the loop.
+func (d *Daemon) closeConn(s *session) {
+	c := s.conn
+	if c == nil {
+		return
+	}
+	s.conn = nil
+	c.closed = true
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		c.tc.Close(d.o.CloseLinger)
+	}()
+}
+
+// collide settles two connections to one neighbor (RFC 4271 6.8).
+func (d *Daemon) collide(p *peer, now time.Time) {
+	sec := p.second
+	if sec == nil {
+		return
+	}
+	if sec.conn == nil && sec.fsm.State() == fsm.StateIdle {
+		p.second = nil
+		return
+	}
+	switch p.main.fsm.State() {
+	case fsm.StateIdle, fsm.StateConnect, fsm.StateActive:
+		// The first connection is gone: the second one carries on.
+		d.abortDial(p)
+		p.main, p.second = sec, nil
+		return
+	}
+	loser := fsm.Collision(p.main.fsm, sec.fsm)
+	if loser == nil {
+		return
+	}
+	var l *session
+	if loser == p.main.fsm {
+		l = p.main
+		p.main, p.second = sec, nil
+	} else {
+		l = sec
+		p.second = nil
+	}
+	p.log.Info("connection collision", "dropped_inbound", l.fsm.Inbound())
+	d.step(l, fsm.OpenCollisionDump{}, now)
+	if l.conn != nil {
+		d.closeConn(l)
+	}
+}
+
+func (d *Daemon) established(s *session, neg fsm.Negotiated) {
+	p := s.p
+	s.neg = neg
+	p.lastNeg = neg
+	typ := rib.EBGP
+	if neg.PeerAS == d.cfg.ASN {
+		typ = rib.IBGP
+	}
+	pc := rib.PeerConfig{
+		Type:             typ,
+		PeerAS:           neg.PeerAS,
+		Address:          p.remote.Addr(),
+		AllowASIn:        p.n.AllowASIn,
+		DefaultOriginate: p.n.DefaultOriginate,
+		NextHopSelf:      p.n.NextHopSelf,
+		MaxPrefix:        uint32(max(p.n.MaxPrefix, 0)),
+		ExportName:       p.n.RouteMap.Out,
+	}
+	if s.conn != nil {
+		pc.LocalAddress = s.conn.tc.LocalAddr().Addr().Unmap().WithZone("")
+	}
+	switch p.n.RemovePrivateAS {
+	case "all":
+		pc.RemovePrivateAS = rib.RemovePrivateAll
+	case "replace":
+		pc.RemovePrivateAS = rib.ReplacePrivateAS
+	}
+	if p.n.RouteMap.In != "" || p.n.RouteMap.Out != "" {
+		pol := ribPolicy{policy.Neighbor{In: p.n.RouteMap.In, Out: p.n.RouteMap.Out, Set: d.pol}}
+		pc.Import, pc.Export = pol, pol
+	}
+	id, err := d.rib.AddPeer(pc)
+	if err == nil {
+		err = d.rib.PeerUp(id, neg.PeerID, neg.Options, neg.Families)
+		if err != nil {
+			d.rib.RemovePeer(id)
+		}
+	}
+	if err != nil {
+		p.log.Error("adding the peer to the RIB", "err", err)
+		d.later = append(d.later, func() {
+			d.step(s, fsm.AutomaticStop{Subcode: wire.SubOutOfResources}, d.now())
+		})
+		return
+	}
+	s.ribID, s.inRIB = id, true
+	d.byRIB[id] = s
+	clear(p.received)
+	clear(p.advertised)
+	p.log.Info("session established", "peer-as", neg.PeerAS, "peer-id", neg.PeerID, "inbound", neg.Inbound,
+		"hold", neg.HoldTime, "families", fmt.Sprint(neg.Families))
+}
+
+func (d *Daemon) down(s *session, a fsm.Down) {
+	p := s.p
+	if s.inRIB {
+		if err := d.rib.RemovePeer(s.ribID); err != nil {
+			p.log.Error("removing the peer from the RIB", "err", err)
+		}
+		delete(d.byRIB, s.ribID)
+		s.inRIB = false
+		clear(p.received)
+		clear(p.advertised)
+	}
+	attrs := []any{"reason", a.Reason, "was-established", a.WasEstablished}
+	if a.Sent != nil {
+		attrs = append(attrs, "sent", a.Sent.String())
+	}
+	if a.Received != nil {
+		attrs = append(attrs, "received", a.Received.String())
+	}
+	if a.WasEstablished {
+		p.resets++
+		p.log.Info("session down", attrs...)
+	} else {
+		p.log.Debug("session down", attrs...)
+	}
+}
+
+func (d *Daemon) deliver(s *session, a fsm.DeliverUpdate) {
+	p := s.p
+	if !s.inRIB || a.Update == nil {
+		return
+	}
+	u := a.Update
+	if f, ok := u.EndOfRIB(); ok {
+		if err := d.rib.EndOfRIB(s.ribID, f); err != nil {
+			p.log.Warn("End-of-RIB", "family", f.String(), "err", err)
+		}
+		p.log.Debug("End-of-RIB received", "family", f.String())
+		return
+	}
+	u.Unreachable(func(f wire.Family, n wire.NLRI) { delete(p.received, nlriKey{f: f, n: n}) })
+	if a.TreatAsWithdraw {
+		byFam := map[wire.Family][]wire.NLRI{}
+		u.Reachable(func(f wire.Family, n wire.NLRI) {
+			byFam[f] = append(byFam[f], n)
+			delete(p.received, nlriKey{f: f, n: n})
+		})
+		for f, ns := range byFam {
+			if err := d.rib.TreatAsWithdraw(s.ribID, f, ns); err != nil {
+				p.log.Warn("treat-as-withdraw", "err", err)
+			}
+		}
+		return
+	}
+	u.Reachable(func(f wire.Family, n wire.NLRI) { p.received[nlriKey{f: f, n: n}] = struct{}{} })
+	if err := d.rib.ApplyUpdate(s.ribID, u); err != nil {
+		p.log.Warn("applying an UPDATE", "err", err)
+	}
+}
+
+// shutdown stops every session with Cease/Administrative Shutdown and
+// waits for the goroutines.
+func (d *Daemon) shutdown(ln *transport.Listener) {
+	now := d.now()
+	ln.Close()
+	for _, p := range d.peers {
+		d.abortDial(p)
+		for _, s := range []*session{p.main, p.second} {
+			if s == nil {
+				continue
+			}
+			d.step(s, fsm.ManualStop{Message: ShutdownMessage}, now)
+			if s.conn != nil {
+				d.closeConn(s)
+			}
+		}
+	}
+	d.flush()
+	close(d.done)
+	d.wg.Wait()
+	// Readers that were blocked on the channel left their connections
+	// to the closers, and those have finished: nothing is left running.
+	d.log.Info("closd stopped")
+}
+
+type ribPolicy struct{ n policy.Neighbor }
+
+func (r ribPolicy) Import(_ rib.PathInfo, _ wire.Family, p netip.Prefix, a *wire.PathAttrs) (*wire.PathAttrs, bool) {
+	return r.n.Import(p, a)
+}
+
+func (r ribPolicy) Export(_ rib.PathInfo, _ wire.Family, p netip.Prefix, a *wire.PathAttrs) (*wire.PathAttrs, bool) {
+	return r.n.Export(p, a)
+}

@@ -1,0 +1,427 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/closnet/clos/internal/bgp/transport"
+	"github.com/closnet/clos/internal/bgp/wire"
+	"github.com/closnet/clos/internal/config"
+	"github.com/closnet/clos/internal/fib"
+)
+
+// freePort finds a TCP port nobody listens on at addr.
+func freePort(t *testing.T, addr string) uint16 {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return uint16(l.Addr().(*net.TCPAddr).Port)
+}
+
+type logWriter struct {
+	mu  sync.Mutex
+	t   *testing.T
+	off bool
+}
+
+func (w *logWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.off {
+		w.t.Log(strings.TrimRight(string(b), "\n"))
+	}
+	return len(b), nil
+}
+
+func testLogger(t *testing.T, name string) *slog.Logger {
+	w := &logWriter{t: t}
+	t.Cleanup(func() { w.mu.Lock(); w.off = true; w.mu.Unlock() })
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})).With("daemon", name)
+}
+
+func parse(t *testing.T, name, yaml string) *config.Config {
+	t.Helper()
+	c, err := config.Parse(name, []byte(yaml))
+	if err != nil {
+		t.Fatalf("config %s: %v\n%s", name, err, yaml)
+	}
+	return c
+}
+
+type running struct {
+	d      *Daemon
+	cancel context.CancelFunc
+	done   chan error
+	fake   *fib.Fake
+}
+
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return within 10 s of cancel")
+	}
+}
+
+func start(t *testing.T, name string, cfg *config.Config, o Options) *running {
+	t.Helper()
+	if o.Logger == nil {
+		o.Logger = testLogger(t, name)
+	}
+	r := &running{done: make(chan error, 1)}
+	if o.FIB == nil {
+		r.fake = fib.NewFake()
+		lo, err := net.InterfaceByName("lo")
+		if err != nil {
+			t.Skipf("no loopback interface: %v", err)
+		}
+		r.fake.SetLink(fib.Link{Index: lo.Index, Name: "lo", AdminUp: true, OperUp: true})
+		o.FIB = r.fake
+		if o.Resolve == nil {
+			// Every 127/8 address is this host's own: pretend the peers
+			// are neighbors on lo.
+			o.Resolve = func(nh netip.Addr) (fib.Member, error) {
+				return fib.Member{Gateway: nh, Ifindex: lo.Index, Ifname: "lo"}, nil
+			}
+		}
+	}
+	d, err := New(cfg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.d = d
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(10 * time.Second):
+		}
+	})
+	return r
+}
+
+// waitFor polls cond for up to 30 s.
+func waitFor(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, s := cond()
+		if ok {
+			return
+		}
+		last = s
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s; last: %s", what, last)
+}
+
+func neighbor(t *testing.T, d *Daemon, addr string) NeighborStatus {
+	t.Helper()
+	ns, err := d.Neighbors(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range ns {
+		if n.Address == netip.MustParseAddr(addr) {
+			return n
+		}
+	}
+	t.Fatalf("no neighbor %s in %+v", addr, ns)
+	return NeighborStatus{}
+}
+
+func routes(t *testing.T, d *Daemon) map[string]Route {
+	t.Helper()
+	rs, err := d.Routes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]Route{}
+	for _, r := range rs {
+		m[r.Prefix.String()] = r
+	}
+	return m
+}
+
+func pairConfigs(t *testing.T) (a, b *config.Config) {
+	pa, pb := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.2")
+	a = parse(t, "a.yaml", fmt.Sprintf(`
+router-id: 10.0.0.1
+asn: 65001
+listen: {address: 127.0.0.1, port: %d}
+bgp: {timers: {keepalive: 1, hold: 3}}
+networks: [10.1.0.0/24, 10.1.1.0/24]
+neighbors:
+  - address: 127.0.0.2
+    remote-as: 65002
+    port: %d
+`, pa, pb))
+	b = parse(t, "b.yaml", fmt.Sprintf(`
+router-id: 10.0.0.2
+asn: 65002
+listen: {address: 127.0.0.2, port: %d}
+bgp: {timers: {keepalive: 1, hold: 3}}
+networks: [10.2.0.0/24]
+neighbors:
+  - address: 127.0.0.1
+    remote-as: 65001
+    port: %d
+`, pb, pa))
+	return a, b
+}
+
+func kernelHas(f *fib.Fake, p string) bool {
+	_, ok := f.Snapshot().Routes[netip.MustParsePrefix(p)]
+	return ok
+}
+
+func TestTwoDaemonsExchangeRoutes(t *testing.T) {
+	ca, cb := pairConfigs(t)
+	a := start(t, "a", ca, Options{ConnectRetry: time.Second})
+	b := start(t, "b", cb, Options{ConnectRetry: time.Second})
+
+	waitFor(t, "both sessions Established", func() (bool, string) {
+		na, nb := neighbor(t, a.d, "127.0.0.2"), neighbor(t, b.d, "127.0.0.1")
+		return na.State == "Established" && nb.State == "Established", na.State + "/" + nb.State
+	})
+	waitFor(t, "routes both ways", func() (bool, string) {
+		ra, rb := routes(t, a.d), routes(t, b.d)
+		r2, r1 := ra["10.2.0.0/24"], rb["10.1.0.0/24"]
+		return r2.ASPath == "65002" && r1.ASPath == "65001" && rb["10.1.1.0/24"].ASPath == "65001",
+			fmt.Sprintf("a: %+v b: %+v", ra, rb)
+	})
+	ra := routes(t, a.d)
+	if r := ra["10.2.0.0/24"]; r.NextHop != netip.MustParseAddr("127.0.0.2") || r.Peer != netip.MustParseAddr("127.0.0.2") {
+		t.Errorf("a's route to 10.2.0.0/24 = %+v, want next hop and peer 127.0.0.2", r)
+	}
+	if r := ra["10.1.0.0/24"]; !r.Local {
+		t.Errorf("a's own network = %+v, want Local", r)
+	}
+	na := neighbor(t, a.d, "127.0.0.2")
+	if na.PeerAS != 65002 || na.PeerID != "10.0.0.2" || na.HoldTime != 3 || !na.AS4 || na.Uptime <= 0 {
+		t.Errorf("a's neighbor status = %+v", na)
+	}
+	waitFor(t, "prefix counts", func() (bool, string) {
+		na := neighbor(t, a.d, "127.0.0.2")
+		return na.PrefixesReceived == 1 && na.PrefixesAdvertised == 2 && na.PrefixesBest == 1,
+			fmt.Sprintf("received %d advertised %d best %d", na.PrefixesReceived, na.PrefixesAdvertised, na.PrefixesBest)
+	})
+	waitFor(t, "a's kernel has 10.2.0.0/24 and b's 10.1.0.0/24", func() (bool, string) {
+		return kernelHas(a.fake, "10.2.0.0/24") && kernelHas(b.fake, "10.1.0.0/24") && !kernelHas(a.fake, "10.1.0.0/24"),
+			fmt.Sprintf("a: %v b: %v", a.fake.Snapshot().Routes, b.fake.Snapshot().Routes)
+	})
+
+	// A withdraw propagates while the session stays up.
+	if err := a.d.SetNetworks(context.Background(), []netip.Prefix{netip.MustParsePrefix("10.1.0.0/24")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "10.1.1.0/24 withdrawn at b", func() (bool, string) {
+		rb := routes(t, b.d)
+		_, gone := rb["10.1.1.0/24"]
+		_, kept := rb["10.1.0.0/24"]
+		return !gone && kept && !kernelHas(b.fake, "10.1.1.0/24"), fmt.Sprintf("%+v", rb)
+	})
+	if nb := neighbor(t, b.d, "127.0.0.1"); nb.State != "Established" || nb.Resets != 0 {
+		t.Errorf("b's session after the withdraw: %s, %d resets", nb.State, nb.Resets)
+	}
+
+	// Stopping b sends Cease/Administrative Shutdown with the message;
+	// a drops b's routes.
+	b.stop(t)
+	waitFor(t, "a sees b's shutdown", func() (bool, string) {
+		na := neighbor(t, a.d, "127.0.0.2")
+		lr := na.Session.LastReceived
+		if lr == nil {
+			return false, na.State
+		}
+		return lr.Code == wire.CodeCease && lr.Subcode == wire.SubAdminShutdown && lr.Message == ShutdownMessage,
+			fmt.Sprintf("%+v", lr)
+	})
+	waitFor(t, "a forgets b's routes", func() (bool, string) {
+		_, ok := routes(t, a.d)["10.2.0.0/24"]
+		return !ok && !kernelHas(a.fake, "10.2.0.0/24"), ""
+	})
+	a.stop(t)
+}
+
+func TestConfigRefusals(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{`
+router-id: 10.0.0.1
+asn: 65001
+neighbors:
+  - interface: eth0
+    remote-as: external
+`, "unnumbered neighbors are not supported"},
+		{`
+router-id: 10.0.0.1
+asn: 65001
+neighbors:
+  - listen-range: 10.2.0.0/24
+    remote-as: 65100-65199
+`, "dynamic neighbors are not supported"},
+	} {
+		_, err := New(parse(t, "c.yaml", tc.yaml), Options{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("New = %v, want an error containing %q", err, tc.want)
+		}
+	}
+}
+
+// resetPeer is a minimal BGP speaker: every connection it accepts is
+// brought to Established and then reset with a Cease NOTIFICATION.
+type resetPeer struct {
+	ln       net.Listener
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	sessions int
+	errs     []error
+}
+
+func (p *resetPeer) serve(as uint16, id netip.Addr) {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		err = p.session(c, as, id)
+		c.Close()
+		p.mu.Lock()
+		if err != nil && len(p.errs) < 5 {
+			p.errs = append(p.errs, err)
+		} else if err == nil {
+			p.sessions++
+		}
+		p.mu.Unlock()
+	}
+}
+
+func (p *resetPeer) session(c net.Conn, as uint16, id netip.Addr) error {
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	var opts wire.Options
+	r := transport.NewReader(c, func(b []byte) (int, error) { return wire.Split(b, &opts) }, transport.MaxBuffer)
+	open := &wire.Open{Version: 4, AS: uint32(as), HoldTime: 9, RouterID: id, Caps: wire.Capabilities{Multiprotocol: []wire.Family{wire.IPv4Unicast}, AS4: true}}
+	b, err := wire.Append(nil, open, &opts)
+	if err != nil {
+		return err
+	}
+	b, _ = wire.Append(b, &wire.Keepalive{}, &opts)
+	if _, err := c.Write(b); err != nil {
+		return err
+	}
+	gotOpen, gotKA := false, false
+	for !gotOpen || !gotKA {
+		m, err := r.ReadMessage()
+		if err != nil {
+			return err
+		}
+		switch wire.MessageType(m[18]) {
+		case wire.TypeOpen:
+			gotOpen = true
+		case wire.TypeKeepalive:
+			gotKA = gotOpen
+		case wire.TypeNotification:
+			n, _ := wire.ParseNotification(m[19:])
+			return fmt.Errorf("NOTIFICATION from the daemon: %v", n)
+		}
+	}
+	b, _ = wire.Append(nil, wire.ShutdownNotification(wire.SubAdminReset, "reset test"), &opts)
+	_, err = c.Write(b)
+	return err
+}
+
+func openFDs(t *testing.T) int {
+	es, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	return len(es)
+}
+
+func TestThousandResetsLeakNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	const resets = 1000
+	ln, err := net.Listen("tcp", "127.0.0.3:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	peerPort := ln.Addr().(*net.TCPAddr).Port
+	p := &resetPeer{ln: ln}
+	p.wg.Add(1)
+	go p.serve(65009, netip.MustParseAddr("10.0.0.9"))
+	defer func() { ln.Close(); p.wg.Wait() }()
+
+	// Let the runtime and the test framework settle before counting.
+	runtime.GC()
+	baseG, baseFD := runtime.NumGoroutine(), openFDs(t)
+
+	cfg := parse(t, "r.yaml", fmt.Sprintf(`
+router-id: 10.0.0.1
+asn: 65001
+listen: {address: 127.0.0.1, port: %d}
+networks: [10.1.0.0/24]
+neighbors:
+  - address: 127.0.0.3
+    remote-as: 65009
+    port: %d
+`, freePort(t, "127.0.0.1"), peerPort))
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	r := start(t, "r", cfg, Options{Logger: logger, ConnectRetry: time.Second, IdleHoldTime: time.Millisecond, MaxIdleHoldTime: time.Millisecond, CloseLinger: 100 * time.Millisecond})
+	waitFor(t, fmt.Sprintf("%d sessions reset", resets), func() (bool, string) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if len(p.errs) > 0 {
+			t.Fatalf("peer errors: %v", p.errs)
+		}
+		return p.sessions >= resets, fmt.Sprint(p.sessions)
+	})
+	n := neighbor(t, r.d, "127.0.0.3")
+	if n.Session.Established < resets || n.Resets < resets-1 {
+		t.Errorf("daemon counted %d established, %d resets; want >= %d", n.Session.Established, n.Resets, resets)
+	}
+	// While running: a few goroutines per live connection at most.
+	if g := runtime.NumGoroutine(); g > baseG+20 {
+		t.Errorf("%d goroutines while running, baseline %d", g, baseG)
+	}
+	r.stop(t)
+	var g, fds int
+	for range 100 {
+		g, fds = runtime.NumGoroutine(), openFDs(t)
+		if g <= baseG && fds <= baseFD {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if g > baseG {
+		buf := make([]byte, 1<<20)
+		t.Errorf("%d goroutines after stop, baseline %d:\n%s", g, baseG, buf[:runtime.Stack(buf, true)])
+	}
+	if fds > baseFD {
+		t.Errorf("%d open fds after stop, baseline %d", fds, baseFD)
+	}
+}

@@ -1,0 +1,226 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/closnet/clos/internal/bgp/fsm"
+	"github.com/closnet/clos/internal/bgp/rib"
+	"github.com/closnet/clos/internal/bgp/wire"
+	"github.com/closnet/clos/internal/fib"
+)
+
+// flush asks the RIB what follows from the events handled since the last
+// call and carries it out: messages to peers, forwarding changes to the FIB.
+func (d *Daemon) flush() {
+	for range 16 {
+		out := d.rib.Ready(d.now())
+		if out.Empty() {
+			return
+		}
+		d.apply(out)
+		d.runLater()
+	}
+}
+
+func (d *Daemon) apply(out *rib.Output) {
+	for _, b := range out.Best {
+		m := d.best[b.Family]
+		if m == nil {
+			m = map[netip.Prefix]Route{}
+			d.best[b.Family] = m
+		}
+		if b.Withdrawn {
+			delete(m, b.Prefix)
+			continue
+		}
+		r := Route{Family: b.Family.String(), Prefix: b.Prefix, Local: b.Local}
+		if s := d.byRIB[b.Peer]; s != nil && !b.Local {
+			r.Peer = s.p.remote.Addr()
+		}
+		if a := b.Attrs; a != nil {
+			r.ASPath = asPathString(a.ASPath)
+			r.NextHop = a.NextHop
+			if a.MPReach != nil {
+				r.NextHop = a.MPReach.NextHop
+			}
+			r.Communities = len(a.Communities)
+		}
+		m[b.Prefix] = r
+	}
+	for _, s := range out.Sends {
+		var sent []wire.Update
+		for _, id := range s.Peers {
+			ss := d.byRIB[id]
+			if ss == nil || ss.conn == nil || ss.conn.closed {
+				continue
+			}
+			if sent == nil {
+				sent = decodeSent(s.Msgs, &ss.neg.Options)
+			}
+			for _, msg := range s.Msgs {
+				d.send(ss, msg)
+			}
+			countSent(ss.p, sent)
+		}
+	}
+	for _, e := range out.Peers {
+		s := d.byRIB[e.Peer]
+		if s == nil {
+			continue
+		}
+		switch e.Kind {
+		case rib.MaxPrefixWarning:
+			s.p.log.Warn("prefix count near the limit", "prefixes", e.Prefixes, "limit", e.Limit)
+		case rib.MaxPrefixExceeded:
+			s.p.log.Warn("prefix limit exceeded: closing the session", "prefixes", e.Prefixes, "limit", e.Limit)
+			d.later = append(d.later, func() {
+				d.step(s, fsm.AutomaticStop{Subcode: wire.SubMaxPrefixes}, d.now())
+			})
+		}
+	}
+	for _, err := range out.Errors {
+		d.log.Error("RIB could not encode an advertisement", "err", err)
+	}
+	if d.fib != nil && (len(out.ECMP) > 0 || len(out.Discard) > 0) {
+		d.program(out)
+	}
+}
+
+// program hands the RIB's forwarding changes to the FIB as one batch.
+func (d *Daemon) program(out *rib.Output) {
+	cache := map[netip.Addr]fib.Member{}
+	err := d.fib.Update(func(ds *fib.Desired) error {
+		for _, c := range out.ECMP {
+			if len(c.NextHops) == 0 {
+				ds.Delete(c.Prefix)
+				continue
+			}
+			var ms []fib.Member
+			for _, nh := range c.NextHops {
+				m, ok := cache[nh.Addr]
+				if !ok {
+					var err error
+					m, err = d.o.Resolve(nh.Addr)
+					if err != nil {
+						d.log.Warn("next hop not on a connected subnet: not installed", "prefix", c.Prefix, "next-hop", nh.Addr, "err", err)
+						continue
+					}
+					cache[nh.Addr] = m
+				}
+				m.Weight = uint16(min(max(nh.Weight, 1), 256))
+				ms = append(ms, m)
+			}
+			if len(ms) == 0 {
+				ds.Delete(c.Prefix)
+				continue
+			}
+			if err := ds.Set(c.Prefix, fib.ECMP(ms...)); err != nil {
+				d.log.Warn("route not installable", "prefix", c.Prefix, "err", err)
+				ds.Delete(c.Prefix)
+			}
+		}
+		for _, c := range out.Discard {
+			if c.Install {
+				if err := ds.Set(c.Prefix, fib.Blackhole()); err != nil {
+					d.log.Warn("discard route not installable", "prefix", c.Prefix, "err", err)
+				}
+			} else {
+				ds.Delete(c.Prefix)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		d.log.Warn("fib update", "err", err)
+	}
+}
+
+// decodeSent reads back what the RIB encoded, only to count the prefixes
+// each peer was sent: the RIB hands out bytes, not prefix lists.
+func decodeSent(msgs [][]byte, opts *wire.Options) []wire.Update {
+	us := make([]wire.Update, 0, len(msgs))
+	for _, m := range msgs {
+		if len(m) < wire.HeaderLen || wire.MessageType(m[18]) != wire.TypeUpdate {
+			continue
+		}
+		u, err := wire.ParseUpdate(m[wire.HeaderLen:], opts)
+		if u == nil || err != nil {
+			continue
+		}
+		us = append(us, *u)
+	}
+	return us
+}
+
+func countSent(p *peer, us []wire.Update) {
+	for i := range us {
+		u := &us[i]
+		u.Unreachable(func(f wire.Family, n wire.NLRI) { delete(p.advertised, nlriKey{f: f, n: n}) })
+		u.Reachable(func(f wire.Family, n wire.NLRI) { p.advertised[nlriKey{f: f, n: n}] = struct{}{} })
+	}
+}
+
+func asPathString(p wire.ASPath) string {
+	var parts []string
+	for _, seg := range p {
+		var ns []string
+		for _, as := range seg.ASNs {
+			ns = append(ns, strconv.FormatUint(uint64(as), 10))
+		}
+		if seg.Type == wire.ASSet {
+			parts = append(parts, "{"+strings.Join(ns, ",")+"}")
+		} else {
+			parts = append(parts, ns...)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// resolveConnected finds the interface whose connected subnet holds nh.
+func resolveConnected(nh netip.Addr) (fib.Member, error) {
+	nh = nh.Unmap()
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return fib.Member{}, err
+	}
+	if nh.Is6() && nh.IsLinkLocalUnicast() && nh.Zone() != "" {
+		for _, ifc := range ifs {
+			if ifc.Name == nh.Zone() {
+				return fib.Member{Gateway: nh.WithZone(""), Ifindex: ifc.Index, Ifname: ifc.Name}, nil
+			}
+		}
+	}
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 {
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			ip, ok := netip.AddrFromSlice(ipn.IP)
+			if !ok {
+				continue
+			}
+			ones, _ := ipn.Mask.Size()
+			pfx := netip.PrefixFrom(ip.Unmap(), ones).Masked()
+			if pfx.Contains(nh) {
+				if ip.Unmap() == nh {
+					return fib.Member{}, fmt.Errorf("%s is an address of this host (%s)", nh, ifc.Name)
+				}
+				return fib.Member{Gateway: nh, Ifindex: ifc.Index, Ifname: ifc.Name}, nil
+			}
+		}
+	}
+	return fib.Member{}, errors.New("no connected subnet holds it")
+}
