@@ -79,6 +79,9 @@ func Validate(c Config) error {
 		if s.Name == "" {
 			return &ConfigError{Field: fmt.Sprintf("services[%d].name", i), Msg: "empty; every service needs a unique name"}
 		}
+		if !validName(s.Name) {
+			return &ConfigError{Field: fmt.Sprintf("services[%d].name", i), Msg: fmt.Sprintf("%q; want 1..64 of letters, digits, '.', '_' and '-'", s.Name)}
+		}
 		if names[s.Name] {
 			return &ConfigError{Service: s.Name, Field: "name", Msg: "used by more than one service; names must be unique"}
 		}
@@ -181,6 +184,11 @@ func validateCheck(svc string, c CheckSpec) error {
 		if err := validHostPort(c.Address); err != nil {
 			return bad("address", "%q: %v; want the server as host:port such as 127.0.0.1:53", c.Address, err)
 		}
+		// Resolving the resolver's own name could go through the very
+		// service being checked; an address literal avoids the circle.
+		if ap, err := netip.ParseAddrPort(c.Address); err != nil || ap.Addr().Zone() != "" {
+			return bad("address", "%q; want an IP address and port such as 127.0.0.1:53 or [::1]:53, not a host name", c.Address)
+		}
 		if _, err := encodeName(nil, c.Name); err != nil {
 			return bad("name", "%q: %v", c.Name, err)
 		}
@@ -201,4 +209,16 @@ func parseQType(s string) (uint16, error) {
 		return typeAAAA, nil
 	}
 	return 0, fmt.Errorf("unknown query type %q", s)
+}
+
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

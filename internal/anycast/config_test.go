@@ -51,6 +51,10 @@ func TestValidateErrors(t *testing.T) {
 		want string
 	}{
 		{func(c *Config) { c.Services[0].Name = "" }, "services[0].name: empty"},
+		{func(c *Config) { c.Services[0].Name = "dns resolver" }, `services[0].name: "dns resolver"; want`},
+		{func(c *Config) {
+			c.Services[0].Check = CheckSpec{Kind: CheckDNS, Address: "localhost:53", Name: "example.com", QType: "A"}
+		}, "not a host name"},
 		{func(c *Config) { c.Services[0].Addresses = nil }, `service "dns": addresses: empty`},
 		{func(c *Config) { c.Services[0].Addresses[0] = netip.Prefix{} }, "addresses[0]: not a valid prefix"},
 		{func(c *Config) { c.Services[0].Addresses[0] = netip.MustParsePrefix("2001:db8::/64") }, "want /128"},
