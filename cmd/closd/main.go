@@ -3,28 +3,45 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/closnet/clos/internal/config"
+	"github.com/closnet/clos/internal/daemon"
+	"github.com/closnet/clos/internal/fib"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("closd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "/etc/closd/closd.yaml", "the config file to run with")
 	check := fs.String("check-config", "", "only load and validate this config `FILE`, print the result and exit (0 valid, 2 invalid)")
+	logLevel := fs.String("log-level", "", "override log.level of the config: debug, info, warn, error")
+	logFormat := fs.String("log-format", "", "override log.format of the config: text, json")
+	useFIB := fs.Bool("fib", true, "install best paths in the kernel's routing table (false: run BGP only)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: closd [--config FILE] | closd --check-config FILE")
+		fmt.Fprintln(stderr, "usage: closd [--config FILE] [--log-level L] [--log-format F] [--fib=false] | closd --check-config FILE")
+		fmt.Fprintln(stderr)
+		fmt.Fprintln(stderr, "closd runs until SIGINT or SIGTERM, then closes every session with")
+		fmt.Fprintln(stderr, "Cease/Administrative Shutdown. Routes it installed stay in the kernel,")
+		fmt.Fprintln(stderr, "so a restart adopts them.")
 		fmt.Fprintln(stderr)
 		fmt.Fprintln(stderr, "examples:")
 		fmt.Fprintln(stderr, "  closd --check-config /etc/closd/closd.yaml")
+		fmt.Fprintln(stderr, "  closd --config /etc/closd/closd.yaml --log-level debug")
 		fmt.Fprintln(stderr)
 		fs.PrintDefaults()
 	}
@@ -45,14 +62,70 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		fmt.Fprintf(stdout, "%s: valid (router-id %s, asn %d, %d neighbors)\n", *check, cfg.RouterID, cfg.ASN, len(cfg.Neighbors))
+		if _, err := daemon.New(cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}); err != nil {
+			fmt.Fprintf(stderr, "%s: note: this build of closd cannot run it: %v\n", *check, err)
+		}
 		return 0
 	}
-	if _, err := config.Load(*configPath); err != nil {
+	cfg, err := config.Load(*configPath)
+	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	// The engines exist as packages; the event loop that runs them against
-	// sockets and the kernel (internal/daemon) does not yet.
-	fmt.Fprintf(stderr, "closd: %s is valid, but this build has no daemon loop yet: it cannot run BGP sessions (see docs/architecture.md)\n", *configPath)
-	return 1
+	level, format := cfg.Log.Level, cfg.Log.Format
+	if *logLevel != "" {
+		level = *logLevel
+	}
+	if *logFormat != "" {
+		format = *logFormat
+	}
+	logger, err := newLogger(stderr, level, format)
+	if err != nil {
+		fmt.Fprintf(stderr, "closd: %v\n", err)
+		return 2
+	}
+	opts := daemon.Options{Logger: logger}
+	if *useFIB {
+		b, err := fib.NewLinux(fib.LinuxConfig{})
+		if err != nil {
+			fmt.Fprintf(stderr, "closd: kernel routing table: %v (run as root, or with --fib=false to run BGP only)\n", err)
+			return 1
+		}
+		defer b.Close()
+		opts.FIB = b
+	}
+	d, err := daemon.New(cfg, opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", *configPath, err)
+		return 2
+	}
+	if err := d.Run(ctx); err != nil {
+		fmt.Fprintf(stderr, "closd: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	switch level {
+	case "debug":
+		l = slog.LevelDebug
+	case "", "info":
+		l = slog.LevelInfo
+	case "warn":
+		l = slog.LevelWarn
+	case "error":
+		l = slog.LevelError
+	default:
+		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
+	}
+	o := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(w, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, o)), nil
+	}
+	return nil, fmt.Errorf("log format %q: want text or json", format)
 }

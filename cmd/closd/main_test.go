@@ -2,18 +2,25 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func TestCheckConfig(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
 	bad := filepath.Join(dir, "bad.yaml")
+	unnumbered := filepath.Join(dir, "unnumbered.yaml")
 	os.WriteFile(good, []byte("router-id: 10.0.0.1\nasn: 65001\nneighbors:\n  - address: 10.1.0.0\n    remote-as: external\n"), 0o644)
 	os.WriteFile(bad, []byte("router-id: 10.0.0.1\nasn: 65001\nneighbors:\n  - address: 10.1.0.0\n    remote_as: 65002\n"), 0o644)
+	os.WriteFile(unnumbered, []byte("router-id: 10.0.0.1\nasn: 65001\nneighbors:\n  - interface: eth0\n    remote-as: external\n"), 0o644)
 
 	for _, tc := range []struct {
 		name   string
@@ -25,13 +32,13 @@ func TestCheckConfig(t *testing.T) {
 		{"unknown field names file, line and field", []string{"--check-config", bad}, 2, "bad.yaml:5"},
 		{"missing file", []string{"--check-config", filepath.Join(dir, "none.yaml")}, 2, "none.yaml"},
 		{"stray argument", []string{"run"}, 2, "unexpected argument"},
-		// Running needs the daemon loop, which this build lacks: it must
-		// fail, not pretend to run.
-		{"run refuses", []string{"--config", good}, 1, "no daemon loop"},
+		{"valid but not runnable is said so", []string{"--check-config", unnumbered}, 0, "cannot run it: daemon: neighbors[0] (interface eth0): unnumbered"},
+		{"run refuses what it cannot run", []string{"--config", unnumbered, "--fib=false"}, 2, "unnumbered neighbors are not supported"},
+		{"bad log level", []string{"--config", good, "--log-level", "loud"}, 2, `log level "loud"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
-			got := run(tc.args, &out, &errb)
+			got := run(context.Background(), tc.args, &out, &errb)
 			if got != tc.status {
 				t.Fatalf("status %d, want %d; stderr: %s", got, tc.status, errb.String())
 			}
@@ -39,5 +46,67 @@ func TestCheckConfig(t *testing.T) {
 				t.Fatalf("output %q lacks %q", out.String()+errb.String(), tc.want)
 			}
 		})
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestRunUntilCancelled runs closd on loopback without touching the kernel
+// and stops it as SIGTERM would.
+func TestRunUntilCancelled(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	path := filepath.Join(t.TempDir(), "closd.yaml")
+	os.WriteFile(path, []byte(fmt.Sprintf("router-id: 10.0.0.1\nasn: 65001\nlisten: {address: 127.0.0.1, port: %d}\nnetworks: [10.1.0.0/24]\nneighbors:\n  - address: 127.0.0.2\n    remote-as: external\n    port: %d\n", port, port)), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--config", path, "--fib=false", "--log-format", "json"}, &out, &errb)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(errb.String(), `"msg":"closd running"`) {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("closd did not start; stderr: %s", errb.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// It listens where the config says.
+	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 2*time.Second)
+	if err != nil {
+		t.Fatalf("closd is not listening: %v", err)
+	}
+	c.Close()
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("status %d; stderr: %s", code, errb.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("closd did not stop within 10 s")
+	}
+	if !strings.Contains(errb.String(), `"msg":"closd stopped"`) {
+		t.Errorf("no stop message in %s", errb.String())
 	}
 }
