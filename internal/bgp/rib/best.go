@@ -175,3 +175,60 @@ func (e *Engine) multipath(dst []int, paths []path, best int) []int {
 	}
 	return dst
 }
+
+// selectSet is selectBest followed by multipath in one pass over the paths,
+// for the common case where MEDs do not decide (all equal, or always
+// compared): steps 1-7 are then a total preorder, so the paths equal to the
+// running best through step 7 are exactly the final best's ECMP candidates.
+// Otherwise it falls back to the two-step deterministic-MED selection.
+func (e *Engine) selectSet(dst []int, paths []path) (int, []int) {
+	if len(paths) == 0 {
+		return -1, dst
+	}
+	sets := e.attrs.sets
+	med := sets[paths[0].attr].med
+	trivial := true
+	best := 0
+	dst = append(dst, 0)
+	for i := 1; i < len(paths); i++ {
+		p := paths[i]
+		if sets[p.attr].med != med {
+			trivial = false
+		}
+		c := e.compareMP(p, paths[best])
+		switch {
+		case c < 0:
+			best = i
+			dst = append(dst[:0], i)
+		case c == 0:
+			if e.compareTie(p, paths[best]) < 0 {
+				best = i
+			}
+			dst = append(dst, i)
+		}
+	}
+	if !trivial && !e.cfg.AlwaysCompareMED {
+		best = e.selectBest(paths)
+		return best, e.multipath(dst[:0], paths, best)
+	}
+	// Best first, then the others; the filter writes behind where it
+	// reads.
+	p := slices.Index(dst, best)
+	dst[0], dst[p] = dst[p], dst[0]
+	bas := sets[paths[best].attr].neighborAS
+	out := dst[:1]
+	for _, i := range dst[1:] {
+		if e.cfg.MultipathRelax || sets[paths[i].attr].neighborAS == bas {
+			out = append(out, i)
+		}
+	}
+	if e.cfg.MaxPaths == 1 {
+		return best, out[:1]
+	}
+	if len(out) > e.cfg.MaxPaths {
+		rest := out[1:]
+		slices.SortFunc(rest, func(x, y int) int { return e.compareTie(paths[x], paths[y]) })
+		out = out[:e.cfg.MaxPaths]
+	}
+	return best, out
+}

@@ -117,14 +117,12 @@ func (e *Engine) decide(f int, i uint32) {
 	t := &e.tables[f]
 	en := &t.ents[i]
 	fam := families[f]
-	b := e.selectBest(en.paths)
+	b, idx := e.selectSet(e.idxBuf[:0], en.paths)
 	var nb path
 	var grp uint32
-	idx := e.idxBuf[:0]
 	if b >= 0 {
 		nb = en.paths[b]
 		nb.peer &^= staleBit
-		idx = e.multipath(idx, en.paths, b)
 		grp = e.groupFor(f, en.paths, idx)
 	}
 	ob := en.best
