@@ -157,14 +157,12 @@ func TestRFC7606(t *testing.T) {
 			action: ActionSessionReset, subcode: SubOptionalAttributeError},
 		{name: "7606-7.11 MP_REACH_NLRI bad prefix", body: updBody(nil, cat(mpReach6([]byte{129, 0}), aOrigin, aPath), nil),
 			action: ActionSessionReset, subcode: SubOptionalAttributeError},
-		{name: "7606-7.11 MP_REACH_NLRI next hop length 12 treat-as-withdraw",
+		{name: "7606-7.11 MP_REACH_NLRI next hop length 12 is a session reset",
 			body:   updBody(nil, cat(rawAttr(0x80, AttrMPReach, cat([]byte{0, 2, 1, 12}, make([]byte, 12), []byte{0}, v6nlri)...), aOrigin, aPath), nil),
-			action: ActionTreatAsWithdraw, subcode: SubOptionalAttributeError,
-			check: func(t *testing.T, u *Update) {
-				if len(u.Attrs.MPReach.NLRI) != 1 {
-					t.Error("MP_REACH prefixes to withdraw not returned")
-				}
-			}},
+			action: ActionSessionReset, subcode: SubOptionalAttributeError},
+		{name: "7606-7.11 MP_REACH_NLRI IPv4 next hop length 8 is a session reset",
+			body:   updBody(nil, cat(rawAttr(0x80, AttrMPReach, cat([]byte{0, 1, 1, 8}, make([]byte, 8), []byte{0}, nlri)...), aOrigin, aPath), nil),
+			action: ActionSessionReset, subcode: SubOptionalAttributeError},
 		{name: "7606-7.12 MP_UNREACH_NLRI shorter than 3 octets", body: updBody(nil, rawAttr(0x80, AttrMPUnreach, 0, 2), nil),
 			action: ActionSessionReset, subcode: SubOptionalAttributeError},
 		{name: "7606-7.12 MP_UNREACH_NLRI bad prefix", body: updBody(nil, rawAttr(0x80, AttrMPUnreach, 0, 2, 1, 64, 1), nil),

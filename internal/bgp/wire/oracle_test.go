@@ -721,9 +721,7 @@ func diffUpdate(flags byte, body []byte) (known []string, problem string) {
 
 // Known differences for UPDATE: classes of input on which the outcome
 // (accept, attribute-discard, treat-as-withdraw, session-reset) or the
-// decoded content differ. Each names the clause that makes wire right,
-// except the one marked as a deviation, which is wire's own reading and is
-// reported to the codec's owners.
+// decoded content differ. Each names the clause that makes wire right.
 const (
 	// GoBGP stops at the first attribute framing error and never looks at
 	// the NLRI field; wire still locates it by the Total Path Attribute
@@ -807,12 +805,14 @@ const (
 	// treat-as-withdraw every NLRI of the message is to be withdrawn, and
 	// 5.3 requires locating them all (else session reset).
 	diffGoBGPWithdrawIncomplete = "gobgp-withdraw-incomplete (RFC 7606 2, 5.3)"
-	// DEVIATION, reported: an MP_REACH_NLRI next hop length that does not
-	// fit the family. wire treats as withdraw because the length octet
-	// still locates the NLRI; RFC 7606 7.11 says session reset or AFI/SAFI
-	// disable, which is what GoBGP does (or it accepts a 16-octet next hop
-	// for IPv4 without extended next hop).
-	diffMPNextHopLen = "DEVIATION mp-nexthop-length (RFC 7606 7.11)"
+	// An MP_REACH_NLRI next hop whose length GoBGP knows for some family
+	// (4, 16 or 32 octets, or 12, 24 or 40 with route distinguishers) but
+	// which the message's family does not allow: 4 octets for IPv6 (RFC
+	// 2545 3: 16 or 32), 16 or 32 octets for IPv4 without the extended
+	// next hop capability (RFC 8950 4), a route distinguisher on unicast.
+	// GoBGP accepts it; wire resets, since RFC 7606 7.11 makes an
+	// inconsistent next hop length a session reset (or AFI/SAFI disable).
+	diffMPNextHopFamily = "mp-nexthop-family (RFC 7606 7.11, RFC 2545 3, RFC 8950 4)"
 )
 
 // wireKnownAttrs are the attribute types package wire decodes.
@@ -883,14 +883,15 @@ func knownUpdateSeverityDiff(body []byte, opts *wire.Options, oerr, terr error, 
 			return diffNLRIUnparseable
 		case os == sevReset && we.Subcode == wire.SubUnrecognizedWellKnownAttr:
 			return diffUnrecognizedWellKnown
+		case os == sevReset && we.AttrType == 14 && gs == sevNone && strings.Contains(we.Reason, "next hop length") &&
+			strings.Contains(we.Reason, "is invalid for"):
+			return diffMPNextHopFamily
 		case os == sevReset && (we.AttrType == 14 || we.AttrType == 15):
 			return diffMPMalformed
 		case we.Action == wire.ActionTreatAsWithdraw && we.Subcode == wire.SubMissingWellKnownAttr && gs < sevWithdraw:
 			return diffMissingWellKnown
 		case we.Action == wire.ActionTreatAsWithdraw && we.Subcode == wire.SubInvalidOriginAttr && gs < sevWithdraw:
 			return diffUndefinedOrigin
-		case we.AttrType == 14 && strings.Contains(we.Reason, "next hop length"):
-			return diffMPNextHopLen
 		case we.Action == wire.ActionAttributeDiscard && (we.AttrType == 6 || we.AttrType == 7):
 			return diffAggregatorDiscard
 		case we.AttrType == 35 && gs < sevWithdraw:
@@ -905,11 +906,6 @@ func knownUpdateSeverityDiff(body []byte, opts *wire.Options, oerr, terr error, 
 			strings.Contains(gmsg, "header length is short"):
 			return diffAttrHeaderTruncated
 		}
-	}
-	if gs == sevReset && os < sevReset && strings.Contains(gmsg, "mpreach nexthop length") {
-		// wire reported another error first, but GoBGP reset on the
-		// next hop length wire only withdraws for.
-		return diffMPNextHopLen
 	}
 	if gs == sevReset && os < sevReset && strings.Contains(gmsg, "unknown route family") {
 		return diffOtherFamily
@@ -1036,7 +1032,10 @@ func TestKnownUpdateDiffs(t *testing.T) {
 		{diffAS4Discard, 0, upd("40010100"+"400200"+"4003040a000001"+"401100", nlri)},
 		{diffAttrHeaderTruncated, 0x55, "00000003300f30"},
 		{diffGoBGPWithdrawIncomplete, 3, "00000031410137303030303030303030303030303030303030303030303030303030303030303030303030303030303030303030303030303018303030"},
-		{diffMPNextHopLen, 2, "000000394020010140020a0202fa56ea030000fe4cc00804fdeb00c8800e1e0002010ffd000002000000000000000000000002004020010db800130001"},
+		// IPv6 unicast with a 4-octet next hop; IPv4 unicast with a
+		// 16-octet next hop and no extended next hop capability.
+		{diffMPNextHopFamily, 1, upd("40010100"+"400200"+"800e0c000201040a00000100"+"10fd00", "")},
+		{diffMPNextHopFamily, 1, upd("40010100"+"400200"+"800e1900010110"+"20010db8000000000000000000000001"+"00"+"180a0000", "")},
 	}
 	for _, c := range cases {
 		body, err := hex.DecodeString(c.body)
@@ -1048,6 +1047,30 @@ func TestKnownUpdateDiffs(t *testing.T) {
 			t.Errorf("%s: example %s is an unexplained disagreement: %s", c.name, c.body, problem)
 		} else if !slices.Contains(known, c.name) {
 			t.Errorf("%s: example %s is classified as %v", c.name, c.body, known)
+		}
+	}
+}
+
+// TestFormerUpdateDiffs holds inputs on which wire once disagreed with
+// GoBGP and was changed to agree, so the disagreement does not come back.
+func TestFormerUpdateDiffs(t *testing.T) {
+	cases := []struct {
+		why   string
+		flags byte
+		body  string
+	}{
+		// A 15-octet IPv6 next hop: both reset (RFC 7606 7.11); wire used
+		// to treat it as withdraw.
+		{"RFC 7606 7.11 next hop length", 2, "000000394020010140020a0202fa56ea030000fe4cc00804fdeb00c8800e1e0002010ffd000002000000000000000000000002004020010db800130001"},
+	}
+	for _, c := range cases {
+		body, err := hex.DecodeString(c.body)
+		if err != nil {
+			t.Fatalf("%s: %v", c.why, err)
+		}
+		known, problem := diffUpdate(c.flags, body)
+		if problem != "" || len(known) != 0 {
+			t.Errorf("%s: %s: known differences %v, problem %q; want agreement", c.why, c.body, known, problem)
 		}
 	}
 }

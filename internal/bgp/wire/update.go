@@ -586,9 +586,10 @@ func supportedFamily(afi AFI, safi SAFI) bool {
 	return safi == SAFIUnicast && (afi == AFIIPv4 || afi == AFIIPv6)
 }
 
-// parseMPReach decodes MP_REACH_NLRI (RFC 4760 3). A structural error is a
-// session reset (RFC 7606 7.11); a next hop of the wrong length still
-// lets the NLRI be found, so it is treat-as-withdraw.
+// parseMPReach decodes MP_REACH_NLRI (RFC 4760 3). Every structural
+// error is a session reset (RFC 7606 7.11), a next hop of the wrong length
+// included: the next hop precedes the NLRI, so once its length is in doubt
+// the NLRI cannot be located reliably and there is nothing to withdraw.
 func parseMPReach(a *PathAttrs, val []byte, opts *Options, al *updateAlloc) *Error {
 	if len(val) < 5 {
 		return mpError(fmt.Sprintf("MP_REACH_NLRI of %d octets is too short", len(val)))
@@ -607,7 +608,6 @@ func parseMPReach(a *PathAttrs, val []byte, opts *Options, al *updateAlloc) *Err
 	nh := val[4 : 4+nhl]
 	r := &al.reach
 	r.Family = f
-	var nhErr *Error
 	switch {
 	case afi == AFIIPv4 && nhl == 4:
 		r.NextHop = netip.AddrFrom4([4]byte(nh))
@@ -617,8 +617,9 @@ func parseMPReach(a *PathAttrs, val []byte, opts *Options, al *updateAlloc) *Err
 			r.LinkLocalNextHop = netip.AddrFrom16([16]byte(nh[16:]))
 		}
 	default:
-		nhErr = &Error{Code: CodeUpdateMessage, Subcode: SubOptionalAttributeError, Action: ActionTreatAsWithdraw,
-			Reason: fmt.Sprintf("MP_REACH_NLRI next hop length %d is invalid for %s", nhl, f)}
+		// IPv4 with a 16 or 32 octet next hop lands here too when RFC 8950
+		// extended next hop was not negotiated for the family.
+		return mpError(fmt.Sprintf("MP_REACH_NLRI next hop length %d is invalid for %s", nhl, f))
 	}
 	nlri, err := al.parseNLRI(val[5+nhl:], afi, opts.addPathRecv(f))
 	if err != nil {
@@ -626,7 +627,7 @@ func parseMPReach(a *PathAttrs, val []byte, opts *Options, al *updateAlloc) *Err
 	}
 	r.NLRI = nlri
 	a.MPReach = r
-	return nhErr
+	return nil
 }
 
 // parseMPUnreach decodes MP_UNREACH_NLRI (RFC 4760 4, RFC 7606 7.12).

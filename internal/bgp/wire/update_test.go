@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -183,12 +184,16 @@ func TestMPReachExtendedNextHop(t *testing.T) {
 	if _, err := u.AppendBody(nil, as4Opts); err == nil {
 		t.Fatal("encoding an IPv6 next hop for IPv4 without the capability should fail")
 	}
-	// Without the capability the next hop length is inconsistent:
-	// RFC 7606 7.11 treat-as-withdraw, the NLRI still found.
+	// Without the capability the next hop length is inconsistent, and
+	// RFC 7606 7.11 makes that a session reset: the NLRI behind the next
+	// hop cannot be located reliably.
 	u, err := ParseUpdate(body, as4Opts)
-	wantAction(t, err, ActionTreatAsWithdraw, SubOptionalAttributeError)
-	if u == nil || len(u.Attrs.MPReach.NLRI) != 1 {
-		t.Fatalf("prefixes to withdraw not returned: %+v", u)
+	e := wantAction(t, err, ActionSessionReset, SubOptionalAttributeError)
+	if u != nil {
+		t.Fatalf("session reset returned an Update: %+v", u)
+	}
+	if !strings.Contains(e.Reason, "next hop length 16 is invalid for") {
+		t.Errorf("reason %q does not name the next hop length", e.Reason)
 	}
 }
 
