@@ -84,8 +84,7 @@ type clabNode struct {
 
 // Containerlab renders fabric.clab.yml: FRR containers for switches with
 // their frr.conf bound in, Linux containers for servers with static
-// addresses and default routes. Nodes are encoded one at a time (see
-// Fabric.Marshal).
+// addresses and default routes, written by the small emitter of emit.go.
 func (p *Plan) Containerlab() ([]byte, error) {
 	var buf bytes.Buffer
 	buf.WriteString("# containerlab topology written by clos plan; deploy with: containerlab deploy -t fabric.clab.yml\n")
@@ -95,12 +94,9 @@ func (p *Plan) Containerlab() ([]byte, error) {
 	}
 	buf.Write(head)
 	buf.WriteString("topology:\n  nodes:\n")
+	e := emitter{&buf}
 	addNode := func(name string, n clabNode) error {
-		b, err := encodeYAML(map[string]clabNode{name: n})
-		if err != nil {
-			return err
-		}
-		indentLines(&buf, b, "    ")
+		e.clabNode(name, n)
 		return nil
 	}
 	for _, n := range p.Switches {

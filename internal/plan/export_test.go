@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/closnet/clos/internal/config"
+	"go.yaml.in/yaml/v3"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
@@ -308,4 +309,16 @@ func TestDocsIntentExampleParses(t *testing.T) {
 		t.Fatalf("the documented intent does not build: %v", err)
 	}
 	checkPlan(t, p)
+}
+
+func TestScalarReadsBack(t *testing.T) {
+	for _, s := range []string{"leaf1", "::/0", "fd00::1/128", "10.0.0.0/8", "alpine:3.20", "a: b", "true", "No", "1e5", "12",
+		"-x", "#c", "x #y", "ip route replace default via 10.0.0.1 dev eth1", "", " lead", "trail:", "\"q\"", "tab\there", "ünï"} {
+		var got string
+		if err := yaml.Unmarshal([]byte("v: "+scalar(s)+"\n"), &struct {
+			V *string `yaml:"v"`
+		}{&got}); err != nil || got != s {
+			t.Errorf("scalar(%q) = %s reads back as %q (%v)", s, scalar(s), got, err)
+		}
+	}
 }
