@@ -29,7 +29,8 @@ type Open struct {
 	// which requires Caps.AS4.
 	AS       uint32
 	HoldTime uint16
-	// RouterID is the BGP Identifier, an IPv4 address.
+	// RouterID is the BGP Identifier, written as an IPv4 address: any
+	// non-zero 4-octet value (RFC 6286 2.2).
 	RouterID netip.Addr
 	Caps     Capabilities
 }
@@ -128,9 +129,10 @@ func ParseOpen(body []byte) (*Open, error) {
 
 // Validate checks what RFC 4271 6.2 and RFC 7607 require of any OPEN,
 // without configuration: version 4, a hold time of 0 or at least 3
-// seconds, a non-zero AS, and a BGP Identifier that is a unicast IPv4
-// address (not 0.0.0.0, multicast, or class E, as most implementations
-// read RFC 4271's "valid unicast IP host address"). The session adds the
+// seconds, a non-zero AS, and a non-zero BGP Identifier. RFC 6286 2.2
+// replaced RFC 4271's "valid unicast IP host address" with any non-zero
+// 4-octet unsigned integer, so multicast and class E values are accepted:
+// a speaker with no IPv4 address at all may pick any. The session adds the
 // checks that need configuration: Bad Peer AS against the expected AS, an
 // identifier equal to ours, a hold time below our minimum.
 func (o *Open) Validate() *Error {
@@ -149,6 +151,8 @@ func (o *Open) Validate() *Error {
 		return openError(SubUnacceptableHoldTime, nil, "hold time %d s is below 3 s", o.HoldTime)
 	}
 	if !validRouterID(o.RouterID) {
+		// Only 0.0.0.0 or a non-IPv4 value gets here, for which the
+		// wording logs and FSM scenarios already know still holds.
 		return openError(SubBadBGPIdentifier, nil, "BGP identifier %s is not a unicast IPv4 address", o.RouterID)
 	}
 	return nil
@@ -158,9 +162,7 @@ func validRouterID(a netip.Addr) bool {
 	if !a.Is4() {
 		return false
 	}
-	b := a.As4()
-	// 0.0.0.0 and 224.0.0.0/3 (multicast, class E, broadcast).
-	return a != netip.IPv4Unspecified() && b[0] < 224
+	return a != netip.IPv4Unspecified()
 }
 
 // appendBody appends the OPEN body. Capabilities go in one optional

@@ -209,11 +209,8 @@ func TestOpenErrors(t *testing.T) {
 		// RFC 4271 6.2: hold time 1 or 2 is unacceptable.
 		{"hold time 1", openBodyA(4, 65000, 1, "10.0.0.1", nil), 2, SubUnacceptableHoldTime, nil},
 		{"hold time 2", openBodyA(4, 65000, 2, "10.0.0.1", nil), 2, SubUnacceptableHoldTime, nil},
-		// RFC 4271 6.2: the identifier must be a valid unicast host address.
+		// RFC 6286 2.2: the identifier is any non-zero 4-octet value.
 		{"identifier 0", openBodyA(4, 65000, 90, "0.0.0.0", nil), 2, SubBadBGPIdentifier, nil},
-		{"identifier multicast", openBodyA(4, 65000, 90, "224.0.0.5", nil), 2, SubBadBGPIdentifier, nil},
-		{"identifier broadcast", openBodyA(4, 65000, 90, "255.255.255.255", nil), 2, SubBadBGPIdentifier, nil},
-		{"identifier class E", openBodyA(4, 65000, 90, "240.0.0.1", nil), 2, SubBadBGPIdentifier, nil},
 		// RFC 7607 2: AS 0 is Bad Peer AS, in My AS or the AS4 capability.
 		{"my AS 0", openBodyA(4, 0, 90, "10.0.0.1", nil), 2, SubBadPeerAS, nil},
 		{"AS4 0", ok(capParamA(hexA("41 04 00000000"))), 2, SubBadPeerAS, nil},
@@ -260,7 +257,12 @@ func TestOpenAccepts(t *testing.T) {
 	}{
 		{"hold time 0", openBodyA(4, 65000, 0, "10.0.0.1", nil)},
 		{"hold time 3", openBodyA(4, 65000, 3, "10.0.0.1", nil)},
+		// RFC 6286 2.2: any non-zero identifier, not only unicast hosts.
 		{"identifier 223.255.255.255", openBodyA(4, 65000, 90, "223.255.255.255", nil)},
+		{"identifier multicast", openBodyA(4, 65000, 90, "224.0.0.5", nil)},
+		{"identifier class E", openBodyA(4, 65000, 90, "240.0.0.1", nil)},
+		{"identifier 255.255.255.255", openBodyA(4, 65000, 90, "255.255.255.255", nil)},
+		{"identifier 0.0.0.1", openBodyA(4, 65000, 90, "0.0.0.1", nil)},
 		{"empty capabilities parameter", openBodyA(4, 65000, 90, "10.0.0.1", hexA("02 00"))},
 		{"FQDN both empty", openBodyA(4, 65000, 90, "10.0.0.1", capParamA(hexA("49 02 00 00")))},
 		{"extended next hop 2-octet SAFI skipped", openBodyA(4, 65000, 90, "10.0.0.1", capParamA(hexA("05 06 0001 0101 0002")))},
@@ -279,9 +281,17 @@ func TestOpenValidate(t *testing.T) {
 	if err := o.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	o.RouterID = netip.Addr{}
-	if err := o.Validate(); err == nil || err.Subcode != SubBadBGPIdentifier {
-		t.Fatalf("Validate = %v, want Bad BGP Identifier", err)
+	for _, id := range []string{"224.0.0.5", "240.0.0.1", "255.255.255.255"} {
+		o.RouterID = netip.MustParseAddr(id)
+		if err := o.Validate(); err != nil {
+			t.Errorf("Validate with identifier %s = %v, want nil (RFC 6286 2.2)", id, err)
+		}
+	}
+	for _, id := range []netip.Addr{{}, netip.IPv4Unspecified(), netip.MustParseAddr("2001:db8::1")} {
+		o.RouterID = id
+		if err := o.Validate(); err == nil || err.Subcode != SubBadBGPIdentifier {
+			t.Fatalf("Validate with identifier %v = %v, want Bad BGP Identifier", id, err)
+		}
 	}
 }
 

@@ -193,12 +193,15 @@ const (
 // 4271 6.2 and its updates make an OPEN Message Error; GoBGP's decoder
 // leaves most of those checks to its FSM or does not make them.
 const (
-	diffOpenVersion    = "open-version (RFC 4271 6.2: Unsupported Version Number)"
-	diffOpenParamsLen  = "open-params-length (RFC 4271 4.2, 6.2: Optional Parameters Length must match)"
-	diffOpenParamType  = "open-param-type (RFC 4271 6.2: Unsupported Optional Parameter)"
-	diffOpenPeerAS0    = "open-peer-as-0 (RFC 7607 4: AS 0 is Bad Peer AS)"
-	diffOpenHoldTime   = "open-hold-time (RFC 4271 6.2: Unacceptable Hold Time for 1 and 2 s)"
-	diffOpenCapFraming = "open-capability-framing (RFC 5492 4: a capability's length must match its value)"
+	diffOpenVersion   = "open-version (RFC 4271 6.2: Unsupported Version Number)"
+	diffOpenParamsLen = "open-params-length (RFC 4271 4.2, 6.2: Optional Parameters Length must match)"
+	diffOpenParamType = "open-param-type (RFC 4271 6.2: Unsupported Optional Parameter)"
+	diffOpenPeerAS0   = "open-peer-as-0 (RFC 7607 4: AS 0 is Bad Peer AS)"
+	diffOpenHoldTime  = "open-hold-time (RFC 4271 6.2: Unacceptable Hold Time for 1 and 2 s)"
+	// RFC 6286 2.2 allows any identifier but 0, and 0 is Bad BGP
+	// Identifier; GoBGP's decoder does not look at the identifier.
+	diffOpenIdentifierZero = "open-identifier-zero (RFC 6286 2.2: 0 is Bad BGP Identifier)"
+	diffOpenCapFraming     = "open-capability-framing (RFC 5492 4: a capability's length must match its value)"
 	// GoBGP rejects malformed values of capabilities wire does not decode
 	// (long-lived graceful restart, software version); wire keeps them as
 	// unknown, which RFC 5492 4 allows ("ignore unknown capabilities").
@@ -206,10 +209,6 @@ const (
 	// Extended optional parameters (RFC 9072 2), which GoBGP does not
 	// support.
 	diffOpenExtParams = "open-extended-params (RFC 9072 2)"
-	// DEVIATION, reported: wire refuses a BGP Identifier that is a
-	// multicast or class E address. RFC 6286 2.2 made the identifier any
-	// non-zero 4-octet value, which GoBGP accepts.
-	diffOpenIdentifier = "DEVIATION open-identifier (RFC 6286 2.2)"
 )
 
 // knownOpenAcceptDiff names the reason one decoder accepts an OPEN the
@@ -229,8 +228,8 @@ func knownOpenAcceptDiff(body []byte, oerr, terr error) string {
 			return diffOpenPeerAS0
 		case e.Subcode == wire.SubUnacceptableHoldTime:
 			return diffOpenHoldTime
-		case e.Subcode == wire.SubBadBGPIdentifier:
-			return diffOpenIdentifier
+		case e.Subcode == wire.SubBadBGPIdentifier && len(body) >= 9 && [4]byte(body[5:9]) == [4]byte{}:
+			return diffOpenIdentifierZero
 		case strings.Contains(e.Reason, "optional parameters length"):
 			return diffOpenParamsLen
 		case strings.Contains(e.Reason, "capability"):
@@ -1075,6 +1074,25 @@ func TestFormerUpdateDiffs(t *testing.T) {
 	}
 }
 
+// TestFormerOpenDiffs holds OPEN bodies on which wire once disagreed with
+// GoBGP and was changed to agree.
+func TestFormerOpenDiffs(t *testing.T) {
+	// RFC 6286 2.2: multicast, class E and all-ones identifiers are
+	// non-zero, so valid; wire used to refuse them.
+	for _, h := range []string{"04fde9005ae000000500", "04fde9005af000000100", "04fde9005affffffff00"} {
+		body, err := hex.DecodeString(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := withHeader(wire.TypeOpen, body)
+		_, oerr := wire.Parse(msg, nil)
+		_, terr := bgp.ParseBGPMessage(msg)
+		if oerr != nil || terr != nil {
+			t.Errorf("%s: wire error %v, gobgp error %v; want both to accept", h, oerr, terr)
+		}
+	}
+}
+
 // TestKnownOpenDiffs shows one OPEN body of each known acceptance class.
 func TestKnownOpenDiffs(t *testing.T) {
 	cases := []struct{ name, body string }{
@@ -1083,7 +1101,7 @@ func TestKnownOpenDiffs(t *testing.T) {
 		{diffOpenParamType, "04fde9005a0a000001020100"},
 		{diffOpenPeerAS0, "040000005a0a00000100"},
 		{diffOpenHoldTime, "04fde900010a00000100"},
-		{diffOpenIdentifier, "04fde9005ae000000100"},
+		{diffOpenIdentifierZero, "04fde9005a0000000000"},
 		{diffOpenCapFraming, "04fde9005a0a00000103020141"},
 		{diffOpenGoBGPOnlyCap, "04fde9005a0a0000010502034701" + "00"},
 		{diffOpenExtParams, "04fde9005a0a000001ffff0000"},
