@@ -1,0 +1,483 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// requireRoot skips (or, in CI, fails) a test that needs root.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	msg := "test needs root (network namespaces)"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+// requireTool skips (or, in CI, fails) a test whose tool is missing and
+// returns the tool's path.
+func requireTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if _, serr := os.Stat(name); serr == nil {
+			return name
+		}
+		msg := fmt.Sprintf("test needs %s: %v", name, err)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return p
+}
+
+func sh(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := shErr(args...)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func shErr(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
+	return string(out), err
+}
+
+var (
+	closdOnce sync.Once
+	closdBin  string
+	closdErr  error
+)
+
+// closdBinary builds cmd/closd once per test binary.
+func closdBinary(t *testing.T) string {
+	t.Helper()
+	closdOnce.Do(func() {
+		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+		if _, err := os.Stat(goTool); err != nil {
+			goTool = "go"
+		}
+		dir, err := os.MkdirTemp("", "closd-interop")
+		if err != nil {
+			closdErr = err
+			return
+		}
+		closdBin = filepath.Join(dir, "closd")
+		cmd := exec.Command(goTool, "build", "-o", closdBin, "github.com/closnet/clos/cmd/closd")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			closdErr = fmt.Errorf("go build closd: %v\n%s", err, out)
+		}
+	})
+	if closdErr != nil {
+		t.Fatal(closdErr)
+	}
+	return closdBin
+}
+
+// netLab is two namespaces joined by a veth: closd in us, the other
+// implementation in peer.
+type netLab struct {
+	pfx, us, peer, ifUs, ifPeer, dir string
+}
+
+const (
+	usV4, peerV4 = "10.251.0.1", "10.251.0.2"
+	usV6, peerV6 = "fd00:251::1", "fd00:251::2"
+)
+
+func newLab(t *testing.T) *netLab {
+	t.Helper()
+	requireRoot(t)
+	requireTool(t, "ip")
+	var rb [3]byte
+	rand.Read(rb[:])
+	pfx := "ct" + hex.EncodeToString(rb[:])
+	l := &netLab{pfx: pfx, us: pfx + "us", peer: pfx + "pe", ifUs: pfx + "va", ifPeer: pfx + "vb"}
+	sh(t, "ip", "netns", "add", l.us)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", l.us).Run() })
+	sh(t, "ip", "netns", "add", l.peer)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", l.peer).Run() })
+	sh(t, "ip", "link", "add", l.ifUs, "netns", l.us, "type", "veth", "peer", "name", l.ifPeer, "netns", l.peer)
+	for _, c := range [][]string{
+		{"-n", l.us, "addr", "add", usV4 + "/30", "dev", l.ifUs},
+		{"-n", l.peer, "addr", "add", peerV4 + "/30", "dev", l.ifPeer},
+		{"-n", l.us, "addr", "add", usV6 + "/64", "dev", l.ifUs, "nodad"},
+		{"-n", l.peer, "addr", "add", peerV6 + "/64", "dev", l.ifPeer, "nodad"},
+		{"-n", l.us, "link", "set", l.ifUs, "up"},
+		{"-n", l.peer, "link", "set", l.ifPeer, "up"},
+		{"-n", l.us, "link", "set", "lo", "up"},
+		{"-n", l.peer, "link", "set", "lo", "up"},
+	} {
+		sh(t, append([]string{"ip"}, c...)...)
+	}
+	// Daemons that drop privileges (FRR) must reach this directory.
+	dir, err := os.MkdirTemp("", pfx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o777)
+	l.dir = dir
+	return l
+}
+
+// lockedBuffer collects a process's output.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *lockedBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *lockedBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// start runs a command in namespace ns until the test ends; on failure its
+// output and logFile are printed.
+func (l *netLab) start(t *testing.T, ns, name string, logFile string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan struct{})
+	go func() { cmd.Wait(); close(waited) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-waited:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-waited
+		}
+		if t.Failed() {
+			var log []byte
+			if logFile != "" {
+				log, _ = os.ReadFile(logFile)
+			}
+			t.Logf("--- %s output:\n%s\n--- %s log:\n%s", name, out.String(), name, log)
+		}
+	})
+	return cmd
+}
+
+// closdConfig is our side: both sessions to the peer, one network per family.
+func (l *netLab) closdConfig(password string) string {
+	pw := ""
+	if password != "" {
+		pw = "\n    password: " + password
+	}
+	return fmt.Sprintf(`router-id: 10.0.0.1
+asn: 65001
+log: {level: debug}
+networks: [10.1.0.0/24, "fd00:1::/64"]
+neighbors:
+  - address: %s
+    remote-as: 65002%s
+  - address: "%s"
+    remote-as: 65002%s
+`, peerV4, pw, peerV6, pw)
+}
+
+func (l *netLab) runClosd(t *testing.T, cfg string) {
+	t.Helper()
+	bin := closdBinary(t)
+	path := filepath.Join(l.dir, "closd.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l.start(t, l.us, "closd", "", bin, "--config", path)
+}
+
+// kernelRoute reports whether closd installed prefix in its namespace.
+func (l *netLab) kernelRoute(prefix string) (bool, string) {
+	fam := "-4"
+	if strings.Contains(prefix, ":") {
+		fam = "-6"
+	}
+	out, err := shErr("ip", fam, "-n", l.us, "route", "show", prefix, "proto", "201")
+	if err != nil {
+		return false, out
+	}
+	return strings.Contains(out, prefix), out
+}
+
+// poll retries cond every 200 ms for up to 30 s.
+func poll(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, s := cond()
+		if ok {
+			return
+		}
+		last = s
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("timed out after 30 s waiting for %s; last: %s", what, last)
+}
+
+// checkClosdKernel waits for the peer's prefixes in closd's kernel table:
+// closd received them, chose them and installed them.
+func (l *netLab) checkClosdKernel(t *testing.T) {
+	t.Helper()
+	for _, p := range []string{"10.2.0.0/24", "fd00:2::/64"} {
+		poll(t, "closd to install "+p, func() (bool, string) { return l.kernelRoute(p) })
+	}
+}
+
+// --- FRR ---
+
+type frr struct {
+	l     *netLab
+	vtysh string
+}
+
+func startFRR(t *testing.T, l *netLab, password string) *frr {
+	t.Helper()
+	bgpd := requireTool(t, "/usr/lib/frr/bgpd")
+	vtysh := requireTool(t, "vtysh")
+	pw := ""
+	if password != "" {
+		pw = fmt.Sprintf(" neighbor %s password %s\n neighbor %s password %s\n", usV4, password, usV6, password)
+	}
+	conf := fmt.Sprintf(`frr defaults datacenter
+log file %[1]s/bgpd.log debugging
+debug bgp neighbor-events
+router bgp 65002
+ bgp router-id 10.0.0.2
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+ neighbor %[2]s remote-as 65001
+ neighbor %[3]s remote-as 65001
+ neighbor %[2]s timers connect 1
+ neighbor %[3]s timers connect 1
+%[4]s address-family ipv4 unicast
+  network 10.2.0.0/24
+  no neighbor %[3]s activate
+ exit-address-family
+ address-family ipv6 unicast
+  network fd00:2::/64
+  neighbor %[3]s activate
+ exit-address-family
+!
+`, l.dir, usV4, usV6, pw)
+	cf := filepath.Join(l.dir, "bgpd.conf")
+	os.WriteFile(cf, []byte(conf), 0o644)
+	l.start(t, l.peer, "bgpd", filepath.Join(l.dir, "bgpd.log"), bgpd, "-Z", "-S", "-f", cf, "-i", filepath.Join(l.dir, "bgpd.pid"),
+		"--vty_socket", l.dir, "-z", filepath.Join(l.dir, "zserv.api"))
+	return &frr{l: l, vtysh: vtysh}
+}
+
+func (f *frr) json(cmd string) (map[string]any, string) {
+	out, err := shErr(f.vtysh, "--vty_socket", f.l.dir, "-c", cmd)
+	if err != nil {
+		return nil, out
+	}
+	var m map[string]any
+	if json.Unmarshal([]byte(out), &m) != nil {
+		return nil, out
+	}
+	return m, out
+}
+
+func (f *frr) state(nbr string) (string, string) {
+	m, out := f.json("show bgp neighbors " + nbr + " json")
+	n, _ := m[nbr].(map[string]any)
+	s, _ := n["bgpState"].(string)
+	return s, out
+}
+
+func (f *frr) hasRoute(fam, prefix string) (bool, string) {
+	m, out := f.json("show bgp " + fam + " json")
+	rs, _ := m["routes"].(map[string]any)
+	_, ok := rs[prefix]
+	return ok, out
+}
+
+func TestInteropFRR(t *testing.T) {
+	for _, tc := range []struct {
+		name, ours, theirs string
+		up                 bool
+	}{
+		{"plain", "", "", true},
+		{"md5", "s3cret-key", "s3cret-key", true},
+		{"md5-wrong-key", "s3cret-key", "other-key", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newLab(t)
+			f := startFRR(t, l, tc.theirs)
+			l.runClosd(t, l.closdConfig(tc.ours))
+			if !tc.up {
+				// Both sides retry every second or so; a few seconds of
+				// tries must not bring either session up.
+				for range 8 {
+					time.Sleep(500 * time.Millisecond)
+					for _, n := range []string{usV4, usV6} {
+						if s, out := f.state(n); s == "Established" {
+							t.Fatalf("session %s came up with a wrong MD5 key: %s", n, out)
+						}
+					}
+				}
+				if ok, out := l.kernelRoute("10.2.0.0/24"); ok {
+					t.Fatalf("closd installed FRR's route with a wrong key: %s", out)
+				}
+				return
+			}
+			for _, n := range []string{usV4, usV6} {
+				poll(t, "FRR session with "+n+" Established", func() (bool, string) {
+					s, out := f.state(n)
+					return s == "Established", s + " " + out
+				})
+			}
+			poll(t, "FRR to receive 10.1.0.0/24", func() (bool, string) { return f.hasRoute("ipv4", "10.1.0.0/24") })
+			poll(t, "FRR to receive fd00:1::/64", func() (bool, string) { return f.hasRoute("ipv6", "fd00:1::/64") })
+			l.checkClosdKernel(t)
+		})
+	}
+}
+
+// --- BIRD ---
+
+func TestInteropBIRD(t *testing.T) {
+	l := newLab(t)
+	bird := requireTool(t, "bird")
+	birdc := requireTool(t, "birdc")
+	conf := fmt.Sprintf(`router id 10.0.0.2;
+log "%[1]s/bird.log" all;
+protocol device {}
+protocol direct { ipv4; ipv6; }
+protocol static s4 { ipv4; route 10.2.0.0/24 blackhole; }
+protocol static s6 { ipv6; route fd00:2::/64 blackhole; }
+protocol bgp c4 {
+  local %[2]s as 65002;
+  neighbor %[3]s as 65001;
+  connect delay time 1;
+  start delay time 1;
+  ipv4 { import all; export where source = RTS_STATIC; };
+}
+protocol bgp c6 {
+  local %[4]s as 65002;
+  neighbor %[5]s as 65001;
+  connect delay time 1;
+  start delay time 1;
+  ipv6 { import all; export where source = RTS_STATIC; };
+}
+`, l.dir, peerV4, usV4, peerV6, usV6)
+	cf := filepath.Join(l.dir, "bird.conf")
+	os.WriteFile(cf, []byte(conf), 0o644)
+	sock := filepath.Join(l.dir, "bird.ctl")
+	l.start(t, l.peer, "bird", filepath.Join(l.dir, "bird.log"), bird, "-f", "-c", cf, "-s", sock, "-P", filepath.Join(l.dir, "bird.pid"))
+	l.runClosd(t, l.closdConfig(""))
+	birdcOut := func(args ...string) string {
+		out, _ := shErr(append([]string{birdc, "-s", sock}, args...)...)
+		return out
+	}
+	for _, p := range []string{"c4", "c6"} {
+		poll(t, "BIRD protocol "+p+" Established", func() (bool, string) {
+			out := birdcOut("show", "protocols", p)
+			return strings.Contains(out, "Established"), out
+		})
+	}
+	for _, p := range []string{"10.1.0.0/24", "fd00:1::/64"} {
+		poll(t, "BIRD to receive "+p, func() (bool, string) {
+			out := birdcOut("show", "route", "for", p, "all")
+			return strings.Contains(out, p) && strings.Contains(out, "65001"), out
+		})
+	}
+	l.checkClosdKernel(t)
+}
+
+// --- GoBGP ---
+
+func TestInteropGoBGP(t *testing.T) {
+	l := newLab(t)
+	gobgpd := requireTool(t, "gobgpd")
+	gobgp := requireTool(t, "gobgp")
+	conf := fmt.Sprintf(`[global.config]
+  as = 65002
+  router-id = "10.0.0.2"
+  port = 179
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "%[1]s"
+    peer-as = 65001
+  [neighbors.timers.config]
+    connect-retry = 1
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "%[2]s"
+    peer-as = 65001
+  [neighbors.timers.config]
+    connect-retry = 1
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv6-unicast"
+`, usV4, usV6)
+	cf := filepath.Join(l.dir, "gobgpd.toml")
+	os.WriteFile(cf, []byte(conf), 0o644)
+	l.start(t, l.peer, "gobgpd", "", gobgpd, "-f", cf, "--api-hosts", "127.0.0.1:50051", "-l", "info")
+	cli := func(args ...string) (string, error) {
+		return shErr(append([]string{"ip", "netns", "exec", l.peer, gobgp, "-u", "127.0.0.1", "-p", "50051"}, args...)...)
+	}
+	poll(t, "gobgpd's API", func() (bool, string) {
+		out, err := cli("global")
+		return err == nil, out
+	})
+	for _, a := range [][]string{
+		{"global", "rib", "add", "10.2.0.0/24", "-a", "ipv4"},
+		{"global", "rib", "add", "fd00:2::/64", "-a", "ipv6"},
+	} {
+		if out, err := cli(a...); err != nil {
+			t.Fatalf("gobgp %v: %v\n%s", a, err, out)
+		}
+	}
+	l.runClosd(t, l.closdConfig(""))
+	for _, n := range []string{usV4, usV6} {
+		poll(t, "GoBGP session with "+n+" Established", func() (bool, string) {
+			out, _ := cli("neighbor", n)
+			return strings.Contains(strings.ToLower(out), "bgp state = established"), out
+		})
+	}
+	for _, c := range []struct{ fam, p string }{{"ipv4", "10.1.0.0/24"}, {"ipv6", "fd00:1::/64"}} {
+		poll(t, "GoBGP to receive "+c.p, func() (bool, string) {
+			out, _ := cli("global", "rib", "-a", c.fam)
+			return strings.Contains(out, c.p) && strings.Contains(out, "65001"), out
+		})
+	}
+	l.checkClosdKernel(t)
+}
