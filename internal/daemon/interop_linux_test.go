@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -209,14 +210,14 @@ neighbors:
 `, peerV4, pw, peerV6, pw)
 }
 
-func (l *netLab) runClosd(t *testing.T, cfg string) {
+func (l *netLab) runClosd(t *testing.T, cfg string) *exec.Cmd {
 	t.Helper()
 	bin := closdBinary(t)
 	path := filepath.Join(l.dir, "closd.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	l.start(t, l.us, "closd", "", bin, "--config", path)
+	return l.start(t, l.us, "closd", "", bin, "--config", path)
 }
 
 // kernelRoute reports whether closd installed prefix in its namespace.
@@ -338,7 +339,7 @@ func TestInteropFRR(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			l := newLab(t)
 			f := startFRR(t, l, tc.theirs)
-			l.runClosd(t, l.closdConfig(tc.ours))
+			closd := l.runClosd(t, l.closdConfig(tc.ours))
 			if !tc.up {
 				// Both sides retry every second or so; a few seconds of
 				// tries must not bring either session up.
@@ -364,6 +365,29 @@ func TestInteropFRR(t *testing.T) {
 			poll(t, "FRR to receive 10.1.0.0/24", func() (bool, string) { return f.hasRoute("ipv4", "10.1.0.0/24") })
 			poll(t, "FRR to receive fd00:1::/64", func() (bool, string) { return f.hasRoute("ipv6", "fd00:1::/64") })
 			l.checkClosdKernel(t)
+			if tc.name != "plain" {
+				return
+			}
+			// FRR withdraws: closd takes the route out of the kernel.
+			out, err := shErr(f.vtysh, "--vty_socket", l.dir, "-c", "configure terminal", "-c", "router bgp 65002",
+				"-c", "address-family ipv4 unicast", "-c", "no network 10.2.0.0/24")
+			if err != nil {
+				t.Fatalf("vtysh: %v\n%s", err, out)
+			}
+			poll(t, "closd to remove the withdrawn 10.2.0.0/24", func() (bool, string) {
+				ok, out := l.kernelRoute("10.2.0.0/24")
+				return !ok, out
+			})
+			if ok, out := l.kernelRoute("fd00:2::/64"); !ok {
+				t.Errorf("fd00:2::/64 left the kernel too: %s", out)
+			}
+			// closd stops on SIGTERM with the RFC 9003 message.
+			closd.Process.Signal(syscall.SIGTERM)
+			poll(t, "FRR to see closd's shutdown message", func() (bool, string) {
+				m, out := f.json("show bgp neighbors " + usV4 + " json")
+				n, _ := m[usV4].(map[string]any)
+				return n["bgpState"] != "Established" && strings.Contains(out, ShutdownMessage), out
+			})
 		})
 	}
 }
