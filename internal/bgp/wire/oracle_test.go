@@ -902,7 +902,7 @@ func knownUpdateSeverityDiff(body []byte, opts *wire.Options, oerr, terr error, 
 		case we.Action == wire.ActionAttributeDiscard && (we.AttrType == 17 || we.AttrType == 18):
 			return diffAS4Discard
 		case we.Action == wire.ActionTreatAsWithdraw && we.Subcode == wire.SubMalformedAttributeList && gs == sevReset &&
-			strings.Contains(gmsg, "header length is short"):
+			(strings.Contains(gmsg, "header length is short") || strings.Contains(gmsg, "attribute value length is short")):
 			return diffAttrHeaderTruncated
 		}
 	}
@@ -1030,6 +1030,8 @@ func TestKnownUpdateDiffs(t *testing.T) {
 		{diffNextHopUnused, 3, "0000002040020a0202fa56ea02fa56ea014003100a03000100000011180a0b0b00ee0006"},
 		{diffAS4Discard, 0, upd("40010100"+"400200"+"4003040a000001"+"401100", nlri)},
 		{diffAttrHeaderTruncated, 0x55, "00000003300f30"},
+		// The same truncated header followed by NLRI: GoBGP words it differently.
+		{diffAttrHeaderTruncated, 0x59, "00000003300f300330"},
 		{diffGoBGPWithdrawIncomplete, 3, "00000031410137303030303030303030303030303030303030303030303030303030303030303030303030303030303030303030303030303018303030"},
 		// IPv6 unicast with a 4-octet next hop; IPv4 unicast with a
 		// 16-octet next hop and no extended next hop capability.
