@@ -92,7 +92,11 @@ func (e *Engine) groupFor(f int, paths []path, idx []int) uint32 {
 		}
 		return a.Addr.Compare(b.Addr)
 	})
-	g := ecmpGroup{key: string(t.buf), hops: hops, refs: 1}
+	return e.addGroup(ecmpGroup{key: string(t.buf), hops: hops, refs: 1})
+}
+
+func (e *Engine) addGroup(g ecmpGroup) uint32 {
+	t := &e.ecmp
 	var i uint32
 	if n := len(t.free); n > 0 {
 		i = t.free[n-1]

@@ -34,7 +34,7 @@ func runFuzzOps(t *testing.T, ops []byte) {
 		{Type: EBGP, PeerAS: 64601, Address: mustAddr("10.1.0.1"), LocalAddress: mustAddr("10.1.0.2")},
 		{Type: EBGP, PeerAS: 64602, Address: mustAddr("10.2.0.1"), LocalAddress: mustAddr("10.2.0.2"), DefaultOriginate: true},
 		{Type: IBGP, PeerAS: 65001, Address: mustAddr("10.3.0.1"), LocalAddress: mustAddr("10.3.0.2")},
-		{Type: EBGP, PeerAS: 64603, Address: mustAddr("10.4.0.1"), LocalAddress: mustAddr("10.4.0.2"), AddPathSend: true, AllowASIn: 1},
+		{Type: EBGP, PeerAS: 64603, Address: mustAddr("10.4.0.1"), LocalAddress: mustAddr("10.4.0.2"), AddPathSend: true, AllowASIn: 1, ResolveNextHop: true},
 	}
 	var ids []PeerID
 	up := map[PeerID]bool{}

@@ -107,6 +107,9 @@ func (e *Engine) Ready(now time.Time) *Output {
 		}
 		t.dirty = t.dirty[:0]
 	}
+	if len(e.out.ECMP) > 0 && (len(e.tables[famV4].recursive) > 0 || len(e.tables[famV6].recursive) > 0) {
+		e.reresolve()
+	}
 	e.flushGroups(now)
 	return o
 }
@@ -120,10 +123,22 @@ func (e *Engine) decide(f int, i uint32) {
 	b, idx := e.selectSet(e.idxBuf[:0], en.paths)
 	var nb path
 	var grp uint32
+	en.recursive = b >= 0 && e.needsResolve(en.paths, idx)
+	if en.recursive {
+		t.recursive[i] = struct{}{}
+	} else {
+		delete(t.recursive, i)
+	}
+	switch {
+	case b < 0:
+	case en.recursive:
+		grp = e.resolveGroup(f, en, idx)
+	default:
+		grp = e.groupFor(f, en.paths, idx)
+	}
 	if b >= 0 {
 		nb = en.paths[b]
 		nb.peer &^= staleBit
-		grp = e.groupFor(f, en.paths, idx)
 	}
 	ob := en.best
 	bestChanged := nb != ob

@@ -89,6 +89,10 @@ type PeerConfig struct {
 	// NextHopUnchanged keeps the received next hop towards an eBGP peer
 	// (third-party next hop, route servers and controllers, seed 002 7.5).
 	NextHopUnchanged bool
+	// ResolveNextHop resolves this peer's next hops through the Loc-RIB
+	// for the FIB: for multihop sessions (controllers injecting routes,
+	// seed 002 7.5), whose next hops are not on a connected subnet.
+	ResolveNextHop bool
 	// NextHopSelf sets our address as next hop towards an iBGP peer.
 	NextHopSelf     bool
 	RemovePrivateAS RemovePrivateAS

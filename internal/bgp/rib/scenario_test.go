@@ -155,6 +155,7 @@ func (h *harness) run(d *datadriven.TestData) (string, error) {
 		c.NextHopUnchanged = d.HasArg("nh-unchanged")
 		c.NoSendCommunity = d.HasArg("no-community")
 		c.AddPathSend = d.HasArg("addpath")
+		c.ResolveNextHop = d.HasArg("resolve")
 		c.ExportName, _ = argVal(d, "export")
 		if v, ok := argVal(d, "mrai"); ok {
 			dur, err := time.ParseDuration(v)

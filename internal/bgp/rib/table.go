@@ -31,6 +31,8 @@ type entry struct {
 	live  bool
 	// force re-decides the advertisement even if selection is unchanged.
 	force bool
+	// recursive: the ECMP set is resolved through other routes.
+	recursive bool
 }
 
 // table is one address family's Loc-RIB: a map from prefix to a slot of a
@@ -40,10 +42,13 @@ type table struct {
 	ents  []entry
 	free  []uint32
 	dirty []uint32
+	// recursive holds the entries whose ECMP set is resolved recursively.
+	recursive map[uint32]struct{}
 }
 
 func (t *table) init() {
 	t.idx = map[netip.Prefix]uint32{}
+	t.recursive = map[uint32]struct{}{}
 }
 
 func (t *table) lookup(p netip.Prefix) (uint32, bool) {
@@ -84,6 +89,7 @@ func (t *table) markDirty(i uint32) {
 func (t *table) release(i uint32) {
 	en := &t.ents[i]
 	delete(t.idx, en.pfx)
+	delete(t.recursive, i)
 	paths := en.paths[:0]
 	if cap(paths) > 8 {
 		paths = nil
