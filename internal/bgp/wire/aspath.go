@@ -150,13 +150,15 @@ func (p ASPath) needsAS4() bool {
 // parseASPath decodes an AS_PATH or AS4_PATH value with asnLen 2 or 4.
 // One allocation holds every ASN; segments share it. ok is false for a
 // malformed path (RFC 4271 6.3, RFC 7606 7.2): unknown segment type, a
-// segment with no ASNs, or a segment overrunning the attribute. An empty
+// segment with no ASNs, a segment overrunning the attribute, or a
+// confederation segment after an ordinary one. An empty
 // value is the valid empty path, returned as nil.
 func parseASPath(b []byte, asnLen int, buf *asPathBuf) (ASPath, bool) {
 	if len(b) == 0 {
 		return nil, true
 	}
 	nseg, nasn := 0, 0
+	ordinary := false
 	for i := 0; i < len(b); {
 		if len(b)-i < 2 {
 			return nil, false
@@ -165,6 +167,14 @@ func parseASPath(b []byte, asnLen int, buf *asPathBuf) (ASPath, bool) {
 		if !t.valid() || cnt == 0 {
 			return nil, false
 		}
+		// Confederation segments are added inside a confederation and
+		// stripped at its edge (RFC 5065 3), so they only ever lead a
+		// path. One behind an ordinary segment cannot have been built by
+		// a correct speaker, and the RFC 6793 merge could not carry it.
+		if t.isConfed() && ordinary {
+			return nil, false
+		}
+		ordinary = ordinary || !t.isConfed()
 		i += 2
 		if len(b)-i < cnt*asnLen {
 			return nil, false
