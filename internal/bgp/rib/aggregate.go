@@ -106,7 +106,7 @@ func (e *Engine) touchCovered(f int, agg netip.Prefix) {
 
 // aggregateNotice counts contributors when a prefix gains or loses its best
 // path, and switches aggregates on and off.
-func (e *Engine) aggregateNotice(f int, _ PeerID, had, has bool, pfx netip.Prefix) {
+func (e *Engine) aggregateNotice(f int, had, has bool, pfx netip.Prefix) {
 	if had == has || len(e.aggs[f]) == 0 {
 		return
 	}

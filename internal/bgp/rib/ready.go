@@ -169,7 +169,7 @@ func (e *Engine) decide(f int, i uint32) {
 	if bestChanged {
 		// Before advertising, so a summary-only aggregate this prefix
 		// activates already hides it. It may grow t.ents: re-fetch en.
-		e.aggregateNotice(f, nb.peerID(), ob.attr != 0, b >= 0, en.pfx)
+		e.aggregateNotice(f, ob.attr != 0, b >= 0, en.pfx)
 		en = &t.ents[i]
 	}
 	force := bestChanged || en.force

@@ -135,8 +135,9 @@ type Config struct {
 	// AlwaysCompareMED compares MED between paths from different
 	// neighbor ASes.
 	AlwaysCompareMED bool
-	// EnforceFirstAS rejects eBGP paths whose first AS is not the peer's
-	// (on by default in FRR); set DisableEnforceFirstAS for route servers.
+	// DisableEnforceFirstAS accepts eBGP paths whose first AS is not the
+	// peer's, as from a route server; by default they are rejected, as FRR
+	// does.
 	DisableEnforceFirstAS bool
 }
 
