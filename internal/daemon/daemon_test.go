@@ -64,7 +64,8 @@ func parse(t *testing.T, name, yaml string) *config.Config {
 type running struct {
 	d      *Daemon
 	cancel context.CancelFunc
-	done   chan error
+	done   chan struct{} // closed when Run returned, with its result in err
+	err    error
 	fake   *fib.Fake
 }
 
@@ -72,9 +73,9 @@ func (r *running) stop(t *testing.T) {
 	t.Helper()
 	r.cancel()
 	select {
-	case err := <-r.done:
-		if err != nil {
-			t.Errorf("Run: %v", err)
+	case <-r.done:
+		if r.err != nil {
+			t.Errorf("Run: %v", r.err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return within 10 s of cancel")
@@ -86,7 +87,7 @@ func start(t *testing.T, name string, cfg *config.Config, o Options) *running {
 	if o.Logger == nil {
 		o.Logger = testLogger(t, name)
 	}
-	r := &running{done: make(chan error, 1)}
+	r := &running{done: make(chan struct{})}
 	if o.FIB == nil {
 		r.fake = fib.NewFake()
 		lo, err := net.InterfaceByName("lo")
@@ -110,7 +111,7 @@ func start(t *testing.T, name string, cfg *config.Config, o Options) *running {
 	r.d = d
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	go func() { r.done <- d.Run(ctx) }()
+	go func() { r.err = d.Run(ctx); close(r.done) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -424,4 +425,88 @@ neighbors:
 	if fds > baseFD {
 		t.Errorf("%d open fds after stop, baseline %d", fds, baseFD)
 	}
+}
+
+// TestCollisionKeepsTheHigherIdentifiersConnection makes the peer connect
+// back while our own connection to it waits for its OPEN: with the peer's
+// identifier higher than ours, RFC 4271 6.8 keeps the connection the peer
+// opened and closes ours with Cease/Connection Collision Resolution.
+func TestCollisionKeepsTheHigherIdentifiersConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.4:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ourPort := freePort(t, "127.0.0.1")
+	cfg := parse(t, "c.yaml", fmt.Sprintf(`
+router-id: 10.0.0.1
+asn: 65001
+listen: {address: 127.0.0.1, port: %d}
+neighbors:
+  - address: 127.0.0.4
+    remote-as: 65009
+    port: %d
+`, ourPort, ln.Addr().(*net.TCPAddr).Port))
+	r := start(t, "c", cfg, Options{ConnectRetry: 10 * time.Second})
+
+	var opts wire.Options
+	split := func(b []byte) (int, error) { return wire.Split(b, &opts) }
+	ln.(*net.TCPListener).SetDeadline(time.Now().Add(10 * time.Second))
+	c1, err := ln.Accept() // the daemon's own connection
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	c1.SetDeadline(time.Now().Add(10 * time.Second))
+	r1 := transport.NewReader(c1, split, transport.MaxBuffer)
+	readType := func(r *transport.Reader) (wire.MessageType, []byte) {
+		t.Helper()
+		m, err := r.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wire.MessageType(m[18]), append([]byte(nil), m...)
+	}
+	if typ, _ := readType(r1); typ != wire.TypeOpen {
+		t.Fatalf("first message on our connection: type %d, want OPEN", typ)
+	}
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.4")}, Timeout: 5 * time.Second}
+	c2, err := d.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ourPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	c2.SetDeadline(time.Now().Add(10 * time.Second))
+	r2 := transport.NewReader(c2, split, transport.MaxBuffer)
+	if typ, _ := readType(r2); typ != wire.TypeOpen {
+		t.Fatalf("first message on the peer's connection: type %d, want OPEN", typ)
+	}
+	open, _ := wire.Append(nil, &wire.Open{AS: 65009, HoldTime: 9, RouterID: netip.MustParseAddr("10.0.0.9"),
+		Caps: wire.Capabilities{Multiprotocol: []wire.Family{wire.IPv4Unicast}, AS4: true}}, &opts)
+	c1.Write(open)
+	c2.Write(open)
+	for {
+		typ, m := readType(r1)
+		if typ == wire.TypeKeepalive {
+			continue
+		}
+		if typ != wire.TypeNotification {
+			t.Fatalf("our connection got type %d, want NOTIFICATION", typ)
+		}
+		n, err := wire.ParseNotification(m[wire.HeaderLen:])
+		if err != nil || n.Code != wire.CodeCease || n.Subcode != wire.SubConnectionCollision {
+			t.Fatalf("our connection closed with %v (%v), want Cease/Connection Collision Resolution", n, err)
+		}
+		break
+	}
+	ka, _ := wire.Append(nil, &wire.Keepalive{}, &opts)
+	c2.Write(ka)
+	if typ, _ := readType(r2); typ != wire.TypeKeepalive {
+		t.Fatalf("the peer's connection got type %d, want KEEPALIVE", typ)
+	}
+	waitFor(t, "Established on the peer's connection", func() (bool, string) {
+		n := neighbor(t, r.d, "127.0.0.4")
+		return n.State == "Established" && n.Remote == c2.LocalAddr().String(), fmt.Sprintf("%s %s", n.State, n.Remote)
+	})
+	r.stop(t)
 }
