@@ -81,6 +81,9 @@ type Daemon struct {
 	rib  *rib.Engine
 	pol  *policy.Set
 	nets []netip.Prefix
+	// discard lists the aggregates configured with a discard route; the
+	// RIB reports one for every active aggregate.
+	discard map[netip.Prefix]bool
 
 	peers  []*peer
 	byAddr map[netip.Addr]*peer
@@ -217,7 +220,9 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	if cfg.Redistribute.Connected != nil {
 		return nil, errors.New("daemon: redistribute.connected is not supported by this build of closd yet; originate the prefixes with networks instead")
 	}
+	d.discard = map[netip.Prefix]bool{}
 	for _, a := range cfg.Aggregates {
+		d.discard[a.Prefix.Masked()] = a.Discard
 		if err := d.rib.AddAggregate(a.Prefix, a.SummaryOnly); err != nil {
 			return nil, fmt.Errorf("daemon: aggregate %s: %w", a.Prefix, err)
 		}
@@ -715,21 +720,26 @@ func (d *Daemon) accepted(nc *net.TCPConn, now time.Time) {
 		// session keeps its connection (6.8).
 		p.log.Debug("refusing a connection", "state", st.String())
 		nc.Close()
-	case st == fsm.StateConnect || st == fsm.StateActive:
+	case st == fsm.StateActive:
 		d.attach(p.main, nc)
 		d.step(p.main, fsm.TcpConnectionConfirmed{Inbound: true}, now)
 	default:
+		// Connect, OpenSent, OpenConfirm. In Connect our dial may
+		// already have reached the peer, which then runs its own
+		// collision detection on it: aborting the dial here would leave
+		// the peer deciding on a connection we dropped. Both are kept
+		// until fsm.Collision picks one.
 		if p.second != nil {
 			nc.Close()
 			return
 		}
 		s := d.newSession(p)
 		p.second = s
+		d.attach(s, nc)
 		// Started active, not passive, so that if this session ends up
 		// carrying the neighbor it dials again after a failure; its
 		// Connect is ignored while it is the second.
 		d.step(s, fsm.ManualStart{}, now)
-		d.attach(s, nc)
 		d.step(s, fsm.TcpConnectionConfirmed{Inbound: true}, now)
 	}
 }
@@ -786,15 +796,22 @@ func (d *Daemon) collide(p *peer, now time.Time) {
 	if sec == nil {
 		return
 	}
-	if sec.conn == nil && sec.fsm.State() == fsm.StateIdle {
+	if sec.conn == nil {
+		// Its connection failed or was dumped.
 		p.second = nil
 		return
 	}
 	switch p.main.fsm.State() {
-	case fsm.StateIdle, fsm.StateConnect, fsm.StateActive:
-		// The first connection is gone: the second one carries on.
-		d.abortDial(p)
+	case fsm.StateIdle, fsm.StateActive:
+		// The first session has no connection: the second carries on.
 		p.main, p.second = sec, nil
+		return
+	case fsm.StateConnect:
+		// Our dial is pending; only an Established second makes it moot.
+		if sec.fsm.State() == fsm.StateEstablished {
+			d.abortDial(p)
+			p.main, p.second = sec, nil
+		}
 		return
 	}
 	loser := fsm.Collision(p.main.fsm, sec.fsm)

@@ -167,6 +167,11 @@ func routes(t *testing.T, d *Daemon) map[string]Route {
 }
 
 func pairConfigs(t *testing.T) (a, b *config.Config) {
+	return pairConfigsWith(t, "")
+}
+
+// pairConfigsWith adds extraA (top-level YAML) to a's config.
+func pairConfigsWith(t *testing.T, extraA string) (a, b *config.Config) {
 	pa, pb := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.2")
 	a = parse(t, "a.yaml", fmt.Sprintf(`
 router-id: 10.0.0.1
@@ -178,7 +183,7 @@ neighbors:
   - address: 127.0.0.2
     remote-as: 65002
     port: %d
-`, pa, pb))
+%s`, pa, pb, extraA))
 	b = parse(t, "b.yaml", fmt.Sprintf(`
 router-id: 10.0.0.2
 asn: 65002
@@ -509,4 +514,23 @@ neighbors:
 		return n.State == "Established" && n.Remote == c2.LocalAddr().String(), fmt.Sprintf("%s %s", n.State, n.Remote)
 	})
 	r.stop(t)
+}
+
+func TestAggregateSummaryOnlyWithDiscard(t *testing.T) {
+	ca, cb := pairConfigsWith(t, "aggregates: [{prefix: 10.1.0.0/16, summary-only: true, discard: true}]\n")
+	a := start(t, "a", ca, Options{ConnectRetry: time.Second})
+	b := start(t, "b", cb, Options{ConnectRetry: time.Second})
+	waitFor(t, "b to get the aggregate only", func() (bool, string) {
+		rb := routes(t, b.d)
+		_, agg := rb["10.1.0.0/16"]
+		_, more := rb["10.1.0.0/24"]
+		return agg && !more, fmt.Sprintf("%+v", rb)
+	})
+	waitFor(t, "a's discard route for the aggregate", func() (bool, string) {
+		k := a.fake.Snapshot()
+		r, ok := k.Routes[netip.MustParsePrefix("10.1.0.0/16")]
+		return ok && r.Blackhole, fmt.Sprintf("%+v", k.Routes)
+	})
+	a.stop(t)
+	b.stop(t)
 }

@@ -125,6 +125,9 @@ func (d *Daemon) program(out *rib.Output) {
 			}
 		}
 		for _, c := range out.Discard {
+			if !d.discard[c.Prefix] {
+				continue
+			}
 			if c.Install {
 				if err := ds.Set(c.Prefix, fib.Blackhole()); err != nil {
 					d.log.Warn("discard route not installable", "prefix", c.Prefix, "err", err)
