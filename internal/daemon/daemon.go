@@ -68,8 +68,10 @@ type Options struct {
 	// SweepAfter is the kernel route grace period (0: DefaultSweepAfter).
 	SweepAfter time.Duration
 	// Resolve finds the interface a next hop is reached through, for the
-	// FIB; nil looks for a connected subnet holding it (resolveConnected).
-	Resolve func(nh netip.Addr) (fib.Member, error)
+	// FIB. local is our address on the session the route came from: an
+	// IPv6 link-local next hop is on the interface holding it. nil looks
+	// for a connected subnet (resolveConnected).
+	Resolve func(nh, local netip.Addr) (fib.Member, error)
 }
 
 // Daemon is one closd: its sessions, its RIB and its FIB.
@@ -160,6 +162,8 @@ type session struct {
 	ribID rib.PeerID
 	inRIB bool
 	neg   fsm.Negotiated
+	// local is our address on the connection, with its zone.
+	local netip.Addr
 }
 
 // conn is a live connection; closed once detached from its session, after
@@ -852,7 +856,8 @@ func (d *Daemon) established(s *session, neg fsm.Negotiated) {
 		ExportName:       p.n.RouteMap.Out,
 	}
 	if s.conn != nil {
-		pc.LocalAddress = s.conn.tc.LocalAddr().Addr().Unmap().WithZone("")
+		s.local = s.conn.tc.LocalAddr().Addr().Unmap()
+		pc.LocalAddress = s.local.WithZone("")
 	}
 	switch p.n.RemovePrivateAS {
 	case "all":

@@ -99,7 +99,7 @@ func start(t *testing.T, name string, cfg *config.Config, o Options) *running {
 		if o.Resolve == nil {
 			// Every 127/8 address is this host's own: pretend the peers
 			// are neighbors on lo.
-			o.Resolve = func(nh netip.Addr) (fib.Member, error) {
+			o.Resolve = func(nh, _ netip.Addr) (fib.Member, error) {
 				return fib.Member{Gateway: nh, Ifindex: lo.Index, Ifname: "lo"}, nil
 			}
 		}
@@ -533,4 +533,31 @@ func TestAggregateSummaryOnlyWithDiscard(t *testing.T) {
 	})
 	a.stop(t)
 	b.stop(t)
+}
+
+func TestResolveConnected(t *testing.T) {
+	lo, err := net.InterfaceByName("lo")
+	if err != nil || lo.Flags&net.FlagUp == 0 {
+		t.Skip("no loopback interface up")
+	}
+	m, err := resolveConnected(netip.MustParseAddr("127.0.0.5"), netip.Addr{})
+	if err != nil || m.Ifindex != lo.Index || m.Gateway != netip.MustParseAddr("127.0.0.5") {
+		t.Errorf("127.0.0.5: %+v, %v; want a member on lo", m, err)
+	}
+	if _, err := resolveConnected(netip.MustParseAddr("127.0.0.1"), netip.Addr{}); err == nil {
+		t.Error("our own address resolved as a next hop")
+	}
+	if _, err := resolveConnected(netip.MustParseAddr("192.0.2.77"), netip.Addr{}); err == nil {
+		t.Error("192.0.2.77 (TEST-NET-1, on no link here) resolved")
+	}
+	// A link-local next hop is on the interface of the session's address.
+	if addrs, _ := lo.Addrs(); strings.Contains(fmt.Sprint(addrs), "::1/128") {
+		m, err = resolveConnected(netip.MustParseAddr("fe80::99"), netip.MustParseAddr("::1"))
+		if err != nil || m.Ifindex != lo.Index || m.Gateway != netip.MustParseAddr("fe80::99") {
+			t.Errorf("fe80::99 via ::1: %+v, %v; want a member on lo", m, err)
+		}
+	}
+	if _, err := resolveConnected(netip.MustParseAddr("fe80::99"), netip.Addr{}); err == nil {
+		t.Error("a link-local next hop resolved without knowing the session's interface")
+	}
 }

@@ -93,7 +93,8 @@ func (d *Daemon) apply(out *rib.Output) {
 
 // program hands the RIB's forwarding changes to the FIB as one batch.
 func (d *Daemon) program(out *rib.Output) {
-	cache := map[netip.Addr]fib.Member{}
+	type via struct{ nh, local netip.Addr }
+	cache := map[via]fib.Member{}
 	err := d.fib.Update(func(ds *fib.Desired) error {
 		for _, c := range out.ECMP {
 			if len(c.NextHops) == 0 {
@@ -102,15 +103,19 @@ func (d *Daemon) program(out *rib.Output) {
 			}
 			var ms []fib.Member
 			for _, nh := range c.NextHops {
-				m, ok := cache[nh.Addr]
+				k := via{nh: nh.Addr}
+				if s := d.byRIB[nh.Peer]; s != nil && nh.Addr.Is6() && nh.Addr.IsLinkLocalUnicast() {
+					k.local = s.local
+				}
+				m, ok := cache[k]
 				if !ok {
 					var err error
-					m, err = d.o.Resolve(nh.Addr)
+					m, err = d.o.Resolve(k.nh, k.local)
 					if err != nil {
-						d.log.Warn("next hop not on a connected subnet: not installed", "prefix", c.Prefix, "next-hop", nh.Addr, "err", err)
+						d.log.Warn("next hop not reachable on a connected subnet: not installed", "prefix", c.Prefix, "next-hop", nh.Addr, "err", err)
 						continue
 					}
-					cache[nh.Addr] = m
+					cache[k] = m
 				}
 				m.Weight = uint16(min(max(nh.Weight, 1), 256))
 				ms = append(ms, m)
@@ -185,19 +190,23 @@ func asPathString(p wire.ASPath) string {
 }
 
 // resolveConnected finds the interface whose connected subnet holds nh.
-func resolveConnected(nh netip.Addr) (fib.Member, error) {
+// An IPv6 link-local nh is on every link's fe80::/64, so it is taken to be
+// on the interface holding local (our address on the session it came from).
+func resolveConnected(nh, local netip.Addr) (fib.Member, error) {
 	nh = nh.Unmap()
 	ifs, err := net.Interfaces()
 	if err != nil {
 		return fib.Member{}, err
 	}
-	if nh.Is6() && nh.IsLinkLocalUnicast() && nh.Zone() != "" {
+	linkLocal := nh.Is6() && nh.IsLinkLocalUnicast()
+	if linkLocal && local.Zone() != "" {
 		for _, ifc := range ifs {
-			if ifc.Name == nh.Zone() {
+			if ifc.Name == local.Zone() {
 				return fib.Member{Gateway: nh.WithZone(""), Ifindex: ifc.Index, Ifname: ifc.Name}, nil
 			}
 		}
 	}
+	local = local.Unmap().WithZone("")
 	for _, ifc := range ifs {
 		if ifc.Flags&net.FlagUp == 0 {
 			continue
@@ -215,15 +224,24 @@ func resolveConnected(nh netip.Addr) (fib.Member, error) {
 			if !ok {
 				continue
 			}
+			ip = ip.Unmap()
+			if linkLocal {
+				if local.IsValid() && ip == local {
+					return fib.Member{Gateway: nh.WithZone(""), Ifindex: ifc.Index, Ifname: ifc.Name}, nil
+				}
+				continue
+			}
 			ones, _ := ipn.Mask.Size()
-			pfx := netip.PrefixFrom(ip.Unmap(), ones).Masked()
-			if pfx.Contains(nh) {
-				if ip.Unmap() == nh {
+			if netip.PrefixFrom(ip, ones).Masked().Contains(nh) {
+				if ip == nh {
 					return fib.Member{}, fmt.Errorf("%s is an address of this host (%s)", nh, ifc.Name)
 				}
 				return fib.Member{Gateway: nh, Ifindex: ifc.Index, Ifname: ifc.Name}, nil
 			}
 		}
+	}
+	if linkLocal {
+		return fib.Member{}, fmt.Errorf("link-local next hop, and no interface holds the session's address %v", local)
 	}
 	return fib.Member{}, errors.New("no connected subnet holds it")
 }
