@@ -547,8 +547,17 @@ func TestResolveConnected(t *testing.T) {
 	if _, err := resolveConnected(netip.MustParseAddr("127.0.0.1"), netip.Addr{}); err == nil {
 		t.Error("our own address resolved as a next hop")
 	}
-	if _, err := resolveConnected(netip.MustParseAddr("192.0.2.77"), netip.Addr{}); err == nil {
-		t.Error("192.0.2.77 (TEST-NET-1, on no link here) resolved")
+	far := netip.MustParseAddr("203.0.113.77")
+	onLink := false
+	if as, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range as {
+			if n, ok := a.(*net.IPNet); ok && n.Contains(far.AsSlice()) {
+				onLink = true
+			}
+		}
+	}
+	if _, err := resolveConnected(far, netip.Addr{}); err == nil && !onLink {
+		t.Errorf("%s, on no link here, resolved", far)
 	}
 	// A link-local next hop is on the interface of the session's address.
 	if addrs, _ := lo.Addrs(); strings.Contains(fmt.Sprint(addrs), "::1/128") {
