@@ -20,6 +20,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -89,6 +92,7 @@ type Daemon struct {
 
 	peers  []*peer
 	byAddr map[netip.Addr]*peer
+	ranges []*dynRange
 	byRIB  map[rib.PeerID]*session
 
 	fibBackend fib.Backend
@@ -146,6 +150,19 @@ type peer struct {
 	advertised map[nlriKey]struct{}
 	lastNeg    fsm.Negotiated
 	resets     uint64
+	// dyn is the listen-range a dynamic neighbor was accepted by; the
+	// neighbor is forgotten when its session ends.
+	dyn *dynRange
+}
+
+// dynRange is a listen-range neighbor: a template for the peers that
+// connect from inside prefix, at most limit at a time.
+type dynRange struct {
+	i      int
+	n      config.Neighbor
+	prefix netip.Prefix
+	limit  int
+	count  int
 }
 
 type nlriKey struct {
@@ -238,7 +255,20 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 		d.nets = append(d.nets, p)
 	}
 	for i, n := range cfg.Neighbors {
-		p, err := d.newPeer(i, n)
+		if n.ListenRange.IsValid() {
+			// Checked now with a stand-in address so that a bad range
+			// neighbor fails at start, not at its first connection.
+			if _, err := d.newPeer(i, n, n.ListenRange.Masked().Addr()); err != nil {
+				return nil, err
+			}
+			limit := n.Limit
+			if limit <= 0 {
+				limit = config.DefaultListenRangeMax
+			}
+			d.ranges = append(d.ranges, &dynRange{i: i, n: n, prefix: n.ListenRange.Masked(), limit: limit})
+			continue
+		}
+		p, err := d.newPeer(i, n, n.Address)
 		if err != nil {
 			return nil, err
 		}
@@ -251,16 +281,16 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	return d, nil
 }
 
-func (d *Daemon) newPeer(i int, n config.Neighbor) (*peer, error) {
+// newPeer makes the neighbor at addr; for a listen-range neighbor addr is
+// the address a connection came from.
+func (d *Daemon) newPeer(i int, n config.Neighbor, addr netip.Addr) (*peer, error) {
 	switch {
 	case n.Interface != "":
 		return nil, fmt.Errorf("daemon: neighbors[%d] (interface %s): unnumbered neighbors are not supported by this build of closd yet; give the peer's address instead", i, n.Interface)
-	case n.ListenRange.IsValid():
-		return nil, fmt.Errorf("daemon: neighbors[%d] (listen-range %s): dynamic neighbors are not supported by this build of closd yet; list each peer's address instead", i, n.ListenRange)
-	case !n.Address.IsValid():
+	case !addr.IsValid():
 		return nil, fmt.Errorf("daemon: neighbors[%d]: no address", i)
 	}
-	addr := n.Address.Unmap()
+	addr = addr.Unmap()
 	port := n.Port
 	if port == 0 {
 		port = config.DefaultPort
@@ -277,7 +307,7 @@ func (d *Daemon) newPeer(i int, n config.Neighbor) (*peer, error) {
 	if la := d.cfg.Listen.Address; la.IsValid() && !la.IsUnspecified() && la.Is4() == addr.Is4() {
 		p.topts.LocalAddr = la
 	}
-	pas, err := peerAS(n.RemoteAS)
+	pas, err := peerAS(n.RemoteAS, n.ListenRange.IsValid())
 	if err != nil {
 		return nil, fmt.Errorf("daemon: neighbors[%d] (%s): remote-as: %w", i, addr, err)
 	}
@@ -316,7 +346,7 @@ func (d *Daemon) newPeer(i int, n config.Neighbor) (*peer, error) {
 	return p, nil
 }
 
-func peerAS(r config.RemoteAS) (fsm.PeerAS, error) {
+func peerAS(r config.RemoteAS, dynamic bool) (fsm.PeerAS, error) {
 	switch r.Kind {
 	case config.ASExternal:
 		return fsm.PeerASExternal(), nil
@@ -326,7 +356,18 @@ func peerAS(r config.RemoteAS) (fsm.PeerAS, error) {
 		if as, ok := r.Single(); ok {
 			return fsm.PeerASNumber(as), nil
 		}
-		return fsm.PeerAS{}, errors.New("a range of ASNs is only valid for a listen-range neighbor")
+		if !dynamic {
+			return fsm.PeerAS{}, errors.New("a range of ASNs is only valid for a listen-range neighbor")
+		}
+		var parts []string
+		for _, rg := range r.Ranges {
+			if rg.Min == rg.Max {
+				parts = append(parts, strconv.FormatUint(uint64(rg.Min), 10))
+			} else {
+				parts = append(parts, fmt.Sprintf("%d-%d", rg.Min, rg.Max))
+			}
+		}
+		return fsm.ParsePeerAS(strings.Join(parts, ","))
 	}
 	return fsm.PeerAS{}, errors.New("missing")
 }
@@ -394,6 +435,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 		if err := ln.SetMD5(netip.PrefixFrom(a, a.BitLen()), p.n.Password); err != nil {
 			ln.Close()
 			return fmt.Errorf("daemon: neighbor %s: TCP MD5 key on the listener: %w", a, err)
+		}
+	}
+	for _, r := range d.ranges {
+		if r.n.Password == "" {
+			continue
+		}
+		if err := ln.SetMD5(r.prefix, r.n.Password); err != nil {
+			ln.Close()
+			return fmt.Errorf("daemon: listen-range %s: TCP MD5 key on the listener: %w", r.prefix, err)
 		}
 	}
 	if d.fibBackend != nil {
@@ -486,7 +536,8 @@ func (d *Daemon) resetTimer(t *time.Timer) {
 
 func (d *Daemon) tick() {
 	now := d.now()
-	for _, p := range d.peers {
+	// Stepping may forget a dynamic neighbor, which edits d.peers.
+	for _, p := range slices.Clone(d.peers) {
 		for _, s := range []*session{p.main, p.second} {
 			if s == nil {
 				continue
@@ -697,6 +748,7 @@ func (d *Daemon) handle(ev event) {
 			if s.conn == c {
 				d.closeConn(s)
 			}
+			d.forgetDynamic(s.p)
 			return
 		}
 		m, err := wire.Parse(ev.msg, s.fsm.Options())
@@ -709,9 +761,15 @@ func (d *Daemon) accepted(nc *net.TCPConn, now time.Time) {
 	addr := ap.Addr().Unmap().WithZone("")
 	p := d.byAddr[addr]
 	if p == nil {
-		d.log.Info("refusing a connection from an address that is not a neighbor", "remote", ap)
-		nc.Close()
-		return
+		var inRange bool
+		p, inRange = d.dynamicPeer(addr, now)
+		if p == nil {
+			if !inRange {
+				d.log.Info("refusing a connection from an address that is not a neighbor", "remote", ap)
+			}
+			nc.Close()
+			return
+		}
 	}
 	if err := transport.Configure(nc, p.topts); err != nil {
 		p.log.Warn("socket options on an accepted connection", "err", err)
@@ -746,6 +804,59 @@ func (d *Daemon) accepted(nc *net.TCPConn, now time.Time) {
 		d.step(s, fsm.ManualStart{}, now)
 		d.step(s, fsm.TcpConnectionConfirmed{Inbound: true}, now)
 	}
+}
+
+// dynamicPeer makes a neighbor for addr from the most specific listen-range
+// holding it, nil when none does (inRange false) or that range is full.
+func (d *Daemon) dynamicPeer(addr netip.Addr, now time.Time) (p *peer, inRange bool) {
+	var r *dynRange
+	for _, c := range d.ranges {
+		if c.prefix.Contains(addr) && (r == nil || c.prefix.Bits() > r.prefix.Bits()) {
+			r = c
+		}
+	}
+	if r == nil {
+		return nil, false
+	}
+	if r.count >= r.limit {
+		d.log.Warn("refusing a dynamic neighbor: listen-range is full", "remote", addr, "listen-range", r.prefix, "limit", r.limit)
+		return nil, true
+	}
+	p, err := d.newPeer(r.i, r.n, addr)
+	if err != nil {
+		d.log.Error("dynamic neighbor", "remote", addr, "err", err)
+		return nil, true
+	}
+	p.dyn = r
+	p.fcfg.Passive = true
+	r.count++
+	d.byAddr[addr] = p
+	d.peers = append(d.peers, p)
+	p.main = d.newSession(p)
+	p.log.Info("dynamic neighbor", "listen-range", r.prefix)
+	d.step(p.main, fsm.ManualStart{Passive: true}, now)
+	return p, true
+}
+
+// forgetDynamic drops a dynamic neighbor whose session ended.
+func (d *Daemon) forgetDynamic(p *peer) {
+	if p.dyn == nil || d.byAddr[p.remote.Addr()] != p || p.second != nil || p.main.conn != nil {
+		return
+	}
+	switch p.main.fsm.State() {
+	case fsm.StateIdle, fsm.StateActive:
+	default:
+		return
+	}
+	delete(d.byAddr, p.remote.Addr())
+	for i, q := range d.peers {
+		if q == p {
+			d.peers = append(d.peers[:i], d.peers[i+1:]...)
+			break
+		}
+	}
+	p.dyn.count--
+	p.log.Info("dynamic neighbor removed")
 }
 
 func (d *Daemon) attach(s *session, nc *net.TCPConn) {
@@ -909,6 +1020,9 @@ func (d *Daemon) down(s *session, a fsm.Down) {
 	if a.Received != nil {
 		attrs = append(attrs, "received", a.Received.String())
 	}
+	if p.dyn != nil {
+		d.later = append(d.later, func() { d.forgetDynamic(p) })
+	}
 	if a.WasEstablished {
 		p.resets++
 		p.log.Info("session down", attrs...)
@@ -955,7 +1069,7 @@ func (d *Daemon) deliver(s *session, a fsm.DeliverUpdate) {
 func (d *Daemon) shutdown(ln *transport.Listener) {
 	now := d.now()
 	ln.Close()
-	for _, p := range d.peers {
+	for _, p := range slices.Clone(d.peers) {
 		d.abortDial(p)
 		for _, s := range []*session{p.main, p.second} {
 			if s == nil {

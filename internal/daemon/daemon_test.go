@@ -281,13 +281,6 @@ neighbors:
   - interface: eth0
     remote-as: external
 `, "unnumbered neighbors are not supported"},
-		{`
-router-id: 10.0.0.1
-asn: 65001
-neighbors:
-  - listen-range: 10.2.0.0/24
-    remote-as: 65100-65199
-`, "dynamic neighbors are not supported"},
 	} {
 		_, err := New(parse(t, "c.yaml", tc.yaml), Options{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -569,4 +562,55 @@ func TestResolveConnected(t *testing.T) {
 	if _, err := resolveConnected(netip.MustParseAddr("fe80::99"), netip.Addr{}); err == nil {
 		t.Error("a link-local next hop resolved without knowing the session's interface")
 	}
+}
+
+func TestDynamicNeighbors(t *testing.T) {
+	pa := freePort(t, "127.0.0.1")
+	a := start(t, "a", parse(t, "a.yaml", fmt.Sprintf(`
+router-id: 10.0.0.1
+asn: 65001
+listen: {address: 127.0.0.1, port: %d}
+networks: [10.1.0.0/24]
+neighbors:
+  - listen-range: 127.0.0.0/29
+    remote-as: 65002-65003
+    limit: 1
+`, pa)), Options{})
+	peerCfg := func(name, addr string, as int) *config.Config {
+		return parse(t, name+".yaml", fmt.Sprintf(`
+router-id: %[1]s
+asn: %[2]d
+listen: {address: %[1]s, port: %[3]d}
+networks: [10.%[5]d.0.0/24]
+neighbors:
+  - address: 127.0.0.1
+    remote-as: 65001
+    port: %[4]d
+`, addr, as, freePort(t, addr), pa, as-65000))
+	}
+	b := start(t, "b", peerCfg("b", "127.0.0.2", 65002), Options{ConnectRetry: time.Second})
+	waitFor(t, "a to learn b's prefix from the dynamic neighbor", func() (bool, string) {
+		r, ok := routes(t, a.d)["10.2.0.0/24"]
+		return ok && r.Peer == netip.MustParseAddr("127.0.0.2"), fmt.Sprintf("%+v", r)
+	})
+	if r := routes(t, b.d)["10.1.0.0/24"]; r.ASPath != "65001" {
+		t.Errorf("b's route from a: %+v", r)
+	}
+	// The range's limit is 1: a second peer from it is refused.
+	c := start(t, "c", peerCfg("c", "127.0.0.3", 65003), Options{ConnectRetry: time.Second})
+	time.Sleep(300 * time.Millisecond)
+	if n := neighbor(t, c.d, "127.0.0.1"); n.State == "Established" {
+		t.Errorf("a second dynamic neighbor came up beyond the limit")
+	}
+	// b leaves: a forgets it, and c now fits.
+	b.stop(t)
+	waitFor(t, "a to accept c once b is gone", func() (bool, string) {
+		ns, err := a.d.Neighbors(context.Background())
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(ns) == 1 && ns[0].Address == netip.MustParseAddr("127.0.0.3") && ns[0].State == "Established", fmt.Sprintf("%+v", ns)
+	})
+	c.stop(t)
+	a.stop(t)
 }
