@@ -976,8 +976,13 @@ func (d *Daemon) established(s *session, neg fsm.Negotiated) {
 	case "replace":
 		pc.RemovePrivateAS = rib.ReplacePrivateAS
 	}
-	if p.n.RouteMap.In != "" || p.n.RouteMap.Out != "" {
-		pol := ribPolicy{policy.Neighbor{In: p.n.RouteMap.In, Out: p.n.RouteMap.Out, Set: d.pol}}
+	if p.n.RouteMap.In != "" || p.n.RouteMap.Out != "" || p.n.Prepend > 0 {
+		pol := ribPolicy{n: policy.Neighbor{In: p.n.RouteMap.In, Out: p.n.RouteMap.Out, Set: d.pol}}
+		if p.n.Prepend > 0 && typ == rib.EBGP {
+			pol.prepend = slices.Repeat([]uint32{d.cfg.ASN}, p.n.Prepend)
+			// Peers share an update group only with the same export.
+			pc.ExportName = fmt.Sprintf("%s|prepend %d", p.n.RouteMap.Out, p.n.Prepend)
+		}
 		pc.Import, pc.Export = pol, pol
 	}
 	id, err := d.rib.AddPeer(pc)
@@ -1089,12 +1094,25 @@ func (d *Daemon) shutdown(ln *transport.Listener) {
 	d.log.Info("closd stopped")
 }
 
-type ribPolicy struct{ n policy.Neighbor }
+// ribPolicy adapts a neighbor's route-maps, and its prepend, to the RIB.
+type ribPolicy struct {
+	n policy.Neighbor
+	// prepend is the extra copies of our AS put on every path sent (the
+	// RIB has already put the one eBGP requires).
+	prepend []uint32
+}
 
 func (r ribPolicy) Import(_ rib.PathInfo, _ wire.Family, p netip.Prefix, a *wire.PathAttrs) (*wire.PathAttrs, bool) {
 	return r.n.Import(p, a)
 }
 
 func (r ribPolicy) Export(_ rib.PathInfo, _ wire.Family, p netip.Prefix, a *wire.PathAttrs) (*wire.PathAttrs, bool) {
-	return r.n.Export(p, a)
+	out, ok := r.n.Export(p, a)
+	if !ok || len(r.prepend) == 0 {
+		return out, ok
+	}
+	c := out.Clone()
+	c.ASPath = policy.Prepend(out.ASPath, r.prepend...)
+	c.HasASPath = true
+	return c, true
 }

@@ -614,3 +614,19 @@ neighbors:
 	c.stop(t)
 	a.stop(t)
 }
+
+func TestPrepend(t *testing.T) {
+	ca, cb := pairConfigs(t)
+	ca.Neighbors[0].Prepend = 2
+	a := start(t, "a", ca, Options{ConnectRetry: time.Second})
+	b := start(t, "b", cb, Options{ConnectRetry: time.Second})
+	waitFor(t, "b to see a's path prepended twice", func() (bool, string) {
+		r := routes(t, b.d)["10.1.0.0/24"]
+		return r.ASPath == "65001 65001 65001", r.ASPath
+	})
+	if r := routes(t, a.d)["10.2.0.0/24"]; r.ASPath != "65002" {
+		t.Errorf("a's route from b: %q, want 65002 (prepend is outbound only)", r.ASPath)
+	}
+	a.stop(t)
+	b.stop(t)
+}
