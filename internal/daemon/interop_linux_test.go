@@ -210,6 +210,20 @@ neighbors:
 `, peerV4, pw, peerV6, pw)
 }
 
+// closdDynamicConfig takes the peer's sessions as listen-range neighbors.
+func (l *netLab) closdDynamicConfig() string {
+	return `router-id: 10.0.0.1
+asn: 65001
+log: {level: debug}
+networks: [10.1.0.0/24, "fd00:1::/64"]
+neighbors:
+  - listen-range: 10.251.0.0/30
+    remote-as: 65000-65100
+  - listen-range: "fd00:251::/64"
+    remote-as: external
+`
+}
+
 func (l *netLab) runClosd(t *testing.T, cfg string) *exec.Cmd {
 	t.Helper()
 	bin := closdBinary(t)
@@ -330,16 +344,21 @@ func (f *frr) hasRoute(fam, prefix string) (bool, string) {
 func TestInteropFRR(t *testing.T) {
 	for _, tc := range []struct {
 		name, ours, theirs string
-		up                 bool
+		up, dynamic        bool
 	}{
-		{"plain", "", "", true},
-		{"md5", "s3cret-key", "s3cret-key", true},
-		{"md5-wrong-key", "s3cret-key", "other-key", false},
+		{"plain", "", "", true, false},
+		{"md5", "s3cret-key", "s3cret-key", true, false},
+		{"md5-wrong-key", "s3cret-key", "other-key", false, false},
+		{"listen-range", "", "", true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := newLab(t)
 			f := startFRR(t, l, tc.theirs)
-			closd := l.runClosd(t, l.closdConfig(tc.ours))
+			cfg := l.closdConfig(tc.ours)
+			if tc.dynamic {
+				cfg = l.closdDynamicConfig()
+			}
+			closd := l.runClosd(t, cfg)
 			if !tc.up {
 				// Both sides retry every second or so; a few seconds of
 				// tries must not bring either session up.
