@@ -101,6 +101,8 @@ type Daemon struct {
 
 	// Loc-RIB mirror for snapshots: best path per prefix.
 	best map[wire.Family]map[netip.Prefix]Route
+	// bestBy counts the best paths through each neighbor address.
+	bestBy map[netip.Addr]int
 
 	events  chan event
 	done    chan struct{}
@@ -146,10 +148,9 @@ type peer struct {
 	dialCancel   context.CancelFunc
 	dialGen      uint64
 
-	received   map[nlriKey]struct{}
-	advertised map[nlriKey]struct{}
-	lastNeg    fsm.Negotiated
-	resets     uint64
+	received map[nlriKey]struct{}
+	lastNeg  fsm.Negotiated
+	resets   uint64
 	// dyn is the listen-range a dynamic neighbor was accepted by; the
 	// neighbor is forgotten when its session ends.
 	dyn *dynRange
@@ -220,6 +221,7 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 		byAddr:     map[netip.Addr]*peer{},
 		byRIB:      map[rib.PeerID]*session{},
 		best:       map[wire.Family]map[netip.Prefix]Route{},
+		bestBy:     map[netip.Addr]int{},
 		events:     make(chan event, 256),
 		done:       make(chan struct{}),
 		queries:    make(chan func()),
@@ -296,11 +298,10 @@ func (d *Daemon) newPeer(i int, n config.Neighbor, addr netip.Addr) (*peer, erro
 		port = config.DefaultPort
 	}
 	p := &peer{
-		n:          n,
-		name:       addr.String(),
-		remote:     netip.AddrPortFrom(addr, port),
-		received:   map[nlriKey]struct{}{},
-		advertised: map[nlriKey]struct{}{},
+		n:        n,
+		name:     addr.String(),
+		remote:   netip.AddrPortFrom(addr, port),
+		received: map[nlriKey]struct{}{},
 	}
 	p.log = d.log.With("neighbor", p.name)
 	p.topts = transport.Options{MD5Key: n.Password, GTSM: n.TTLSecurity, TTL: n.Multihop}
@@ -1002,7 +1003,6 @@ func (d *Daemon) established(s *session, neg fsm.Negotiated) {
 	s.ribID, s.inRIB = id, true
 	d.byRIB[id] = s
 	clear(p.received)
-	clear(p.advertised)
 	p.log.Info("session established", "peer-as", neg.PeerAS, "peer-id", neg.PeerID, "inbound", neg.Inbound,
 		"hold", neg.HoldTime, "families", fmt.Sprint(neg.Families))
 }
@@ -1016,7 +1016,6 @@ func (d *Daemon) down(s *session, a fsm.Down) {
 		delete(d.byRIB, s.ribID)
 		s.inRIB = false
 		clear(p.received)
-		clear(p.advertised)
 	}
 	attrs := []any{"reason", a.Reason, "was-established", a.WasEstablished}
 	if a.Sent != nil {

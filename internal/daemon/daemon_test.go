@@ -231,8 +231,8 @@ func TestTwoDaemonsExchangeRoutes(t *testing.T) {
 	}
 	waitFor(t, "prefix counts", func() (bool, string) {
 		na := neighbor(t, a.d, "127.0.0.2")
-		return na.PrefixesReceived == 1 && na.PrefixesAdvertised == 2 && na.PrefixesBest == 1,
-			fmt.Sprintf("received %d advertised %d best %d", na.PrefixesReceived, na.PrefixesAdvertised, na.PrefixesBest)
+		return na.PrefixesReceived == 1 && na.PrefixesAccepted == 1 && na.PrefixesAdvertised == 2 && na.PrefixesBest == 1,
+			fmt.Sprintf("received %d accepted %d advertised %d best %d", na.PrefixesReceived, na.PrefixesAccepted, na.PrefixesAdvertised, na.PrefixesBest)
 	})
 	waitFor(t, "a's kernel has 10.2.0.0/24 and b's 10.1.0.0/24", func() (bool, string) {
 		return kernelHas(a.fake, "10.2.0.0/24") && kernelHas(b.fake, "10.1.0.0/24") && !kernelHas(a.fake, "10.1.0.0/24"),
@@ -626,6 +626,34 @@ func TestPrepend(t *testing.T) {
 	})
 	if r := routes(t, a.d)["10.2.0.0/24"]; r.ASPath != "65002" {
 		t.Errorf("a's route from b: %q, want 65002 (prepend is outbound only)", r.ASPath)
+	}
+	a.stop(t)
+	b.stop(t)
+}
+
+func TestImportRouteMap(t *testing.T) {
+	ca, cb := pairConfigsWith(t, `policy:
+  prefix-lists:
+    - name: want
+      entries: [{seq: 10, action: permit, prefix: 10.2.0.0/24}]
+  route-maps:
+    - name: in
+      entries: [{seq: 10, action: permit, match: {prefix-list: want}, set: {local-pref: 300}}]
+`)
+	ca.Neighbors[0].RouteMap.In = "in"
+	cb.Networks = append(cb.Networks, netip.MustParsePrefix("10.2.1.0/24"))
+	a := start(t, "a", ca, Options{ConnectRetry: time.Second})
+	b := start(t, "b", cb, Options{ConnectRetry: time.Second})
+	waitFor(t, "a to receive both and accept one", func() (bool, string) {
+		n := neighbor(t, a.d, "127.0.0.2")
+		return n.PrefixesReceived == 2 && n.PrefixesAccepted == 1, fmt.Sprintf("received %d accepted %d", n.PrefixesReceived, n.PrefixesAccepted)
+	})
+	ra := routes(t, a.d)
+	if _, ok := ra["10.2.1.0/24"]; ok {
+		t.Errorf("10.2.1.0/24 passed the import route-map: %+v", ra)
+	}
+	if _, ok := ra["10.2.0.0/24"]; !ok {
+		t.Errorf("10.2.0.0/24 missing: %+v", ra)
 	}
 	a.stop(t)
 	b.stop(t)

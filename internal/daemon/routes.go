@@ -34,6 +34,9 @@ func (d *Daemon) apply(out *rib.Output) {
 			m = map[netip.Prefix]Route{}
 			d.best[b.Family] = m
 		}
+		if old, ok := m[b.Prefix]; ok && old.Peer.IsValid() {
+			d.bestBy[old.Peer]--
+		}
 		if b.Withdrawn {
 			delete(m, b.Prefix)
 			continue
@@ -51,21 +54,19 @@ func (d *Daemon) apply(out *rib.Output) {
 			r.Communities = len(a.Communities)
 		}
 		m[b.Prefix] = r
+		if r.Peer.IsValid() {
+			d.bestBy[r.Peer]++
+		}
 	}
 	for _, s := range out.Sends {
-		var sent []wire.Update
 		for _, id := range s.Peers {
 			ss := d.byRIB[id]
 			if ss == nil || ss.conn == nil || ss.conn.closed {
 				continue
 			}
-			if sent == nil {
-				sent = decodeSent(s.Msgs, &ss.neg.Options)
-			}
 			for _, msg := range s.Msgs {
 				d.send(ss, msg)
 			}
-			countSent(ss.p, sent)
 		}
 	}
 	for _, e := range out.Peers {
@@ -145,31 +146,6 @@ func (d *Daemon) program(out *rib.Output) {
 	})
 	if err != nil {
 		d.log.Warn("fib update", "err", err)
-	}
-}
-
-// decodeSent reads back what the RIB encoded, only to count the prefixes
-// each peer was sent: the RIB hands out bytes, not prefix lists.
-func decodeSent(msgs [][]byte, opts *wire.Options) []wire.Update {
-	us := make([]wire.Update, 0, len(msgs))
-	for _, m := range msgs {
-		if len(m) < wire.HeaderLen || wire.MessageType(m[18]) != wire.TypeUpdate {
-			continue
-		}
-		u, err := wire.ParseUpdate(m[wire.HeaderLen:], opts)
-		if u == nil || err != nil {
-			continue
-		}
-		us = append(us, *u)
-	}
-	return us
-}
-
-func countSent(p *peer, us []wire.Update) {
-	for i := range us {
-		u := &us[i]
-		u.Unreachable(func(f wire.Family, n wire.NLRI) { delete(p.advertised, nlriKey{f: f, n: n}) })
-		u.Reachable(func(f wire.Family, n wire.NLRI) { p.advertised[nlriKey{f: f, n: n}] = struct{}{} })
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/closnet/clos/internal/bgp/fsm"
+	"github.com/closnet/clos/internal/bgp/rib"
 )
 
 // ErrNotRunning is returned by the snapshot methods when the loop is not
@@ -33,8 +34,10 @@ type NeighborStatus struct {
 	Local        string   `json:"local,omitempty"`
 	Remote       string   `json:"remote,omitempty"`
 	// PrefixesReceived counts prefixes the peer announces now, before
-	// import policy; PrefixesAdvertised those we announce to it.
+	// import policy and loop checks; PrefixesAccepted those in the RIB
+	// after them; PrefixesAdvertised those we announce to it.
 	PrefixesReceived   int `json:"prefixes_received"`
+	PrefixesAccepted   int `json:"prefixes_accepted"`
 	PrefixesAdvertised int `json:"prefixes_advertised"`
 	// PrefixesBest counts prefixes whose best path is through this peer.
 	PrefixesBest int `json:"prefixes_best"`
@@ -78,29 +81,28 @@ func (d *Daemon) Neighbors(ctx context.Context) ([]NeighborStatus, error) {
 	var out []NeighborStatus
 	err := d.query(ctx, func() {
 		now := d.now()
-		bestBy := map[netip.Addr]int{}
-		for _, m := range d.best {
-			for _, r := range m {
-				if r.Peer.IsValid() {
-					bestBy[r.Peer]++
-				}
-			}
-		}
 		for _, p := range d.peers {
 			st := p.main.fsm.Status()
 			ns := NeighborStatus{
-				Address:            p.remote.Addr(),
-				Description:        p.n.Description,
-				State:              p.main.fsm.State().String(),
-				AdminDown:          p.n.Shutdown,
-				PrefixesReceived:   len(p.received),
-				PrefixesAdvertised: len(p.advertised),
-				PrefixesBest:       bestBy[p.remote.Addr()],
-				Resets:             p.resets,
-				Session:            st,
+				Address:          p.remote.Addr(),
+				Description:      p.n.Description,
+				State:            p.main.fsm.State().String(),
+				AdminDown:        p.n.Shutdown,
+				PrefixesReceived: len(p.received),
+				PrefixesBest:     d.bestBy[p.remote.Addr()],
+				Resets:           p.resets,
+				Session:          st,
 			}
 			if p.main.fsm.State() == fsm.StateEstablished {
 				ns.Uptime = now.Sub(st.EstablishedAt)
+			}
+			if s := p.main; s.inRIB {
+				// Walks the peer's tables: snapshots are for operators,
+				// not for the hot path.
+				for _, f := range s.neg.Families {
+					d.rib.LocRIB(f, s.ribID, func(rib.Route) bool { ns.PrefixesAccepted++; return true })
+					d.rib.AdjRIBOut(s.ribID, f, func(rib.Route) bool { ns.PrefixesAdvertised++; return true })
+				}
 			}
 			if n := p.lastNeg; n.PeerID.IsValid() {
 				ns.PeerAS, ns.PeerID = n.PeerAS, n.PeerID.String()
