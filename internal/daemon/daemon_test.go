@@ -658,3 +658,18 @@ func TestImportRouteMap(t *testing.T) {
 	a.stop(t)
 	b.stop(t)
 }
+
+func TestMaxPrefixClosesTheSession(t *testing.T) {
+	ca, cb := pairConfigs(t)
+	ca.Neighbors[0].MaxPrefix = 1
+	cb.Networks = append(cb.Networks, netip.MustParsePrefix("10.2.1.0/24"))
+	a := start(t, "a", ca, Options{ConnectRetry: time.Second})
+	b := start(t, "b", cb, Options{ConnectRetry: time.Second})
+	waitFor(t, "b to get Cease/Maximum Number of Prefixes Reached", func() (bool, string) {
+		n := neighbor(t, b.d, "127.0.0.1")
+		lr := n.Session.LastReceived
+		return lr != nil && lr.Code == wire.CodeCease && lr.Subcode == wire.SubMaxPrefixes, fmt.Sprintf("%s %+v", n.State, lr)
+	})
+	a.stop(t)
+	b.stop(t)
+}
