@@ -798,6 +798,11 @@ const (
 	// treat-as-withdraw approach MUST be used" and the Total Path Attribute
 	// Length is taken as correct to find the NLRI.
 	diffAttrHeaderTruncated = "attr-header-truncated (RFC 7606 4)"
+	// An AS_PATH with a confederation segment behind an ordinary one: wire
+	// treats as withdraw (RFC 7606 7.2: confed segments only lead a path,
+	// RFC 5065 3, and the RFC 6793 merge cannot carry one elsewhere); GoBGP
+	// accepts it.
+	diffConfedAfterOrdinary = "confed-after-ordinary (RFC 7606 7.2, RFC 5065 3)"
 	// Both treat an UPDATE as withdraw, but GoBGP stopped decoding at the
 	// error and so returns only some (often none) of the prefixes the
 	// message announces; wire returns all of them. RFC 7606 2: under
@@ -865,6 +870,34 @@ func walkAttrs(body []byte) []rawAttr {
 	return out
 }
 
+// confedAfterOrdinary reports whether the AS_PATH of body has a
+// confederation segment after an ordinary one.
+func confedAfterOrdinary(body []byte, opts *wire.Options) bool {
+	asnLen := 2
+	if opts != nil && opts.AS4 {
+		asnLen = 4
+	}
+	for _, a := range walkAttrs(body) {
+		if a.typ != 2 || a.value == nil {
+			continue
+		}
+		ordinary := false
+		for v := a.value; len(v) >= 2; {
+			t, n := v[0], int(v[1])
+			confed := t == 3 || t == 4
+			if confed && ordinary {
+				return true
+			}
+			ordinary = ordinary || !confed
+			if len(v) < 2+n*asnLen {
+				break
+			}
+			v = v[2+n*asnLen:]
+		}
+	}
+	return false
+}
+
 // knownUpdateSeverityDiff names the reason wire and GoBGP reach different
 // outcomes on body, or returns "".
 func knownUpdateSeverityDiff(body []byte, opts *wire.Options, oerr, terr error, os, gs severity) string {
@@ -878,6 +911,9 @@ func knownUpdateSeverityDiff(body []byte, opts *wire.Options, oerr, terr error, 
 	}
 	if we != nil {
 		switch {
+		case we.Action == wire.ActionTreatAsWithdraw && we.Subcode == wire.SubMalformedASPath && gs < sevWithdraw &&
+			confedAfterOrdinary(body, opts):
+			return diffConfedAfterOrdinary
 		case os == sevReset && we.Subcode == wire.SubInvalidNetworkField:
 			return diffNLRIUnparseable
 		case os == sevReset && we.Subcode == wire.SubUnrecognizedWellKnownAttr:
@@ -1030,6 +1066,7 @@ func TestKnownUpdateDiffs(t *testing.T) {
 		{diffNextHopUnused, 3, "0000002040020a0202fa56ea02fa56ea014003100a03000100000011180a0b0b00ee0006"},
 		{diffAS4Discard, 0, upd("40010100"+"400200"+"4003040a000001"+"401100", nlri)},
 		{diffAttrHeaderTruncated, 0x55, "00000003300f30"},
+		{diffConfedAfterOrdinary, 0, "000000364001010240020e020330303030303003023030303040230430303030c030083030303030303030c0300c303030303030303030303030"},
 		// The same truncated header followed by NLRI: GoBGP words it differently.
 		{diffAttrHeaderTruncated, 0x59, "00000003300f300330"},
 		{diffGoBGPWithdrawIncomplete, 3, "00000031410137303030303030303030303030303030303030303030303030303030303030303030303030303030303030303030303030303018303030"},
