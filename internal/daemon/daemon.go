@@ -305,6 +305,12 @@ func (d *Daemon) newPeer(i int, n config.Neighbor, addr netip.Addr) (*peer, erro
 	}
 	p.log = d.log.With("neighbor", p.name)
 	p.topts = transport.Options{MD5Key: n.Password, GTSM: n.TTLSecurity, TTL: n.Multihop}
+	if !n.TTLSecurity && n.Multihop == 0 && external(n.RemoteAS, d.cfg.ASN) {
+		// A directly connected eBGP peer: TTL 1, as FRR and BIRD do, on
+		// dialed and accepted connections alike (an accepted socket
+		// otherwise keeps the listener's 255).
+		p.topts.TTL = 1
+	}
 	if la := d.cfg.Listen.Address; la.IsValid() && !la.IsUnspecified() && la.Is4() == addr.Is4() {
 		p.topts.LocalAddr = la
 	}
@@ -371,6 +377,17 @@ func peerAS(r config.RemoteAS, dynamic bool) (fsm.PeerAS, error) {
 		return fsm.ParsePeerAS(strings.Join(parts, ","))
 	}
 	return fsm.PeerAS{}, errors.New("missing")
+}
+
+// external reports whether every AS r accepts is another than ours.
+func external(r config.RemoteAS, ours uint32) bool {
+	switch r.Kind {
+	case config.ASExternal:
+		return true
+	case config.ASNumbers:
+		return !r.Contains(ours)
+	}
+	return false
 }
 
 func families(n config.Neighbor, addr netip.Addr) ([]wire.Family, error) {

@@ -193,10 +193,13 @@ func (l *netLab) start(t *testing.T, ns, name string, logFile string, args ...st
 }
 
 // closdConfig is our side: both sessions to the peer, one network per family.
-func (l *netLab) closdConfig(password string) string {
+func (l *netLab) closdConfig(password string, gtsm bool) string {
 	pw := ""
 	if password != "" {
 		pw = "\n    password: " + password
+	}
+	if gtsm {
+		pw += "\n    ttl-security: true"
 	}
 	return fmt.Sprintf(`router-id: 10.0.0.1
 asn: 65001
@@ -279,13 +282,19 @@ type frr struct {
 	vtysh string
 }
 
-func startFRR(t *testing.T, l *netLab, password string) *frr {
+func startFRR(t *testing.T, l *netLab, password string, gtsm, passive bool) *frr {
 	t.Helper()
 	bgpd := requireTool(t, "/usr/lib/frr/bgpd")
 	vtysh := requireTool(t, "vtysh")
 	pw := ""
 	if password != "" {
 		pw = fmt.Sprintf(" neighbor %s password %s\n neighbor %s password %s\n", usV4, password, usV6, password)
+	}
+	if gtsm {
+		pw += fmt.Sprintf(" neighbor %s ttl-security hops 1\n neighbor %s ttl-security hops 1\n", usV4, usV6)
+	}
+	if passive {
+		pw += fmt.Sprintf(" neighbor %s passive\n neighbor %s passive\n", usV4, usV6)
 	}
 	conf := fmt.Sprintf(`frr defaults datacenter
 log file %[1]s/bgpd.log debugging
@@ -345,16 +354,23 @@ func TestInteropFRR(t *testing.T) {
 	for _, tc := range []struct {
 		name, ours, theirs string
 		up, dynamic        bool
+		ourGTSM, theirGTSM bool
+		theirPassive       bool
 	}{
-		{"plain", "", "", true, false},
-		{"md5", "s3cret-key", "s3cret-key", true, false},
-		{"md5-wrong-key", "s3cret-key", "other-key", false, false},
-		{"listen-range", "", "", true, true},
+		{name: "plain", up: true},
+		{name: "md5", ours: "s3cret-key", theirs: "s3cret-key", up: true},
+		{name: "md5-wrong-key", ours: "s3cret-key", theirs: "other-key"},
+		{name: "listen-range", up: true, dynamic: true},
+		{name: "ttl-security", up: true, ourGTSM: true, theirGTSM: true},
+		// FRR waits for closd, and drops what closd sends with the
+		// default TTL: shows closd really sends 255 in the case above.
+		{name: "ttl-security-passive", up: true, ourGTSM: true, theirGTSM: true, theirPassive: true},
+		{name: "ttl-security-only-frr", theirGTSM: true, theirPassive: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := newLab(t)
-			f := startFRR(t, l, tc.theirs)
-			cfg := l.closdConfig(tc.ours)
+			f := startFRR(t, l, tc.theirs, tc.theirGTSM, tc.theirPassive)
+			cfg := l.closdConfig(tc.ours, tc.ourGTSM)
 			if tc.dynamic {
 				cfg = l.closdDynamicConfig()
 			}
@@ -366,12 +382,12 @@ func TestInteropFRR(t *testing.T) {
 					time.Sleep(500 * time.Millisecond)
 					for _, n := range []string{usV4, usV6} {
 						if s, out := f.state(n); s == "Established" {
-							t.Fatalf("session %s came up with a wrong MD5 key: %s", n, out)
+							t.Fatalf("session %s came up: %s", n, out)
 						}
 					}
 				}
 				if ok, out := l.kernelRoute("10.2.0.0/24"); ok {
-					t.Fatalf("closd installed FRR's route with a wrong key: %s", out)
+					t.Fatalf("closd installed FRR's route: %s", out)
 				}
 				return
 			}
@@ -442,7 +458,7 @@ protocol bgp c6 {
 	os.WriteFile(cf, []byte(conf), 0o644)
 	sock := filepath.Join(l.dir, "bird.ctl")
 	l.start(t, l.peer, "bird", filepath.Join(l.dir, "bird.log"), bird, "-f", "-c", cf, "-s", sock, "-P", filepath.Join(l.dir, "bird.pid"))
-	l.runClosd(t, l.closdConfig(""))
+	l.runClosd(t, l.closdConfig("", false))
 	birdcOut := func(args ...string) string {
 		out, _ := shErr(append([]string{birdc, "-s", sock}, args...)...)
 		return out
@@ -509,7 +525,7 @@ func TestInteropGoBGP(t *testing.T) {
 			t.Fatalf("gobgp %v: %v\n%s", a, err, out)
 		}
 	}
-	l.runClosd(t, l.closdConfig(""))
+	l.runClosd(t, l.closdConfig("", false))
 	for _, n := range []string{usV4, usV6} {
 		poll(t, "GoBGP session with "+n+" Established", func() (bool, string) {
 			out, _ := cli("neighbor", n)
