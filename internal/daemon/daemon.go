@@ -104,15 +104,16 @@ type Daemon struct {
 	// bestBy counts the best paths through each neighbor address.
 	bestBy map[netip.Addr]int
 
-	events  chan event
-	done    chan struct{}
-	queries chan func()
-	wg      sync.WaitGroup
-	running bool
-	mu      sync.Mutex
-	ln      *transport.Listener
-	later   []func()
-	stopped bool
+	events    chan event
+	done      chan struct{}
+	closeDone sync.Once
+	queries   chan func()
+	wg        sync.WaitGroup
+	running   bool
+	mu        sync.Mutex
+	ln        *transport.Listener
+	later     []func()
+	stopped   bool
 }
 
 type event interface{}
@@ -428,6 +429,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.mu.Lock()
 		d.stopped = true
 		d.mu.Unlock()
+		// Snapshot callers see ErrNotRunning from now on, also after a
+		// failed start.
+		d.closeDone.Do(func() { close(d.done) })
 	}()
 
 	lctx, lcancel := context.WithCancel(context.Background())
@@ -509,14 +513,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case ev := <-d.events:
 			d.handle(ev)
 			// Batch what is already queued so the RIB decides once.
-			for i := 0; i < 64; i++ {
+		batch:
+			for range 64 {
 				select {
 				case ev := <-d.events:
 					d.handle(ev)
-					continue
 				default:
+					break batch
 				}
-				break
 			}
 		case <-timer.C:
 			d.tick()
@@ -1103,7 +1107,7 @@ func (d *Daemon) shutdown(ln *transport.Listener) {
 		}
 	}
 	d.flush()
-	close(d.done)
+	d.closeDone.Do(func() { close(d.done) })
 	d.wg.Wait()
 	// Readers that were blocked on the channel left their connections
 	// to the closers, and those have finished: nothing is left running.

@@ -673,3 +673,25 @@ func TestMaxPrefixClosesTheSession(t *testing.T) {
 	a.stop(t)
 	b.stop(t)
 }
+
+func TestRunFailsWhenThePortIsTaken(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cfg := parse(t, "p.yaml", fmt.Sprintf("router-id: 10.0.0.1\nasn: 65001\nlisten: {address: 127.0.0.1, port: %d}\n", l.Addr().(*net.TCPAddr).Port))
+	d, err := New(cfg, Options{Logger: testLogger(t, "p")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "listen on 127.0.0.1:") {
+		t.Fatalf("Run = %v, want a listen error", err)
+	}
+	if _, err := d.Neighbors(context.Background()); err != ErrNotRunning {
+		t.Errorf("Neighbors after a failed Run = %v, want ErrNotRunning", err)
+	}
+	if err := d.Run(context.Background()); err == nil {
+		t.Error("second Run did not fail")
+	}
+}
