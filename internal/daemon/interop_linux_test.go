@@ -71,6 +71,14 @@ var (
 	closdErr  error
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if closdBin != "" {
+		os.RemoveAll(filepath.Dir(closdBin))
+	}
+	os.Exit(code)
+}
+
 // closdBinary builds cmd/closd once per test binary.
 func closdBinary(t *testing.T) string {
 	t.Helper()
