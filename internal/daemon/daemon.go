@@ -596,13 +596,22 @@ func (d *Daemon) step(s *session, ev fsm.Event, now time.Time) {
 	// action may step this or another session.
 	acts = append([]fsm.Action(nil), acts...)
 	if after := s.fsm.State(); after != before {
-		s.p.log.Debug("state", "from", before.String(), "to", after.String(), "inbound", s.fsm.Inbound())
+		level := slog.LevelInfo
+		if churn(before) && churn(after) {
+			// Dialing an absent peer again every ConnectRetry is not news.
+			level = slog.LevelDebug
+		}
+		s.p.log.Log(context.Background(), level, "state change", "from", before.String(), "to", after.String(), "inbound", s.fsm.Inbound())
 	}
 	for _, a := range acts {
 		d.do(s, a, now)
 	}
 	d.collide(s.p, now)
 	d.runLater()
+}
+
+func churn(st fsm.State) bool {
+	return st == fsm.StateConnect || st == fsm.StateActive || st == fsm.StateIdle
 }
 
 func (d *Daemon) runLater() {
