@@ -695,3 +695,63 @@ func TestRunFailsWhenThePortIsTaken(t *testing.T) {
 		t.Error("second Run did not fail")
 	}
 }
+
+// TestBadHeaderGetsNotification: a stream whose marker is broken is
+// answered with Message Header Error/Connection Not Synchronized (RFC 4271
+// 6.1) and the session drops; the daemon goes on.
+func TestBadHeaderGetsNotification(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.5:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := parse(t, "h.yaml", fmt.Sprintf(`
+router-id: 10.0.0.1
+asn: 65001
+listen: {address: 127.0.0.1, port: %d}
+neighbors:
+  - address: 127.0.0.5
+    remote-as: 65009
+    port: %d
+`, freePort(t, "127.0.0.1"), ln.Addr().(*net.TCPAddr).Port))
+	r := start(t, "h", cfg, Options{ConnectRetry: 10 * time.Second})
+	ln.(*net.TCPListener).SetDeadline(time.Now().Add(10 * time.Second))
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	var opts wire.Options
+	rd := transport.NewReader(c, func(b []byte) (int, error) { return wire.Split(b, &opts) }, transport.MaxBuffer)
+	open, _ := wire.Append(nil, &wire.Open{AS: 65009, HoldTime: 9, RouterID: netip.MustParseAddr("10.0.0.9"),
+		Caps: wire.Capabilities{Multiprotocol: []wire.Family{wire.IPv4Unicast}, AS4: true}}, &opts)
+	open, _ = wire.Append(open, &wire.Keepalive{}, &opts)
+	c.Write(open)
+	waitFor(t, "Established", func() (bool, string) {
+		n := neighbor(t, r.d, "127.0.0.5")
+		return n.State == "Established", n.State
+	})
+	bad := make([]byte, wire.HeaderLen)
+	bad[16], bad[17], bad[18] = 0, wire.HeaderLen, byte(wire.TypeKeepalive)
+	c.Write(bad)
+	for {
+		m, err := rd.ReadMessage()
+		if err != nil {
+			t.Fatalf("no NOTIFICATION before the connection closed: %v", err)
+		}
+		if wire.MessageType(m[18]) != wire.TypeNotification {
+			continue
+		}
+		n, err := wire.ParseNotification(m[wire.HeaderLen:])
+		if err != nil || n.Code != wire.CodeMessageHeader || n.Subcode != wire.SubConnectionNotSynchronized {
+			t.Fatalf("got %v (%v), want Message Header Error/Connection Not Synchronized", n, err)
+		}
+		break
+	}
+	n := neighbor(t, r.d, "127.0.0.5")
+	if n.State == "Established" || n.Session.LastSent == nil || n.Session.LastSent.Code != wire.CodeMessageHeader {
+		t.Errorf("after the bad header: %s, last sent %+v", n.State, n.Session.LastSent)
+	}
+	r.stop(t)
+}
