@@ -1,0 +1,48 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLabArguments(t *testing.T) {
+	t.Setenv("CLOS_LAB_DIR", t.TempDir())
+	fabric := filepath.Join(t.TempDir(), "fabric.yaml")
+	if err := os.WriteFile(fabric, []byte("version: 1\nname: x\nbogus: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args   []string
+		status int
+		want   string
+	}{
+		{[]string{"lab"}, 2, "usage: clos lab"},
+		{[]string{"lab", "--help"}, 0, "clos lab exec server1 -- ping"},
+		{[]string{"lab", "frob"}, 2, `unknown verb "frob"`},
+		{[]string{"lab", "up"}, 2, "want one FABRIC.yaml"},
+		{[]string{"lab", "up", "a.yaml", "b.yaml"}, 2, "got 2"},
+		{[]string{"lab", "up", "--kind"}, 2, "flag needs an argument"},
+		{[]string{"lab", "up", "--node-kind", "leaf1", "x.yaml"}, 2, "want NODE=KIND"},
+		{[]string{"lab", "up", "--wait", "-1s", "x.yaml"}, 2, "--wait"},
+		{[]string{"lab", "up", fabric}, 2, "bogus"},
+		{[]string{"lab", "up", "--name", "a/b", fabric}, 2, "bogus"},
+		{[]string{"lab", "status"}, 1, "no lab is up"},
+		{[]string{"lab", "status", "--name", "a b"}, 2, "lab name"},
+		{[]string{"lab", "check", "--name", "nolab"}, 1, `no lab named "nolab"`},
+		{[]string{"lab", "fail"}, 1, "no lab is up"},
+		{[]string{"lab", "exec", "--name", "nolab", "server1", "--", "true"}, 1, `no lab named "nolab"`},
+		{[]string{"lab", "down", "--all", "--name", "x"}, 2, "not both"},
+		{[]string{"lab", "down", "extra"}, 2, `unexpected argument "extra"`},
+		{[]string{"lab", "down", "--all"}, 0, "no lab is up"},
+		{[]string{"lab", "measure"}, 1, "does not include lab measure"},
+	} {
+		var out, errb bytes.Buffer
+		got := run(tc.args, &out, &errb)
+		if got != tc.status || !strings.Contains(out.String()+errb.String(), tc.want) {
+			t.Errorf("clos %v: status %d, output %q; want %d and %q", tc.args, got, out.String()+errb.String(), tc.status, tc.want)
+		}
+	}
+}

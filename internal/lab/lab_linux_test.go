@@ -1,0 +1,193 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		msg := "needs root to create network namespaces"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+}
+
+func requireTool(t *testing.T, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		msg := name + " missing (Debian packages iproute2, frr, nftables, iputils-ping): " + err.Error()
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+}
+
+// TestLabFRR runs seed-003 under FRR through the whole life of a lab: up,
+// status, check, a failed uplink that check must route around, restore and
+// down, and then nothing with the lab's prefix may remain.
+func TestLabFRR(t *testing.T) {
+	requireRoot(t)
+	for _, tool := range []string{"ip", "vtysh", "nft", "ping", "sysctl", FRRDir + "/zebra", FRRDir + "/bgpd", FRRDir + "/bfdd"} {
+		requireTool(t, tool)
+	}
+	f, path := seed003(t)
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	name := "t" + hex.EncodeToString(rnd[:])
+	base := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	t.Cleanup(func() {
+		if err := Down(context.Background(), base, name); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	var progress bytes.Buffer
+	s, err := Up(ctx, path, Options{Name: name, Base: base, Wait: 40 * time.Second, Out: &progress})
+	if err != nil {
+		t.Fatalf("up: %v\n%s", err, progress.String())
+	}
+	if !strings.Contains(progress.String(), "8/8 session ends established") {
+		t.Errorf("up's progress does not report the sessions:\n%s", progress.String())
+	}
+	if _, err := Up(ctx, path, Options{Name: name, Base: base}); err == nil || !strings.Contains(err.Error(), "already up") {
+		t.Errorf("second up of %s: %v; want already up", name, err)
+	}
+	// A fresh load, as another process would see the lab.
+	s, f2, err := Open(base, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := GetStatus(ctx, s, f2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	est := 0
+	for _, x := range st.Sessions {
+		if x.State == "Established" {
+			est++
+		}
+	}
+	if est != 2*f.Summary.BGPSessions || len(st.Sessions) != 2*f.Summary.BGPSessions {
+		t.Errorf("status: %d of %d session ends established, want %d (both ends of %d sessions)", est, len(st.Sessions), 2*f.Summary.BGPSessions, f.Summary.BGPSessions)
+	}
+	var tbl bytes.Buffer
+	st.Print(&tbl)
+	if !strings.Contains(tbl.String(), "spine3:swp1") || strings.Count(tbl.String(), "Established") != est {
+		t.Errorf("status table:\n%s", tbl.String())
+	}
+
+	check := func(what string) *CheckResult {
+		t.Helper()
+		var r *CheckResult
+		// Routes move within BFD's 300 ms; allow a few rounds for FRR.
+		for try := 0; try < 8; try++ {
+			var out bytes.Buffer
+			if r, err = Check(ctx, s, f2, &out); err != nil {
+				t.Fatalf("check %s: %v", what, err)
+			}
+			if r.OK() {
+				return r
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		t.Fatalf("check %s: %v", what, r.Missing)
+		return nil
+	}
+	r := check("after up")
+	if r.Reached != 12 || len(r.PerLink) != 2 {
+		t.Errorf("check after up: %d pairs reached, per-link %v; want 12 and 2 uplinks", r.Reached, r.PerLink)
+	}
+
+	if err := Fail(ctx, s, f2, "spine3:swp1", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := Fail(ctx, s, f2, "leaf1:swp1", false); err == nil {
+		t.Errorf("failing leaf1:swp1 twice (by its other end) was accepted")
+	}
+	if got := operState(ctx, Netns(s.Prefix, "leaf1"), "swp1"); got != "down" {
+		t.Errorf("leaf1:swp1 is %s after fail, want down", got)
+	}
+	r = check("with leaf1:swp1 failed")
+	if len(r.Excluded) != 1 || r.Reached != 12 {
+		t.Errorf("check with a failed uplink: excluded %v, reached %d", r.Excluded, r.Reached)
+	}
+	if err := Restore(ctx, s, f2, "leaf1:swp1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := Fail(ctx, s, f2, "leaf2:swp2", true); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := nsRun(ctx, Netns(s.Prefix, "leaf2"), "nft", "list", "tables"); !strings.Contains(out, nftTable(s.Prefix, "swp2")) {
+		t.Errorf("silent fail left no nft table in leaf2: %q", out)
+	}
+	check("with leaf2:swp2 silently failed")
+	if err := Restore(ctx, s, f2, "spine4:swp2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := Restore(ctx, s, f2, "spine4:swp2"); err == nil {
+		t.Errorf("restoring a link that is not failed was accepted")
+	}
+
+	if err := Down(ctx, base, name); err != nil {
+		t.Fatal(err)
+	}
+	if left := Leftovers(ctx, base, name); len(left) > 0 {
+		t.Errorf("after down, lab %s left: %v", name, left)
+	}
+}
+
+// TestDownCleansHalfMadeLab leaves namespaces and a root veth with a lab's
+// prefix but no state, as a crashed up would, and down must remove them.
+func TestDownCleansHalfMadeLab(t *testing.T) {
+	requireRoot(t)
+	requireTool(t, "ip")
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	name := "h" + hex.EncodeToString(rnd[:])
+	p := Prefix(name)
+	base := t.TempDir()
+	ctx := context.Background()
+	t.Cleanup(func() { _ = Down(ctx, base, name) })
+	for _, args := range [][]string{
+		{"ip", "netns", "add", Netns(p, "leaf1")},
+		{"ip", "link", "add", vethName(p, 0, 'a'), "type", "veth", "peer", "name", vethName(p, 0, 'b')},
+	} {
+		if _, err := run(ctx, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sleeper := exec.Command("ip", "netns", "exec", Netns(p, "leaf1"), "sleep", "30")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sleeper.Wait() }()
+	if left := Leftovers(ctx, base, name); len(left) != 3 {
+		t.Errorf("leftovers before down: %v; want the netns and both veth ends", left)
+	}
+	if err := Down(ctx, base, name); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Errorf("a process in the lab's namespace survived down")
+		_ = sleeper.Process.Kill()
+	}
+	if left := Leftovers(ctx, base, name); len(left) > 0 {
+		t.Errorf("after down: %v", left)
+	}
+}

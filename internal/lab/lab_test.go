@@ -1,0 +1,210 @@
+package lab
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/closnet/clos/internal/plan"
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestNaming(t *testing.T) {
+	p := Prefix("seed-003")
+	if p != Prefix("seed-003") || len(p) != 6 || !strings.HasPrefix(p, "cl") {
+		t.Fatalf("Prefix(seed-003) = %q: want stable cl+4 hex", p)
+	}
+	if Prefix("a") == Prefix("b") {
+		t.Errorf("labs a and b share prefix %s", Prefix("a"))
+	}
+	// Temporary veths live in the root namespace and must fit IFNAMSIZ.
+	if v := vethName(p, 9999, 'b'); len(v) > 15 {
+		t.Errorf("veth name %q is %d chars, max 15", v, len(v))
+	}
+	if got := Netns(p, "leaf1"); got != p+"-leaf1" {
+		t.Errorf("Netns = %q", got)
+	}
+	if got := nftTable(p, "swp1.100"); got != p+"_swp1_100" {
+		t.Errorf("nftTable = %q", got)
+	}
+	for _, bad := range []string{"", "-x", "a/b", "a b", strings.Repeat("x", 33)} {
+		if err := CheckName(bad); err == nil {
+			t.Errorf("CheckName(%q) accepted", bad)
+		} else if !errors.As(err, new(*InputError)) {
+			t.Errorf("CheckName(%q): %v is not an input error", bad, err)
+		}
+	}
+	for _, ok := range []string{"seed-003", "lab_1.a", "X"} {
+		if err := CheckName(ok); err != nil {
+			t.Errorf("CheckName(%q): %v", ok, err)
+		}
+	}
+}
+
+func TestStateRoundTrip(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "t1")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := &State{Name: "t1", Prefix: Prefix("t1"), Fabric: "/x/fabric.yaml", PlanDir: "/x",
+		Created: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Ready: true, dir: dir,
+		Nodes: []Node{{Name: "leaf1", Role: "leaf", Kind: KindFRR, Netns: Netns(Prefix("t1"), "leaf1"), RunDir: "/var/run/frr/x", Pids: []int{10, 11, 12}},
+			{Name: "server1", Role: "server", Netns: Netns(Prefix("t1"), "server1")}},
+		Failures: []Failure{{Target: "leaf1:swp1", Mode: "silent"}}}
+	if err := s.Save(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(base, "t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(s, got, cmp.AllowUnexported(State{})); d != "" {
+		t.Errorf("round trip (-saved +loaded):\n%s", d)
+	}
+	if n, ok := got.Node("server1"); !ok || n.Role != "server" {
+		t.Errorf("Node(server1) = %v, %v", n, ok)
+	}
+	if _, err := Load(base, "t2"); err == nil || !strings.Contains(err.Error(), "no lab named") {
+		t.Errorf("Load of a missing lab: %v", err)
+	}
+	// A state file of another lab (renamed dir) is refused, not trusted.
+	if err := os.Rename(dir, filepath.Join(base, "t3")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(base, "t3"); err == nil || !strings.Contains(err.Error(), "belongs to lab") {
+		t.Errorf("Load of a foreign state: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(base, "t3", "state.json"), []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(base, "t3"); err == nil || !strings.Contains(err.Error(), "clos lab down") {
+		t.Errorf("Load of a corrupt state: %v", err)
+	}
+}
+
+func TestResolve(t *testing.T) {
+	base := t.TempDir()
+	if _, err := Resolve(base, ""); err == nil || !strings.Contains(err.Error(), "no lab is up") {
+		t.Errorf("no labs: %v", err)
+	}
+	for _, n := range []string{"a", "b"} {
+		if err := os.MkdirAll(filepath.Join(base, n), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Resolve(base, ""); err == nil || !strings.Contains(err.Error(), "--name") {
+		t.Errorf("two labs: %v", err)
+	}
+	if n, err := Resolve(base, "b"); err != nil || n != "b" {
+		t.Errorf("Resolve(b) = %q, %v", n, err)
+	}
+	if err := os.RemoveAll(filepath.Join(base, "b")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := Resolve(base, ""); err != nil || n != "a" {
+		t.Errorf("one lab: %q, %v", n, err)
+	}
+}
+
+func seed003(t *testing.T) (*plan.Fabric, string) {
+	t.Helper()
+	in, err := plan.Preset("seed-003")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Defaults()
+	p, err := plan.Build(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files, err := p.Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		path := filepath.Join(dir, f.Path)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, f.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := plan.ReadFabric(filepath.Join(dir, "fabric.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, filepath.Join(dir, "fabric.yaml")
+}
+
+func TestNodeKinds(t *testing.T) {
+	f, _ := seed003(t)
+	k, err := nodeKinds(f, KindFRR, map[string]string{"leaf1": KindClosd})
+	if err != nil || k["leaf1"] != KindClosd || k["spine3"] != KindFRR {
+		t.Errorf("nodeKinds = %v, %v", k, err)
+	}
+	for _, tc := range []struct {
+		def  string
+		over map[string]string
+		want string
+	}{
+		{"bird", nil, `--kind "bird"`},
+		{KindFRR, map[string]string{"leaf9": KindClosd}, `no switch "leaf9"`},
+		{KindFRR, map[string]string{"server1": KindClosd}, `no switch "server1"`},
+		{KindFRR, map[string]string{"leaf1": "gobgp"}, "want frr or closd"},
+	} {
+		_, err := nodeKinds(f, tc.def, tc.over)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.As(err, new(*InputError)) {
+			t.Errorf("nodeKinds(%s, %v) = %v; want input error with %q", tc.def, tc.over, err, tc.want)
+		}
+	}
+}
+
+func TestPathFailed(t *testing.T) {
+	f, _ := seed003(t)
+	for _, tc := range []struct {
+		failed map[string]bool
+		end    string
+		want   string
+	}{
+		{nil, "leaf1:swp1", ""},
+		{map[string]bool{"leaf1:swp1": true}, "leaf1:swp1", "link failed"},
+		{map[string]bool{"spine3": true}, "leaf1:swp1", "spine3 failed"},
+		{map[string]bool{"leaf2:swp1": true}, "leaf1:swp1", "spine3 has no working link to leaf2"},
+		{map[string]bool{"leaf2:swp1": true}, "leaf1:swp2", ""},
+	} {
+		peer := map[string]string{"leaf1:swp1": "spine3:swp1", "leaf1:swp2": "spine4:swp1"}[tc.end]
+		got := pathFailed(f, tc.failed, tc.end, peer, "leaf2")
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("pathFailed(%v, %s) = %q, want %q", tc.failed, tc.end, got, tc.want)
+		}
+	}
+}
+
+func TestUpRejectsBadInput(t *testing.T) {
+	_, path := seed003(t)
+	base := t.TempDir()
+	for _, tc := range []struct {
+		path string
+		o    Options
+		want string
+	}{
+		{filepath.Join(t.TempDir(), "nope.yaml"), Options{}, "nope.yaml"},
+		{path, Options{Name: "bad name"}, "lab name"},
+		{path, Options{Kind: "bird"}, `--kind "bird"`},
+	} {
+		tc.o.Base = base
+		_, err := Up(t.Context(), tc.path, tc.o)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.As(err, new(*InputError)) {
+			t.Errorf("Up(%s, %+v) = %v; want input error with %q", tc.path, tc.o, err, tc.want)
+		}
+	}
+	if ls, _ := List(base); len(ls) != 0 {
+		t.Errorf("bad input left labs behind: %v", ls)
+	}
+}

@@ -1,0 +1,119 @@
+package lab
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func kill(pid int) { _ = syscall.Kill(pid, syscall.SIGKILL) }
+
+// alive tells whether pid runs and is not a zombie.
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the ")" that ends the command name.
+	for i := len(b) - 1; i > 0; i-- {
+		if b[i] == ')' {
+			return i+2 < len(b) && b[i+2] != 'Z'
+		}
+	}
+	return true
+}
+
+// inLab tells whether pid's network namespace is one of spaces.
+func inLab(pid int, spaces []string) bool {
+	var pst unix.Stat_t
+	if unix.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &pst) != nil {
+		return false
+	}
+	for _, ns := range spaces {
+		var st unix.Stat_t
+		if unix.Stat(filepath.Join("/run/netns", ns), &st) == nil && st.Ino == pst.Ino && st.Dev == pst.Dev {
+			return true
+		}
+	}
+	return false
+}
+
+// startClosd runs closd in the node's namespace in its own session, so it
+// outlives clos lab up, logging JSON to the node's log file.
+func startClosd(n *Node, closd string) (int, error) {
+	logf, err := os.OpenFile(n.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	defer logf.Close()
+	cmd := exec.Command("ip", "netns", "exec", n.Netns, closd, "--config", n.Config, "--log-format", "json")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("%s: starting closd: %v", n.Name, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	// closd refuses a config it cannot run at once; give it a moment to say so.
+	select {
+	case err := <-done:
+		return 0, fmt.Errorf("%s: closd --config %s exited at start (%v); this build of closd cannot run the lab: %s", n.Name, n.Config, err, tail(n.Log, 5))
+	case <-time.After(1500 * time.Millisecond):
+	}
+	return cmd.Process.Pid, nil
+}
+
+// inNetns runs fn on a thread switched into namespace ns. Sockets fn opens
+// belong to ns for their whole life, whatever thread uses them later.
+func inNetns(ns string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		target, err := os.Open(filepath.Join("/run/netns", ns))
+		if err != nil {
+			errc <- err
+			runtime.UnlockOSThread()
+			return
+		}
+		defer target.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("entering namespace %s: %v", ns, err)
+			runtime.UnlockOSThread()
+			return
+		}
+		ferr := fn()
+		// If the thread cannot go back it stays locked and dies with this
+		// goroutine instead of running other goroutines in the wrong namespace.
+		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+func listenUDP(ns string) (*net.UDPConn, error) {
+	var c *net.UDPConn
+	err := inNetns(ns, func() error {
+		var err error
+		c, err = net.ListenUDP("udp", &net.UDPAddr{})
+		return err
+	})
+	return c, err
+}
