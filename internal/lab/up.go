@@ -558,40 +558,57 @@ func frrPeers(ctx context.Context, n Node) []peerState {
 
 // closdPeers reads session changes from closd's JSON log: closd has no query
 // interface in this build, and its log is what it says about its sessions.
+// "session established" and "session down" are authoritative; between them
+// the last FSM state change shows how far a session got.
 func closdPeers(n Node) []peerState {
 	b, err := os.ReadFile(n.Log)
 	if err != nil {
 		return nil
 	}
-	last := map[string]string{}
+	type peer struct {
+		up    bool
+		state string
+		since time.Time
+	}
+	ps := map[string]*peer{}
 	var order []string
 	for _, line := range strings.Split(string(b), "\n") {
 		var e struct {
-			Msg      string `json:"msg"`
-			Neighbor string `json:"neighbor"`
+			Time     time.Time `json:"time"`
+			Msg      string    `json:"msg"`
+			Neighbor string    `json:"neighbor"`
+			To       string    `json:"to"`
 		}
 		if json.Unmarshal([]byte(line), &e) != nil || e.Neighbor == "" {
 			continue
 		}
-		st := ""
-		switch e.Msg {
-		case "session established":
-			st = "Established"
-		case "session down":
-			st = "Down"
-		default:
-			continue
-		}
-		if _, ok := last[e.Neighbor]; !ok {
+		p := ps[e.Neighbor]
+		if p == nil {
+			p = &peer{state: "Idle"}
+			ps[e.Neighbor] = p
 			order = append(order, e.Neighbor)
 		}
-		last[e.Neighbor] = st
+		switch e.Msg {
+		case "session established":
+			p.up, p.since = true, e.Time
+		case "session down":
+			p.up, p.state = false, "Idle"
+		case "state change":
+			if !p.up && e.To != "" {
+				p.state = e.To
+			}
+		}
 	}
-	var ps []peerState
+	var out []peerState
 	for _, a := range order {
-		ps = append(ps, peerState{addr: a, state: last[a]})
+		p := ps[a]
+		x := peerState{addr: a, state: p.state}
+		if p.up {
+			x.state, x.uptime = "Established", time.Since(p.since).Truncate(time.Second).String()
+		}
+		out = append(out, x)
 	}
-	return ps
+	return out
 }
 
 func sortedKeys[V any](m map[string]V) []string {
