@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
+	"github.com/closnet/clos/internal/api"
 	"github.com/closnet/clos/internal/config"
 	"github.com/closnet/clos/internal/daemon"
 	"github.com/closnet/clos/internal/fib"
@@ -32,8 +34,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "", "override log.level of the config: debug, info, warn, error")
 	logFormat := fs.String("log-format", "", "override log.format of the config: text, json")
 	useFIB := fs.Bool("fib", true, "install best paths in the kernel's routing table (false: run BGP only)")
+	apiSocket := fs.String("api-socket", "", "override api.socket of the config: the control API's unix `SOCKET`")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: closd [--config FILE] [--log-level L] [--log-format F] [--fib=false] | closd --check-config FILE")
+		fmt.Fprintln(stderr, "usage: closd [--config FILE] [--log-level L] [--log-format F] [--fib=false] [--api-socket PATH] | closd --check-config FILE")
 		fmt.Fprintln(stderr)
 		fmt.Fprintln(stderr, "closd runs until SIGINT or SIGTERM, then closes every session with")
 		fmt.Fprintln(stderr, "Cease/Administrative Shutdown. Routes it installed stay in the kernel,")
@@ -99,8 +102,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %v\n", *configPath, err)
 		return 2
 	}
-	if err := d.Run(ctx); err != nil {
-		fmt.Fprintf(stderr, "closd: %v\n", err)
+	socket := cfg.API.Socket
+	if *apiSocket != "" {
+		socket = *apiSocket
+	}
+	srv, err := api.Start(socket, api.NewHandler(d, api.Info{RouterID: cfg.RouterID, ASN: cfg.ASN}))
+	if err != nil {
+		fmt.Fprintf(stderr, "closd: control API: %v\n", err)
+		return 1
+	}
+	logger.Info("control API listening", "socket", socket)
+	runErr := d.Run(ctx)
+	// The API stops after the daemon so `clos show` sees the sessions close;
+	// requests made after Run returned get 503 (daemon not running).
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Close(sctx); err != nil {
+		logger.Warn("control API did not stop cleanly", "socket", socket, "err", err)
+	}
+	if runErr != nil {
+		fmt.Fprintf(stderr, "closd: %v\n", runErr)
 		return 1
 	}
 	return 0

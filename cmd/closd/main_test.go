@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/closnet/clos/internal/api"
 )
 
 func TestCheckConfig(t *testing.T) {
@@ -75,13 +77,15 @@ func TestRunUntilCancelled(t *testing.T) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	path := filepath.Join(t.TempDir(), "closd.yaml")
-	os.WriteFile(path, []byte(fmt.Sprintf("router-id: 10.0.0.1\nasn: 65001\nlisten: {address: 127.0.0.1, port: %d}\nnetworks: [10.1.0.0/24]\nneighbors:\n  - address: 127.0.0.2\n    remote-as: external\n    port: %d\n", port, port)), 0o644)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "closd.yaml")
+	sock := filepath.Join(dir, "run", "closd.sock")
+	os.WriteFile(path, []byte(fmt.Sprintf("router-id: 10.0.0.1\nasn: 65001\napi: {socket: /nonexistent/closd.sock}\nlisten: {address: 127.0.0.1, port: %d}\nnetworks: [10.1.0.0/24]\nneighbors:\n  - address: 127.0.0.2\n    remote-as: external\n    port: %d\n", port, port)), 0o644)
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"--config", path, "--fib=false", "--log-format", "json"}, &out, &errb)
+		done <- run(ctx, []string{"--config", path, "--fib=false", "--log-format", "json", "--api-socket", sock}, &out, &errb)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(errb.String(), `"msg":"closd running"`) {
@@ -97,6 +101,22 @@ func TestRunUntilCancelled(t *testing.T) {
 		t.Fatalf("closd is not listening: %v", err)
 	}
 	c.Close()
+	// The control API answers on the --api-socket, not the config's path.
+	sum, err := api.NewClient(sock).Summary(context.Background())
+	if err != nil {
+		t.Fatalf("control API: %v", err)
+	}
+	if sum.RouterID.String() != "10.0.0.1" || sum.LocalAS != 65001 || len(sum.Neighbors) != 1 || sum.Neighbors[0].Address.String() != "127.0.0.2" {
+		t.Errorf("summary %+v", sum)
+	}
+	// A second closd on the same socket is refused, and leaves the first alone.
+	var errb2 syncBuffer
+	if code := run(context.Background(), []string{"--config", path, "--fib=false", "--api-socket", sock}, &out, &errb2); code != 1 || !strings.Contains(errb2.String(), "another process is serving") {
+		t.Errorf("second closd on a live socket: status %d, stderr %s", code, errb2.String())
+	}
+	if _, err := api.NewClient(sock).Summary(context.Background()); err != nil {
+		t.Errorf("first closd's API after the refused second: %v", err)
+	}
 	cancel()
 	select {
 	case code := <-done:
@@ -108,5 +128,8 @@ func TestRunUntilCancelled(t *testing.T) {
 	}
 	if !strings.Contains(errb.String(), `"msg":"closd stopped"`) {
 		t.Errorf("no stop message in %s", errb.String())
+	}
+	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
+		t.Errorf("API socket left after shutdown: %v", err)
 	}
 }

@@ -134,4 +134,3 @@ func RoutesPath(prefix string) string {
 	}
 	return "/v1/bgp/routes?prefix=" + url.QueryEscape(prefix)
 }
-
