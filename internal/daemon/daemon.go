@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/closnet/clos/internal/bfd"
 	"github.com/closnet/clos/internal/bgp/fsm"
 	"github.com/closnet/clos/internal/bgp/policy"
 	"github.com/closnet/clos/internal/bgp/rib"
@@ -75,6 +76,11 @@ type Options struct {
 	// IPv6 link-local next hop is on the interface holding it. nil looks
 	// for a connected subnet (resolveConnected).
 	Resolve func(nh, local netip.Addr) (fib.Member, error)
+	// BFDTransport carries the BFD sessions of neighbors with bfd on:
+	// nil means bfd.UDPTransport on the standard ports; tests pass a
+	// bfd.MemNetwork endpoint. No BFD server is started when no neighbor
+	// asks for BFD.
+	BFDTransport bfd.Transport
 }
 
 // Daemon is one closd: its sessions, its RIB and its FIB.
@@ -97,7 +103,13 @@ type Daemon struct {
 
 	fibBackend fib.Backend
 	fib        *fib.FIB
-	sweepAt    time.Time
+	// bfd runs the neighbors' BFD sessions; its state changes reach the
+	// loop through bfdQueue and a bfdWakeEvent.
+	bfd      *bfd.Server
+	bfdByKey map[bfd.PeerKey]*peer
+	bfdMu    sync.Mutex
+	bfdQueue []bfd.StateChange
+	sweepAt  time.Time
 
 	// Loc-RIB mirror for snapshots: best path per prefix.
 	best map[wire.Family]map[netip.Prefix]Route
@@ -155,6 +167,8 @@ type peer struct {
 	// dyn is the listen-range a dynamic neighbor was accepted by; the
 	// neighbor is forgotten when its session ends.
 	dyn *dynRange
+	// bfd is the neighbor's BFD session, nil without one.
+	bfd *peerBFD
 }
 
 // dynRange is a listen-range neighbor: a template for the peers that
@@ -221,6 +235,7 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 		cfg: cfg, o: o, log: o.Logger, now: o.Now,
 		byAddr:     map[netip.Addr]*peer{},
 		byRIB:      map[rib.PeerID]*session{},
+		bfdByKey:   map[bfd.PeerKey]*peer{},
 		best:       map[wire.Family]map[netip.Prefix]Route{},
 		bestBy:     map[netip.Addr]int{},
 		events:     make(chan event, 256),
@@ -481,6 +496,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.fib = f
 		d.sweepAt = d.now().Add(d.o.SweepAfter)
 	}
+	if err := d.startBFD(); err != nil {
+		ln.Close()
+		if d.fib != nil {
+			d.fib.Close()
+		}
+		return fmt.Errorf("daemon: bfd: %w", err)
+	}
 	d.log.Info("closd running", "router-id", d.cfg.RouterID, "asn", d.cfg.ASN, "listen", ln.Addr(), "neighbors", len(d.peers), "networks", len(d.nets))
 
 	d.wg.Add(1)
@@ -494,6 +516,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			p.log.Info("neighbor is shut down by configuration", "message", p.n.ShutdownMessage)
 			continue
 		}
+		d.addBFD(p, netip.Addr{})
 		d.step(s, fsm.ManualStart{}, now)
 	}
 	d.flush()
@@ -522,6 +545,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 					break batch
 				}
 			}
+			d.drainBFD()
 		case <-timer.C:
 			d.tick()
 		case q := <-d.queries:
@@ -629,6 +653,12 @@ func (d *Daemon) do(s *session, a fsm.Action, now time.Time) {
 		if s != p.main {
 			// A second session only ever has the connection it was
 			// made for.
+			return
+		}
+		if bfdHeld(p) {
+			// BFD says the path is dead: the fsm retries after
+			// ConnectRetry, and BFD Up dials at once.
+			p.log.Debug("not connecting while BFD is down")
 			return
 		}
 		d.dial(p)
@@ -747,6 +777,8 @@ func (d *Daemon) handle(ev event) {
 		d.accepted(ev.nc, now)
 	case acceptErrEvent:
 		d.log.Warn("accepting a connection", "err", ev.err)
+	case bfdWakeEvent:
+		d.drainBFD()
 	case dialEvent:
 		p := ev.p
 		if ev.gen != p.dialGen || p.main.fsm.State() != fsm.StateConnect || p.main.conn != nil {
@@ -808,6 +840,9 @@ func (d *Daemon) accepted(nc *net.TCPConn, now time.Time) {
 		return
 	}
 	switch st := p.main.fsm.State(); {
+	case bfdHeld(p):
+		p.log.Debug("refusing a connection while BFD is down")
+		nc.Close()
 	case p.n.Shutdown || st == fsm.StateIdle || st == fsm.StateEstablished:
 		// RFC 4271 8.2.2: Idle refuses connections; an Established
 		// session keeps its connection (6.8).
@@ -887,6 +922,7 @@ func (d *Daemon) forgetDynamic(p *peer) {
 		}
 	}
 	p.dyn.count--
+	d.removeBFD(p)
 	p.log.Info("dynamic neighbor removed")
 }
 
@@ -1032,6 +1068,9 @@ func (d *Daemon) established(s *session, neg fsm.Negotiated) {
 	}
 	s.ribID, s.inRIB = id, true
 	d.byRIB[id] = s
+	// A dynamic neighbor, or a multihop one without a configured local
+	// address, gets its BFD session now that it is known.
+	d.addBFD(p, s.local)
 	clear(p.received)
 	p.log.Info("session established", "peer-as", neg.PeerAS, "peer-id", neg.PeerID, "inbound", neg.Inbound,
 		"hold", neg.HoldTime, "families", fmt.Sprint(neg.Families))
@@ -1116,6 +1155,11 @@ func (d *Daemon) shutdown(ln *transport.Listener) {
 		}
 	}
 	d.flush()
+	if d.bfd != nil {
+		// Sessions are not told: peers see the silence, as BGP has
+		// already been closed with Administrative Shutdown.
+		d.bfd.Close()
+	}
 	d.closeDone.Do(func() { close(d.done) })
 	d.wg.Wait()
 	// Readers that were blocked on the channel left their connections

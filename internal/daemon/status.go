@@ -45,6 +45,8 @@ type NeighborStatus struct {
 	Resets uint64 `json:"resets"`
 	// Session is the state machine's own view (counters, last NOTIFICATIONs).
 	Session fsm.Status `json:"session"`
+	// BFD is set for a neighbor with bfd on.
+	BFD *BFDStatus `json:"bfd,omitempty"`
 }
 
 // Route is one best path of the Loc-RIB.
@@ -81,6 +83,7 @@ func (d *Daemon) Neighbors(ctx context.Context) ([]NeighborStatus, error) {
 	var out []NeighborStatus
 	err := d.query(ctx, func() {
 		now := d.now()
+		all := d.bfdPeers()
 		for _, p := range d.peers {
 			st := p.main.fsm.Status()
 			ns := NeighborStatus{
@@ -92,6 +95,7 @@ func (d *Daemon) Neighbors(ctx context.Context) ([]NeighborStatus, error) {
 				PrefixesBest:     d.bestBy[p.remote.Addr()],
 				Resets:           p.resets,
 				Session:          st,
+				BFD:              d.bfdStatus(p, all),
 			}
 			if p.main.fsm.State() == fsm.StateEstablished {
 				ns.Uptime = now.Sub(st.EstablishedAt)
