@@ -169,6 +169,7 @@ func TestErrors(t *testing.T) {
 		{"empty prefix", "GET", "/v1/bgp/routes?prefix=", nil, 400, `prefix ""`},
 		{"no route", "GET", "/v1/bgp/routes?prefix=192.0.2.0/24", nil, 404, "no route for 192.0.2.0/24"},
 		{"unknown path", "GET", "/v1/bgp/nope", nil, 404, "valid: GET /v1/bgp/summary"},
+		{"dot neighbor is not the list", "GET", "/v1/bgp/neighbors/.", nil, 404, "no endpoint"},
 		{"no version", "GET", "/bgp/summary", nil, 404, "no endpoint"},
 		{"post", "POST", "/v1/bgp/summary", nil, 405, "read-only"},
 		{"daemon not running", "GET", "/v1/bgp/summary", daemon.ErrNotRunning, 503, "not running"},
