@@ -108,7 +108,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	srv, err := api.Start(socket, api.NewHandler(d, api.Info{RouterID: cfg.RouterID, ASN: cfg.ASN}))
 	if err != nil {
-		fmt.Fprintf(stderr, "closd: control API: %v\n", err)
+		fmt.Fprintf(stderr, "closd: control API: %v (set api.socket in the config or --api-socket to a path closd may create)\n", err)
 		return 1
 	}
 	logger.Info("control API listening", "socket", socket)

@@ -37,6 +37,7 @@ func TestCheckConfig(t *testing.T) {
 		{"valid but not runnable is said so", []string{"--check-config", unnumbered}, 0, "cannot run it: daemon: neighbors[0] (interface eth0): unnumbered"},
 		{"run refuses what it cannot run", []string{"--config", unnumbered, "--fib=false"}, 2, "unnumbered neighbors are not supported"},
 		{"bad log level", []string{"--config", good, "--log-level", "loud"}, 2, `log level "loud"`},
+		{"API socket where none can be made", []string{"--config", good, "--fib=false", "--api-socket", filepath.Join(good, "closd.sock")}, 1, "closd: control API: api socket " + filepath.Join(good, "closd.sock")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
