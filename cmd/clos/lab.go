@@ -56,8 +56,16 @@ verbs:
         undo a fail: link up / nft table removed / daemon restarted
         e.g. clos lab restore leaf1:swp1
 
+  measure [--name NAME] [--flows 8] [--rate 200] [--duration 3s] [--json] -- fail [--silent] LINK|NODE
+        UDP probe flows between two servers on different leaves; after 1 s
+        the failure is applied, held for --duration, restored, and probed
+        for --duration more. Reports the longest and median per-flow
+        data-plane gap (ms), lost packets, flows hit, and the time from the
+        failure until the last flow recovered (reconverged_s)
+        e.g. clos lab measure -- fail leaf1:swp1; clos lab measure --json -- fail --silent spine3:swp1
+
 Exit status: 0 success, 1 the operation failed, 2 bad input.
-Not in this build yet: graph, measure.
+Not in this build yet: graph.
 `
 
 func runLab(args []string, stdout, stderr io.Writer) int {
@@ -86,11 +94,13 @@ func runLab(args []string, stdout, stderr io.Writer) int {
 		err = labCheck(ctx, rest, stdout, stderr)
 	case "fail", "restore":
 		err = labFail(ctx, verb, rest, stdout, stderr)
-	case "graph", "measure":
+	case "measure":
+		err = labMeasure(ctx, rest, stdout, stderr)
+	case "graph":
 		fmt.Fprintf(stderr, "clos lab %s: this build of clos does not include lab %s yet (see docs/lab.md)\n", verb, verb)
 		return 1
 	default:
-		fmt.Fprintf(stderr, "clos lab: unknown verb %q; valid verbs: up, down, status, exec, check, fail, restore (clos lab --help)\n", verb)
+		fmt.Fprintf(stderr, "clos lab: unknown verb %q; valid verbs: up, down, status, exec, check, fail, restore, measure (clos lab --help)\n", verb)
 		return 2
 	}
 	return labExit(verb, err, stderr)
@@ -367,5 +377,69 @@ func labFail(ctx context.Context, verb string, args []string, stdout, stderr io.
 		return err
 	}
 	fmt.Fprintf(stdout, "lab %s: %s %s\n", s.Name, map[string]string{"fail": "failed", "restore": "restored"}[verb], pos[0])
+	return nil
+}
+
+func labMeasure(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, name := labFlags("measure", stderr)
+	var o lab.MeasureOptions
+	fs.IntVar(&o.Flows, "flows", 8, "UDP flows, each from its own source port (1-64)")
+	fs.IntVar(&o.Rate, "rate", 200, "packets per second per flow (1-1000); the gap resolution is 1/rate")
+	fs.DurationVar(&o.Duration, "duration", 3*time.Second, "how long the failure is held, and how long probing goes on after restore (500ms-60s)")
+	js := fs.Bool("json", false, "print the result as JSON")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	verb := fs.Args()
+	if len(verb) > 0 && verb[0] == "--" {
+		verb = verb[1:]
+	}
+	if len(verb) == 0 || verb[0] != "fail" {
+		return &lab.InputError{Msg: "want -- fail [--silent] LINK|NODE after the flags, e.g. clos lab measure -- fail leaf1:swp1"}
+	}
+	ffs := flag.NewFlagSet("clos lab measure -- fail", flag.ContinueOnError)
+	ffs.SetOutput(stderr)
+	silent := ffs.Bool("silent", false, "keep the link up and drop its traffic both ways with nft")
+	pos, err := parse(ffs, verb[1:])
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return &lab.InputError{Msg: "want one LINK (NODE:IFACE) or NODE to fail, e.g. clos lab measure -- fail leaf1:swp1"}
+	}
+	o.Target, o.Silent = pos[0], *silent
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	n, err := lab.Resolve(lab.BaseDir(), *name)
+	if err != nil {
+		return err
+	}
+	s, f, err := lab.Open(lab.BaseDir(), n)
+	if err != nil {
+		return err
+	}
+	out := stdout
+	if *js {
+		out = io.Discard
+	}
+	m, err := lab.Measure(ctx, s, f, o, out)
+	if err != nil {
+		return err
+	}
+	if *js {
+		e := json.NewEncoder(stdout)
+		e.SetIndent("", "  ")
+		return e.Encode(m)
+	}
+	fmt.Fprintf(stdout, "failure %s (%s): %d of %d flows hit, max gap %.1f ms, p50 gap %.1f ms, %d of %d packets lost, reconverged after %.3f s",
+		m.Target, m.Mode, m.FlowsHit, m.Flows, m.MaxGapMS, m.P50GapMS, m.Lost, m.Sent, m.ReconvergedS)
+	if m.Unrecovered > 0 {
+		fmt.Fprintf(stdout, " (%d flows never recovered before restore)", m.Unrecovered)
+	}
+	fmt.Fprintf(stdout, "\nrestore: max gap %.1f ms, %d packets lost\n", m.RestoreGapMS, m.RestoreLost)
 	return nil
 }

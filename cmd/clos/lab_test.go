@@ -37,7 +37,12 @@ func TestLabArguments(t *testing.T) {
 		{[]string{"lab", "down", "--all", "--name", "x"}, 2, "not both"},
 		{[]string{"lab", "down", "extra"}, 2, `unexpected argument "extra"`},
 		{[]string{"lab", "down", "--all"}, 0, "no lab is up"},
-		{[]string{"lab", "measure"}, 1, "does not include lab measure"},
+		{[]string{"lab", "measure"}, 2, "want -- fail"},
+		{[]string{"lab", "measure", "--", "restore", "x:y"}, 2, "want -- fail"},
+		{[]string{"lab", "measure", "--", "fail"}, 2, "want one LINK"},
+		{[]string{"lab", "measure", "--rate", "5000", "--", "fail", "leaf1:swp1"}, 2, "--rate 5000"},
+		{[]string{"lab", "measure", "--", "fail", "leaf1:swp1"}, 1, "no lab is up"},
+		{[]string{"lab", "graph"}, 1, "does not include lab graph"},
 	} {
 		var out, errb bytes.Buffer
 		got := run(tc.args, &out, &errb)

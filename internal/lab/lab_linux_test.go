@@ -92,8 +92,8 @@ func TestLabFRR(t *testing.T) {
 	check := func(what string) *CheckResult {
 		t.Helper()
 		var r *CheckResult
-		// Routes move within BFD's 300 ms; allow a few rounds for FRR.
-		for try := 0; try < 8; try++ {
+		// Routes move within BFD's detection time; allow a few rounds.
+		for try := 0; try < 15; try++ {
 			var out bytes.Buffer
 			if r, err = Check(ctx, s, f2, &out); err != nil {
 				t.Fatalf("check %s: %v", what, err)

@@ -116,6 +116,9 @@ func seed003(t *testing.T) (*plan.Fabric, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// BFD at 100 ms x 3 flaps on a loaded shared 2-core box; detection in
+	// 1.5 s keeps the lab steady and still far below the hold timer.
+	in.BFD.Interval, in.BFD.Multiplier = 300, 5
 	in.Defaults()
 	p, err := plan.Build(in)
 	if err != nil {
@@ -206,5 +209,51 @@ func TestUpRejectsBadInput(t *testing.T) {
 	}
 	if ls, _ := List(base); len(ls) != 0 {
 		t.Errorf("bad input left labs behind: %v", ls)
+	}
+}
+
+func TestGaps(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	iv := 10 * time.Millisecond
+	mk := func(got string) []probe {
+		var ps []probe
+		for i, c := range got {
+			ps = append(ps, probe{sent: t0.Add(time.Duration(i) * iv), got: c == '1'})
+		}
+		return ps
+	}
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * iv) }
+	for _, tc := range []struct {
+		got      string
+		from, to int
+		gap      float64
+		lost     int
+		end      int // -1: no gap longer than two intervals
+	}{
+		{"1111111111", 2, 8, 10, 0, -1},
+		{"1111000111", 2, 10, 40, 3, 7},
+		{"1111000111", 5, 10, 40, 2, 7},  // the gap began before the phase
+		{"1111110000", 2, 10, 50, 4, 10}, // never came back: ends at the phase end
+	} {
+		g, lost, end := gaps(mk(tc.got), at(tc.from), at(tc.to), iv)
+		wantEnd := time.Time{}
+		if tc.end >= 0 {
+			wantEnd = at(tc.end)
+		}
+		if g != tc.gap || lost != tc.lost || !end.Equal(wantEnd) {
+			t.Errorf("gaps(%s, %d..%d) = %v ms, %d lost, end %v; want %v, %d, %v", tc.got, tc.from, tc.to, g, lost, end, tc.gap, tc.lost, wantEnd)
+		}
+	}
+	o := MeasureOptions{Flows: 65}
+	if err := o.Validate(); err == nil {
+		t.Errorf("65 flows accepted")
+	}
+	o = MeasureOptions{Rate: 5000}
+	if err := o.Validate(); err == nil {
+		t.Errorf("5000 pps accepted")
+	}
+	o = MeasureOptions{}
+	if err := o.Validate(); err != nil || o.Flows != 8 || o.Rate != 200 {
+		t.Errorf("defaults: %+v, %v", o, err)
 	}
 }
