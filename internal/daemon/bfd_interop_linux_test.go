@@ -1,0 +1,164 @@
+package daemon
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startFRRWithBFD runs zebra, bfdd and bgpd in the peer namespace: one
+// IPv4 session to closd with BFD at 100 ms x 3 and a 9 s hold time.
+func startFRRWithBFD(t *testing.T, l *netLab) *frr {
+	t.Helper()
+	zebra := requireTool(t, "/usr/lib/frr/zebra")
+	bfdd := requireTool(t, "/usr/lib/frr/bfdd")
+	bgpd := requireTool(t, "/usr/lib/frr/bgpd")
+	vtysh := requireTool(t, "vtysh")
+	bfdConf := `bfd
+ profile fast
+  detect-multiplier 3
+  receive-interval 100
+  transmit-interval 100
+ !
+!
+`
+	bgpConf := fmt.Sprintf(`frr defaults datacenter
+log file %[1]s/bgpd.log debugging
+debug bgp neighbor-events
+debug bgp bfd
+router bgp 65002
+ bgp router-id 10.0.0.2
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+ neighbor %[2]s remote-as 65001
+ neighbor %[2]s timers 3 9
+ neighbor %[2]s update-source %[3]s
+ neighbor %[2]s timers connect 1
+ neighbor %[2]s bfd
+ neighbor %[2]s bfd profile fast
+ address-family ipv4 unicast
+  network 10.2.0.0/24
+ exit-address-family
+!
+`, l.dir, usV4, peerV4)
+	for name, c := range map[string]string{"zebra.conf": "", "bfdd.conf": bfdConf, "bgpd.conf": bgpConf} {
+		if err := os.WriteFile(filepath.Join(l.dir, name), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	zsock := filepath.Join(l.dir, "zserv.api")
+	common := []string{"--vty_socket", l.dir, "-z", zsock}
+	l.start(t, l.peer, "zebra", filepath.Join(l.dir, "zebra.log"), append([]string{zebra, "-u", "frr", "-g", "frr",
+		"-f", filepath.Join(l.dir, "zebra.conf"), "-i", filepath.Join(l.dir, "zebra.pid"),
+		"--log", "file:" + filepath.Join(l.dir, "zebra.log")}, common...)...)
+	// bfdd and bgpd retry a failed zebra connection only after seconds.
+	for range 250 {
+		if _, err := os.Stat(zsock); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	l.start(t, l.peer, "bfdd", filepath.Join(l.dir, "bfdd.log"), append([]string{bfdd, "-u", "frr", "-g", "frr",
+		"-f", filepath.Join(l.dir, "bfdd.conf"), "-i", filepath.Join(l.dir, "bfdd.pid"),
+		"--bfdctl", filepath.Join(l.dir, "bfdd.sock"), "--log", "file:" + filepath.Join(l.dir, "bfdd.log")}, common...)...)
+	l.start(t, l.peer, "bgpd", filepath.Join(l.dir, "bgpd.log"), append([]string{bgpd, "-S",
+		"-f", filepath.Join(l.dir, "bgpd.conf"), "-i", filepath.Join(l.dir, "bgpd.pid")}, common...)...)
+	return &frr{l: l, vtysh: vtysh}
+}
+
+// bfdPeerStatus is FRR's view of its BFD session with closd.
+func (f *frr) bfdPeerStatus(peer string) (string, string) {
+	out, err := shErr(f.vtysh, "--vty_socket", f.l.dir, "-c", "show bfd peers json")
+	if err != nil {
+		return "", out
+	}
+	var ps []map[string]any
+	if json.Unmarshal([]byte(out), &ps) != nil {
+		return "", out
+	}
+	for _, p := range ps {
+		if p["peer"] == peer {
+			s, _ := p["status"].(string)
+			return s, out
+		}
+	}
+	return "", out
+}
+
+func TestInteropFRRBFD(t *testing.T) {
+	l := newLab(t)
+	requireTool(t, "nft")
+	f := startFRRWithBFD(t, l)
+	closd := l.runClosd(t, fmt.Sprintf(`router-id: 10.0.0.1
+asn: 65001
+log: {level: debug}
+bgp: {timers: {keepalive: 3, hold: 9}}
+networks: [10.1.0.0/24]
+neighbors:
+  - address: %s
+    remote-as: 65002
+    bfd: {interval: 100, multiplier: 3}
+`, peerV4))
+	logs := closd.Stderr.(*lockedBuffer)
+
+	poll(t, "FRR session Established", func() (bool, string) {
+		s, out := f.state(usV4)
+		return s == "Established", s + " " + out
+	})
+	poll(t, "FRR's BFD session with closd up", func() (bool, string) {
+		s, out := f.bfdPeerStatus(usV4)
+		return s == "up", out
+	})
+	poll(t, "closd's BFD session Up", func() (bool, string) {
+		return strings.Contains(logs.String(), `msg="bfd: state change" neighbor=`+peerV4+` from=Init to=Up`) ||
+			strings.Contains(logs.String(), `msg="bfd: state change" neighbor=`+peerV4+` from=Down to=Up`), ""
+	})
+	poll(t, "closd to install 10.2.0.0/24", func() (bool, string) { return l.kernelRoute("10.2.0.0/24") })
+	if strings.Contains(logs.String(), "dropping BGP") {
+		t.Fatalf("BFD went down before the drop:\n%s", logs.String())
+	}
+
+	// Lose BFD arriving at closd; BGP on TCP still flows.
+	tbl := l.pfx + "t"
+	sh(t, "ip", "netns", "exec", l.us, "nft", "add", "table", "inet", tbl)
+	t.Cleanup(func() { exec.Command("ip", "netns", "exec", l.us, "nft", "delete", "table", "inet", tbl).Run() })
+	sh(t, "ip", "netns", "exec", l.us, "nft", "add", "chain", "inet", tbl, "in",
+		"{ type filter hook input priority 0 ; policy accept ; }")
+	sh(t, "ip", "netns", "exec", l.us, "nft", "add", "rule", "inet", tbl, "in", "udp", "dport", "3784", "drop")
+	dropped := time.Now()
+
+	// Polled every 20 ms for at most 3 s: a third of the hold time.
+	var dropAfter, routeAfter time.Duration
+	for time.Since(dropped) < 3*time.Second && (dropAfter == 0 || routeAfter == 0) {
+		if dropAfter == 0 && strings.Contains(logs.String(), "bfd: session down, dropping BGP") {
+			dropAfter = time.Since(dropped)
+		}
+		if ok, _ := l.kernelRoute("10.2.0.0/24"); routeAfter == 0 && !ok {
+			routeAfter = time.Since(dropped)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if dropAfter == 0 {
+		t.Fatalf("closd did not drop BGP within 3 s of losing BFD (hold time 9 s)")
+	}
+	if routeAfter == 0 {
+		t.Fatalf("10.2.0.0/24 still in closd's kernel table 3 s after losing BFD")
+	}
+	if !strings.Contains(logs.String(), "BFD Down") {
+		t.Errorf("closd's log does not show the Cease/BFD Down NOTIFICATION")
+	}
+	t.Logf("closd dropped BGP %v and removed FRR's route %v after BFD packets stopped (detection time 300 ms)", dropAfter, routeAfter)
+	poll(t, "FRR session down", func() (bool, string) {
+		s, _ := f.state(usV4)
+		return s != "Established", s
+	})
+	// Recovery (BFD Up again, BGP back) is tested in process
+	// (TestBFDDownDropsTheSession): against FRR it is slow and uneven, as
+	// bgpd re-registers its BFD session when BGP comes up (see
+	// docs/closd.md).
+}
