@@ -141,6 +141,22 @@ func TestLabFRR(t *testing.T) {
 		t.Errorf("restoring a link that is not failed was accepted")
 	}
 
+	m, err := Measure(ctx, s, f2, MeasureOptions{Flows: 4, Rate: 100, Duration: time.Second, Target: "leaf1:swp2"}, &progress)
+	if err != nil {
+		t.Fatalf("measure: %v", err)
+	}
+	t.Logf("measure leaf1:swp2: %+v", m)
+	// 1 s warmup, 1 s failed, 1 s restored at 100 pps: about 300 per flow.
+	if m.Sent < 4*150 || m.Lost >= m.Sent/2 || m.Unrecovered != 0 || m.MaxGapMS < 10 || m.P50GapMS > m.MaxGapMS {
+		t.Errorf("measure of a carrier loss: %+v", m)
+	}
+	if s.Failures != nil && len(s.Failures) != 0 {
+		t.Errorf("measure left failures applied: %v", s.Failures)
+	}
+	if got := operState(ctx, Netns(s.Prefix, "leaf1"), "swp2"); got != "up" {
+		t.Errorf("leaf1:swp2 is %s after measure, want up", got)
+	}
+
 	if err := Down(ctx, base, name); err != nil {
 		t.Fatal(err)
 	}
