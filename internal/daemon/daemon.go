@@ -534,6 +534,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 			lcancel()
 			return nil
 		case ev := <-d.events:
+			// BFD changes queued before this event are older than it: a
+			// connection accepted just after BFD came Up must not be
+			// refused as if BFD were still Down.
+			d.drainBFD()
 			d.handle(ev)
 			// Batch what is already queued so the RIB decides once.
 		batch:
