@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/closnet/clos/internal/plan"
 )
 
 func requireRoot(t *testing.T) {
@@ -207,3 +209,60 @@ func TestDownCleansHalfMadeLab(t *testing.T) {
 		t.Errorf("after down: %v", left)
 	}
 }
+
+// TestLabClosd runs seed-003 with closd on the leaves and FRR on the spines,
+// built from this tree. closd's daemon loop is young: if it cannot run the
+// lab, up must fail naming closd and leave nothing behind.
+func TestLabClosd(t *testing.T) {
+	requireRoot(t)
+	for _, tool := range []string{"ip", "go", "vtysh", "ping", "sysctl", FRRDir + "/zebra", FRRDir + "/bgpd", FRRDir + "/bfdd"} {
+		requireTool(t, tool)
+	}
+	_, path := seed003(t)
+	closd := t.TempDir() + "/closd"
+	if out, err := exec.Command("go", "build", "-o", closd, "github.com/closnet/clos/cmd/closd").CombinedOutput(); err != nil {
+		t.Fatalf("building closd: %v\n%s", err, out)
+	}
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	name := "d" + hex.EncodeToString(rnd[:])
+	base := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	t.Cleanup(func() { _ = Down(context.Background(), base, name) })
+	var progress bytes.Buffer
+	s, err := Up(ctx, path, Options{Name: name, Base: base, Kind: KindFRR, Closd: closd, Wait: 40 * time.Second, Out: &progress,
+		NodeKinds: map[string]string{"leaf1": KindClosd, "leaf2": KindClosd}})
+	if err != nil {
+		if !strings.Contains(err.Error(), "closd") {
+			t.Fatalf("up with closd failed without naming closd: %v\n%s", err, progress.String())
+		}
+		t.Logf("closd cannot run the lab yet: %v", err)
+	} else {
+		f, err := readFabric(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r *CheckResult
+		for try := 0; try < 15; try++ {
+			if r, err = Check(ctx, s, f, &progress); err != nil {
+				t.Fatal(err)
+			}
+			if r.OK() {
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		if !r.OK() {
+			t.Errorf("check with closd leaves: %v", r.Missing)
+		}
+		if err := Down(ctx, base, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if left := Leftovers(ctx, base, name); len(left) > 0 {
+		t.Errorf("lab %s left: %v", name, left)
+	}
+}
+
+func readFabric(s *State) (*plan.Fabric, error) { return plan.ReadFabric(s.Fabric) }
