@@ -64,8 +64,11 @@ verbs:
         failure until the last flow recovered (reconverged_s)
         e.g. clos lab measure -- fail leaf1:swp1; clos lab measure --json -- fail --silent spine3:swp1
 
+  graph [--name NAME] [--dot]
+        the fabric by tier and every link with its state; --dot for Graphviz
+        e.g. clos lab graph --dot | dot -Tsvg > lab.svg
+
 Exit status: 0 success, 1 the operation failed, 2 bad input.
-Not in this build yet: graph.
 `
 
 func runLab(args []string, stdout, stderr io.Writer) int {
@@ -97,10 +100,9 @@ func runLab(args []string, stdout, stderr io.Writer) int {
 	case "measure":
 		err = labMeasure(ctx, rest, stdout, stderr)
 	case "graph":
-		fmt.Fprintf(stderr, "clos lab %s: this build of clos does not include lab %s yet (see docs/lab.md)\n", verb, verb)
-		return 1
+		err = labGraph(ctx, rest, stdout, stderr)
 	default:
-		fmt.Fprintf(stderr, "clos lab: unknown verb %q; valid verbs: up, down, status, exec, check, fail, restore, measure (clos lab --help)\n", verb)
+		fmt.Fprintf(stderr, "clos lab: unknown verb %q; valid verbs: up, down, status, exec, check, fail, restore, measure, graph (clos lab --help)\n", verb)
 		return 2
 	}
 	return labExit(verb, err, stderr)
@@ -441,5 +443,31 @@ func labMeasure(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, " (%d flows never recovered before restore)", m.Unrecovered)
 	}
 	fmt.Fprintf(stdout, "\nrestore: max gap %.1f ms, %d packets lost\n", m.RestoreGapMS, m.RestoreLost)
+	return nil
+}
+
+func labGraph(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, name := labFlags("graph", stderr)
+	dot := fs.Bool("dot", false, "print a Graphviz graph")
+	s, pos, err := openLab(fs, name, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return &lab.InputError{Msg: fmt.Sprintf("unexpected argument %q", pos[0])}
+	}
+	_, f, err := lab.Open(lab.BaseDir(), s.Name)
+	if err != nil {
+		return err
+	}
+	st, err := lab.GetStatus(ctx, s, f)
+	if err != nil {
+		return err
+	}
+	if *dot {
+		lab.Dot(stdout, st, f)
+	} else {
+		lab.Graph(stdout, st, f)
+	}
 	return nil
 }

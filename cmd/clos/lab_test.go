@@ -42,7 +42,8 @@ func TestLabArguments(t *testing.T) {
 		{[]string{"lab", "measure", "--", "fail"}, 2, "want one LINK"},
 		{[]string{"lab", "measure", "--rate", "5000", "--", "fail", "leaf1:swp1"}, 2, "--rate 5000"},
 		{[]string{"lab", "measure", "--", "fail", "leaf1:swp1"}, 1, "no lab is up"},
-		{[]string{"lab", "graph"}, 1, "does not include lab graph"},
+		{[]string{"lab", "graph"}, 1, "no lab is up"},
+		{[]string{"lab", "graph", "--name", "x"}, 1, `no lab named "x"`},
 	} {
 		var out, errb bytes.Buffer
 		got := run(tc.args, &out, &errb)

@@ -257,3 +257,26 @@ func TestGaps(t *testing.T) {
 		t.Errorf("defaults: %+v, %v", o, err)
 	}
 }
+
+func TestGraph(t *testing.T) {
+	f, _ := seed003(t)
+	st := &Status{Name: "g", Failures: []Failure{{Target: "spine4:swp2", Mode: "silent"}}}
+	for _, l := range f.Links {
+		st.Links = append(st.Links, LinkStatus{Name: l.Name, Kind: l.Kind, AState: "up", BState: "up"})
+	}
+	st.Links[0].AState = "down"
+	var b strings.Builder
+	Graph(&b, st, f)
+	for _, want := range []string{"tier 1   spine3  spine4", "server1@leaf1", "leaf2:swp2   --x-- spine4:swp2 up/up   failed (silent)", "leaf1:swp1   --x-- spine3:swp1 down/up"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("graph lacks %q:\n%s", want, b.String())
+		}
+	}
+	b.Reset()
+	Dot(&b, st, f)
+	for _, want := range []string{`"leaf1" [label="leaf1\nAS64512"];`, `"leaf2" -- "spine4" [taillabel="swp2", headlabel="swp2", style=dashed, color=red];`, `"leaf1" -- "spine4" [taillabel="swp2", headlabel="swp1"];`} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("dot lacks %q:\n%s", want, b.String())
+		}
+	}
+}
