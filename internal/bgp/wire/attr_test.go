@@ -176,6 +176,19 @@ func TestRFC7606(t *testing.T) {
 			action: ActionTreatAsWithdraw, subcode: SubAttributeLengthError},
 		{name: "7606-7.16 ATTR_SET shorter than 4", body: withNLRI(mandatory4, rawAttr(0xc0, AttrAttrSet, 0, 0, 1)),
 			action: ActionTreatAsWithdraw, subcode: SubAttributeLengthError},
+		// RFC 7606 7.13 tells a speaker that implements the Traffic
+		// Engineering attribute (RFC 5543, type 24, optional
+		// non-transitive) to treat a malformed one as withdraw. closd does
+		// not implement it, so RFC 4271 6.3 applies instead: an
+		// unrecognized optional non-transitive attribute is ignored, even
+		// malformed, and never passed on.
+		{name: "7606-7.13 Traffic Engineering attribute is unrecognized: ignored, not propagated",
+			body: withNLRI(mandatory4, rawAttr(0x80, 24, 1, 2, 3)),
+			check: func(t *testing.T, u *Update) {
+				if len(u.NLRI) != 2 || len(u.Attrs.Unknown) != 0 {
+					t.Errorf("NLRI %v, unknown attributes kept %v", u.NLRI, u.Attrs.Unknown)
+				}
+			}},
 		{name: "8092-6 LARGE_COMMUNITY length 13", body: withNLRI(mandatory4, rawAttr(0xc0, AttrLargeCommunities, make([]byte, 13)...)),
 			action: ActionTreatAsWithdraw, subcode: SubAttributeLengthError, check: hasNLRI},
 		{name: "9234-5 OTC length 3", body: withNLRI(mandatory4, rawAttr(0xc0, AttrOnlyToCustomer, 0, 0, 1)),
