@@ -443,6 +443,7 @@ func labMeasure(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, " (%d flows never recovered before restore)", m.Unrecovered)
 	}
 	fmt.Fprintf(stdout, "\nrestore: max gap %.1f ms, %d packets lost\n", m.RestoreGapMS, m.RestoreLost)
+	fmt.Fprintf(stdout, "resolution: the sender paused up to %.1f ms beyond its interval on this box\n", m.SenderStallMS)
 	return nil
 }
 

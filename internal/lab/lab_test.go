@@ -228,12 +228,13 @@ func TestGaps(t *testing.T) {
 		from, to int
 		gap      float64
 		lost     int
-		end      int // -1: no gap longer than two intervals
+		end      int // -1: no gap
 	}{
-		{"1111111111", 2, 8, 10, 0, -1},
+		{"1111111111", 2, 8, 0, 0, -1},
 		{"1111000111", 2, 10, 40, 3, 7},
 		{"1111000111", 5, 10, 40, 2, 7},  // the gap began before the phase
 		{"1111110000", 2, 10, 50, 4, 10}, // never came back: ends at the phase end
+		{"1111000111", 8, 10, 0, 0, -1},  // after the gap
 	} {
 		g, lost, end := gaps(mk(tc.got), at(tc.from), at(tc.to), iv)
 		wantEnd := time.Time{}

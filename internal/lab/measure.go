@@ -50,6 +50,9 @@ type Measurement struct {
 	RestoreLost  int     `json:"restore_lost"`
 	// Unrecovered counts flows still losing packets when restore began.
 	Unrecovered int `json:"unrecovered_flows"`
+	// SenderStallMS is the sender's longest pause beyond one interval: on a
+	// busy box the gaps are only this exact.
+	SenderStallMS float64 `json:"sender_stall_ms"`
 }
 
 // Validate checks the options and fills defaults.
@@ -92,6 +95,11 @@ func Measure(ctx context.Context, s *State, f *plan.Fabric, o MeasureOptions, ou
 	src, dst := ecmpPair(f)
 	if src == nil {
 		return nil, fmt.Errorf("measure needs two servers on different leaves")
+	}
+	// A lab still converging from an earlier failure would make the
+	// numbers about that one: start from every session established.
+	if err := waitConverged(ctx, s, f, 30*time.Second, out); err != nil {
+		return nil, err
 	}
 	rx, err := listenUDP(Netns(s.Prefix, dst.Name))
 	if err != nil {
@@ -205,9 +213,10 @@ func Measure(ctx context.Context, s *State, f *plan.Fabric, o MeasureOptions, ou
 		m.Sent += len(ps)
 		m.Lost += lost
 		maxGaps = append(maxGaps, g)
-		if g > 2*float64(interval.Milliseconds()) {
+		if g > 0 {
 			m.FlowsHit++
 		}
+		m.SenderStallMS = max(m.SenderStallMS, senderStall(ps, interval))
 		if lastGapEnd.Equal(restoreAt) {
 			m.Unrecovered++
 		} else if !lastGapEnd.IsZero() {
@@ -223,49 +232,97 @@ func Measure(ctx context.Context, s *State, f *plan.Fabric, o MeasureOptions, ou
 	return m, nil
 }
 
-// gaps looks at the probes sent in [from, to): the longest gap in ms
-// between received packets (bounded by the phase's first and last probe),
-// the packets lost, and the end of the last gap longer than two intervals.
+// gaps looks at the probes sent in [from, to): the longest data-plane gap
+// in ms, the packets lost, and the end of the last gap. A gap is a run of
+// lost probes, measured from the last probe that arrived before it to the
+// first that arrived after (in send time). A pause of the sender itself (a
+// busy box) loses nothing and is no gap.
 func gaps(ps []probe, from, to time.Time, interval time.Duration) (float64, int, time.Time) {
-	var prev time.Time
-	first, lost := true, 0
+	var prev, lastEnd time.Time
+	lost, run := 0, 0
 	var maxGap time.Duration
-	var lastEnd, trailing time.Time
 	for _, p := range ps {
 		if p.sent.Before(from) {
 			if p.got {
-				prev = p.sent
+				prev, run = p.sent, 0
+			} else {
+				run++
 			}
 			continue
 		}
 		if !p.sent.Before(to) {
 			break
 		}
-		if first && prev.IsZero() {
-			prev = p.sent
-		}
-		first = false
 		if !p.got {
 			lost++
-			trailing = p.sent
+			run++
 			continue
 		}
-		trailing = time.Time{}
-		if g := p.sent.Sub(prev); g > maxGap {
-			maxGap = g
-		}
-		if p.sent.Sub(prev) > 2*interval {
+		if run > 0 && !prev.IsZero() {
+			if g := p.sent.Sub(prev); g > maxGap {
+				maxGap = g
+			}
 			lastEnd = p.sent
 		}
-		prev = p.sent
+		prev, run = p.sent, 0
 	}
 	// Probes lost up to the end of the phase: the gap lasts at least until
-	// then, and the flow never came back.
-	if !trailing.IsZero() && !prev.IsZero() {
-		if g := trailing.Sub(prev) + interval; g > maxGap {
+	// the next probe would have been sent, and the flow never came back.
+	if run > 0 && lost > 0 && !prev.IsZero() {
+		var last time.Time
+		for _, p := range ps {
+			if p.sent.Before(to) {
+				last = p.sent
+			}
+		}
+		if g := last.Sub(prev) + interval; g > maxGap {
 			maxGap = g
 		}
 		lastEnd = to
 	}
 	return float64(maxGap.Microseconds()) / 1000, lost, lastEnd
+}
+
+// senderStall is the longest pause of the sender beyond one interval: the
+// resolution the gaps have on this box.
+func senderStall(ps []probe, interval time.Duration) float64 {
+	var worst time.Duration
+	for i := 1; i < len(ps); i++ {
+		if d := ps[i].sent.Sub(ps[i-1].sent) - interval; d > worst {
+			worst = d
+		}
+	}
+	return float64(worst.Microseconds()) / 1000
+}
+
+func waitConverged(ctx context.Context, s *State, f *plan.Fabric, bound time.Duration, out io.Writer) error {
+	deadline := time.Now().Add(bound)
+	said := false
+	for {
+		sess, err := Sessions(ctx, s, f)
+		if err != nil {
+			return err
+		}
+		var down []string
+		for _, x := range sess {
+			if x.State != "Established" {
+				down = append(down, x.String())
+			}
+		}
+		if len(down) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("lab not converged after %s, not measuring: %v", bound, down)
+		}
+		if !said {
+			fmt.Fprintf(out, "measure: waiting for %d session ends to come up first\n", len(down))
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }

@@ -309,6 +309,7 @@ func build(ctx context.Context, s *State, f *plan.Fabric, kinds map[string]strin
 	say("waiting up to %s for %d BGP sessions", o.Wait, f.Summary.BGPSessions)
 	deadline := time.Now().Add(o.Wait)
 	last := ""
+	var allUp time.Time
 	for {
 		sess, err := Sessions(ctx, s, f)
 		if err != nil {
@@ -327,13 +328,25 @@ func build(ctx context.Context, s *State, f *plan.Fabric, kinds map[string]strin
 			say("%s", msg)
 			last = msg
 		}
+		// Sessions may come up and drop again at start (BFD coming up
+		// behind BGP), so all of them must hold for settle.
 		if len(down) == 0 && len(sess) > 0 {
-			break
+			if allUp.IsZero() {
+				allUp = time.Now()
+			}
+			if time.Since(allUp) >= settle {
+				break
+			}
+		} else {
+			allUp = time.Time{}
 		}
 		if err := daemonsAlive(s); err != nil {
 			return err
 		}
 		if time.Now().After(deadline) {
+			if len(down) == 0 {
+				return fmt.Errorf("BGP sessions did not stay established for %s within %s (they flap; see clos lab status)", settle, o.Wait)
+			}
 			return fmt.Errorf("BGP sessions not up after %s: %s", o.Wait, strings.Join(down, "; "))
 		}
 		select {
@@ -358,6 +371,10 @@ func fabricNode(f *plan.Fabric, name string) *plan.FabricNode {
 	}
 	return nil
 }
+
+// settle is how long every session must stay established before up
+// reports the lab up.
+const settle = 2 * time.Second
 
 // frrDaemons start in this order: bgpd and bfdd connect to zebra.
 var frrDaemons = []string{"zebra", "bgpd", "bfdd"}
