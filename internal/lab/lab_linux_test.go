@@ -148,6 +148,9 @@ func TestLabFRR(t *testing.T) {
 	if err := Restore(ctx, s, f2, "leaf1:swp1"); err != nil {
 		t.Fatal(err)
 	}
+	if r := check("after restoring leaf1:swp1"); len(r.Excluded) != 0 || len(r.PerLink) != 2 {
+		t.Errorf("check after restore: per-link %v, excluded %v; want both uplinks used", r.PerLink, r.Excluded)
+	}
 	if err := Fail(ctx, s, f2, "leaf2:swp2", true); err != nil {
 		t.Fatal(err)
 	}
