@@ -4,12 +4,11 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"github.com/closnet/clos/internal/testenv"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -22,21 +21,9 @@ func ctxTimeout(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-func requireTool(t *testing.T, name string) string {
-	p, err := exec.LookPath(name)
-	if err != nil {
-		msg := fmt.Sprintf("%s not found in PATH: %v", name, err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return p
-}
-
 func TestExecCheck(t *testing.T) {
-	sh := requireTool(t, "sh")
-	tru, fals := requireTool(t, "true"), requireTool(t, "false")
+	sh := testenv.RequireTool(t, "sh")
+	tru, fals := testenv.RequireTool(t, "true"), testenv.RequireTool(t, "false")
 	if err := Execute(ctxTimeout(t, 5*time.Second), CheckSpec{Kind: CheckExec, Command: []string{tru}}); err != nil {
 		t.Errorf("true: %v", err)
 	}

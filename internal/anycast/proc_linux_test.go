@@ -2,6 +2,7 @@ package anycast
 
 import (
 	"fmt"
+	"github.com/closnet/clos/internal/testenv"
 	"os"
 	"strconv"
 	"strings"
@@ -10,8 +11,8 @@ import (
 )
 
 func TestExecCheckKillsProcessGroupAtTimeout(t *testing.T) {
-	sh := requireTool(t, "sh")
-	requireTool(t, "sleep")
+	sh := testenv.RequireTool(t, "sh")
+	testenv.RequireTool(t, "sleep")
 	pidFile := t.TempDir() + "/pid"
 	start := time.Now()
 	// The shell forks a sleep that inherits its output; both must die at

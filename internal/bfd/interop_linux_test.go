@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/closnet/clos/internal/testenv"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -18,37 +19,6 @@ import (
 
 	"golang.org/x/sys/unix"
 )
-
-// requireRoot skips (or, in CI, fails) a test that needs root.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	msg := "test needs root (network namespaces)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
-// requireTool skips (or, in CI, fails) a test whose tool is missing and
-// returns the tool's path.
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if _, serr := os.Stat(name); serr == nil {
-			return name
-		}
-		msg := fmt.Sprintf("test needs %s: %v", name, err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return p
-}
 
 func run(t *testing.T, args ...string) string {
 	t.Helper()
@@ -109,12 +79,12 @@ type frrPeer struct {
 // TestInteropFRR runs FRR's bfdd (with the zebra it needs for interface
 // information) in one namespace and our Server in another, joined by a veth.
 func TestInteropFRR(t *testing.T) {
-	requireRoot(t)
-	bfdd := requireTool(t, "/usr/lib/frr/bfdd")
-	zebra := requireTool(t, "/usr/lib/frr/zebra")
-	vtysh := requireTool(t, "vtysh")
-	requireTool(t, "ip")
-	requireTool(t, "nft")
+	testenv.RequireRoot(t)
+	bfdd := testenv.RequireTool(t, "/usr/lib/frr/bfdd")
+	zebra := testenv.RequireTool(t, "/usr/lib/frr/zebra")
+	vtysh := testenv.RequireTool(t, "vtysh")
+	testenv.RequireTool(t, "ip")
+	testenv.RequireTool(t, "nft")
 
 	var rb [3]byte
 	rand.Read(rb[:])

@@ -3,6 +3,7 @@ package daemon
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/closnet/clos/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,10 +16,10 @@ import (
 // IPv4 session to closd with BFD at 100 ms x 3 and a 9 s hold time.
 func startFRRWithBFD(t *testing.T, l *netLab) *frr {
 	t.Helper()
-	zebra := requireTool(t, "/usr/lib/frr/zebra")
-	bfdd := requireTool(t, "/usr/lib/frr/bfdd")
-	bgpd := requireTool(t, "/usr/lib/frr/bgpd")
-	vtysh := requireTool(t, "vtysh")
+	zebra := testenv.RequireTool(t, "/usr/lib/frr/zebra")
+	bfdd := testenv.RequireTool(t, "/usr/lib/frr/bfdd")
+	bgpd := testenv.RequireTool(t, "/usr/lib/frr/bgpd")
+	vtysh := testenv.RequireTool(t, "vtysh")
 	bfdConf := `bfd
  profile fast
   detect-multiplier 3
@@ -92,7 +93,7 @@ func (f *frr) bfdPeerStatus(peer string) (string, string) {
 
 func TestInteropFRRBFD(t *testing.T) {
 	l := newLab(t)
-	requireTool(t, "nft")
+	testenv.RequireTool(t, "nft")
 	f := startFRRWithBFD(t, l)
 	closd := l.runClosd(t, fmt.Sprintf(`router-id: 10.0.0.1
 asn: 65001

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/closnet/clos/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,37 +18,6 @@ import (
 	"testing"
 	"time"
 )
-
-// requireRoot skips (or, in CI, fails) a test that needs root.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	msg := "test needs root (network namespaces)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
-// requireTool skips (or, in CI, fails) a test whose tool is missing and
-// returns the tool's path.
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if _, serr := os.Stat(name); serr == nil {
-			return name
-		}
-		msg := fmt.Sprintf("test needs %s: %v", name, err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return p
-}
 
 func sh(t *testing.T, args ...string) string {
 	t.Helper()
@@ -117,8 +87,8 @@ const (
 
 func newLab(t *testing.T) *netLab {
 	t.Helper()
-	requireRoot(t)
-	requireTool(t, "ip")
+	testenv.RequireRoot(t)
+	testenv.RequireTool(t, "ip")
 	var rb [3]byte
 	rand.Read(rb[:])
 	pfx := "ct" + hex.EncodeToString(rb[:])
@@ -292,8 +262,8 @@ type frr struct {
 
 func startFRR(t *testing.T, l *netLab, password string, gtsm, passive bool) *frr {
 	t.Helper()
-	bgpd := requireTool(t, "/usr/lib/frr/bgpd")
-	vtysh := requireTool(t, "vtysh")
+	bgpd := testenv.RequireTool(t, "/usr/lib/frr/bgpd")
+	vtysh := testenv.RequireTool(t, "vtysh")
 	pw := ""
 	if password != "" {
 		pw = fmt.Sprintf(" neighbor %s password %s\n neighbor %s password %s\n", usV4, password, usV6, password)
@@ -439,8 +409,8 @@ func TestInteropFRR(t *testing.T) {
 
 func TestInteropBIRD(t *testing.T) {
 	l := newLab(t)
-	bird := requireTool(t, "bird")
-	birdc := requireTool(t, "birdc")
+	bird := testenv.RequireTool(t, "bird")
+	birdc := testenv.RequireTool(t, "birdc")
 	conf := fmt.Sprintf(`router id 10.0.0.2;
 log "%[1]s/bird.log" all;
 protocol device {}
@@ -490,8 +460,8 @@ protocol bgp c6 {
 
 func TestInteropGoBGP(t *testing.T) {
 	l := newLab(t)
-	gobgpd := requireTool(t, "gobgpd")
-	gobgp := requireTool(t, "gobgp")
+	gobgpd := testenv.RequireTool(t, "gobgpd")
+	gobgp := testenv.RequireTool(t, "gobgp")
 	conf := fmt.Sprintf(`[global.config]
   as = 65002
   router-id = "10.0.0.2"

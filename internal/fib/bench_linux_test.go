@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/closnet/clos/internal/testenv"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -71,7 +72,7 @@ func newBenchNet(b *testing.B) *benchNet {
 }
 
 func BenchmarkFIBInstall(b *testing.B) {
-	requireRoot(b)
+	testenv.RequireRoot(b)
 	n := benchN(b)
 	for _, v := range []struct {
 		name string
@@ -115,7 +116,7 @@ func BenchmarkFIBInstall(b *testing.B) {
 // loss (Linux flushes the member itself; this times the kernel), "set" by
 // the daemon moving every prefix to the smaller set (the BGP path).
 func BenchmarkFIBMemberChange(b *testing.B) {
-	requireRoot(b)
+	testenv.RequireRoot(b)
 	n := benchN(b)
 	bn := newBenchNet(b)
 	f, _ := newLinuxFIB(b, bn.ns)

@@ -5,6 +5,7 @@ package fib
 import (
 	"context"
 	"fmt"
+	"github.com/closnet/clos/internal/testenv"
 	"net/netip"
 	"slices"
 	"sort"
@@ -87,7 +88,7 @@ func syncOK(t testing.TB, f *FIB) {
 }
 
 func TestLinuxInstallReplaceWithdraw(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	ns := newNS(t, "ir")
 	i1, a1, _ := ns.veth(t, 1)
 	i2, a2, _ := ns.veth(t, 2)
@@ -151,7 +152,7 @@ func must(t testing.TB, err error) {
 }
 
 func TestLinuxMemberChangeKeepsRoutes(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	ns := newNS(t, "mc")
 	i1, a1, _ := ns.veth(t, 1)
 	i2, a2, _ := ns.veth(t, 2)
@@ -198,7 +199,7 @@ func TestLinuxMemberChangeKeepsRoutes(t *testing.T) {
 }
 
 func TestLinuxLinkDownUp(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	ns := newNS(t, "ld")
 	i1, a1, b1 := ns.veth(t, 1)
 	i2, a2, _ := ns.veth(t, 2)
@@ -240,7 +241,7 @@ func TestLinuxLinkDownUp(t *testing.T) {
 }
 
 func TestLinuxRouteDeletedByHand(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	ns := newNS(t, "rd")
 	i1, a1, _ := ns.veth(t, 1)
 	f, _ := newLinuxFIB(t, ns)
@@ -271,7 +272,7 @@ func TestLinuxRouteDeletedByHand(t *testing.T) {
 }
 
 func TestLinuxRestartAdopts(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	ns := newNS(t, "ra")
 	i1, a1, _ := ns.veth(t, 1)
 	i2, a2, _ := ns.veth(t, 2)
@@ -312,7 +313,7 @@ func TestLinuxRestartAdopts(t *testing.T) {
 }
 
 func TestLinuxIPv4OverIPv6LinkLocal(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	ns := newNS(t, "ll")
 	i1, a1, _ := ns.veth(t, 1)
 	f, _ := newLinuxFIB(t, ns)
@@ -331,7 +332,7 @@ func TestLinuxIPv4OverIPv6LinkLocal(t *testing.T) {
 // TestLinuxFlap flaps a link 1,000 times through netlink and checks the
 // table ends exactly as desired with no nexthop leaked.
 func TestLinuxFlap(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	ns := newNS(t, "fl")
 	i1, a1, b1 := ns.veth(t, 1)
 	i2, a2, _ := ns.veth(t, 2)
@@ -389,7 +390,7 @@ func TestLinuxFlap(t *testing.T) {
 }
 
 func TestLinuxGatewayDown(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	ns := newNS(t, "gd")
 	i1, a1, _ := ns.veth(t, 1)
 	i2, a2, _ := ns.veth(t, 2)
@@ -420,7 +421,7 @@ func TestLinuxGatewayDown(t *testing.T) {
 }
 
 func TestLinuxFailureReported(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	ns := newNS(t, "fr")
 	i1, a1, _ := ns.veth(t, 1)
 	f, _ := newLinuxFIB(t, ns)

@@ -11,31 +11,11 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 )
-
-// requireRoot fails under CI=true when the test cannot run, and skips
-// otherwise.
-func requireRoot(t testing.TB) {
-	t.Helper()
-	why := ""
-	if os.Geteuid() != 0 {
-		why = "needs root (network namespaces, rtnetlink writes)"
-	} else if _, err := exec.LookPath("ip"); err != nil {
-		why = "needs iproute2's ip"
-	}
-	if why == "" {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("fib: %s", why)
-	}
-	t.Skip(why)
-}
 
 type testNS struct {
 	name string

@@ -5,7 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
+	"github.com/closnet/clos/internal/testenv"
 	"os/exec"
 	"strings"
 	"testing"
@@ -14,35 +14,13 @@ import (
 	"github.com/closnet/clos/internal/plan"
 )
 
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		msg := "needs root to create network namespaces"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-}
-
-func requireTool(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		msg := name + " missing (Debian packages iproute2, frr, nftables, iputils-ping): " + err.Error()
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-}
-
 // TestLabFRR runs seed-003 under FRR through the whole life of a lab: up,
 // status, check, a failed uplink that check must route around, restore and
 // down, and then nothing with the lab's prefix may remain.
 func TestLabFRR(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	for _, tool := range []string{"ip", "vtysh", "nft", "ping", "sysctl", FRRDir + "/zebra", FRRDir + "/bgpd", FRRDir + "/bfdd"} {
-		requireTool(t, tool)
+		testenv.RequireTool(t, tool)
 	}
 	f, path := seed003(t)
 	var rnd [4]byte
@@ -176,8 +154,8 @@ func TestLabFRR(t *testing.T) {
 // TestDownCleansHalfMadeLab leaves namespaces and a root veth with a lab's
 // prefix but no state, as a crashed up would, and down must remove them.
 func TestDownCleansHalfMadeLab(t *testing.T) {
-	requireRoot(t)
-	requireTool(t, "ip")
+	testenv.RequireRoot(t)
+	testenv.RequireTool(t, "ip")
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
 	name := "h" + hex.EncodeToString(rnd[:])
@@ -220,9 +198,9 @@ func TestDownCleansHalfMadeLab(t *testing.T) {
 // built from this tree. closd's daemon loop is young: if it cannot run the
 // lab, up must fail naming closd and leave nothing behind.
 func TestLabClosd(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	for _, tool := range []string{"ip", "go", "vtysh", "ping", "sysctl", FRRDir + "/zebra", FRRDir + "/bgpd", FRRDir + "/bfdd"} {
-		requireTool(t, tool)
+		testenv.RequireTool(t, tool)
 	}
 	_, path := seed003(t)
 	closd := t.TempDir() + "/closd"

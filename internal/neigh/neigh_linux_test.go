@@ -5,6 +5,7 @@ package neigh
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"github.com/closnet/clos/internal/testenv"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -18,25 +19,6 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
-
-// requireRoot fails under CI and skips elsewhere when the test cannot make
-// network namespaces.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	why := ""
-	if os.Geteuid() != 0 {
-		why = "needs root to create network namespaces"
-	} else if _, err := exec.LookPath("ip"); err != nil {
-		why = "needs iproute2 (ip)"
-	}
-	if why == "" {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal(why)
-	}
-	t.Skip(why)
-}
 
 func run(t *testing.T, args ...string) string {
 	t.Helper()
@@ -54,7 +36,7 @@ type netnsPair struct {
 }
 
 func newPair(t *testing.T) *netnsPair {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	b := make([]byte, 3)
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package plan
 import (
 	"bytes"
 	"flag"
+	"github.com/closnet/clos/internal/testenv"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -181,22 +182,8 @@ func TestFabricYAMLRoundTrip(t *testing.T) {
 	}
 }
 
-// requireTool skips, or fails under CI, when a Debian tool is missing.
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		msg := name + " is not installed (Debian package frr); the FRR config check needs it"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return path
-}
-
 func TestFRRConfigsPassVtyshDryrun(t *testing.T) {
-	vtysh := requireTool(t, "vtysh")
+	vtysh := testenv.RequireTool(t, "vtysh")
 	dir := t.TempDir()
 	for name, in := range allIntents(t) {
 		p := mustBuild(t, in)

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/closnet/clos/internal/testenv"
 	"os"
 	"os/exec"
 	"os/user"
@@ -14,17 +15,6 @@ import (
 	"testing"
 	"time"
 )
-
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		msg := "needs root to create network namespaces"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-}
 
 func run(t *testing.T, args ...string) string {
 	t.Helper()
@@ -43,7 +33,7 @@ func run(t *testing.T, args ...string) string {
 // converges with allowas-in; the unnumbered fabric needs the RA settings.
 // All traffic stays inside the namespaces each run creates.
 func TestPlansConvergeUnderFRR(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	for _, name := range []string{"seed-003", "rfc7938-5stage", "unnumbered"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel() // mostly waiting for sessions; the labs share nothing
@@ -57,8 +47,8 @@ func TestPlansConvergeUnderFRR(t *testing.T) {
 }
 
 func labUnderFRR(t *testing.T, p *Plan) {
-	vtysh := requireTool(t, "vtysh")
-	requireTool(t, "ip")
+	vtysh := testenv.RequireTool(t, "vtysh")
+	testenv.RequireTool(t, "ip")
 	for _, d := range []string{"zebra", "bgpd", "bfdd"} {
 		if _, err := os.Stat("/usr/lib/frr/" + d); err != nil {
 			msg := "/usr/lib/frr/" + d + " missing (Debian package frr)"

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/closnet/clos/internal/testenv"
 	"net"
 	"net/netip"
 	"os"
@@ -19,20 +20,6 @@ import (
 	"github.com/closnet/clos/internal/bgp/fsm"
 	"github.com/closnet/clos/internal/bgp/wire"
 )
-
-// requireTool skips when a Debian tool is missing, and fails in CI where
-// the project's scripts install it.
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
-}
 
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -218,8 +205,8 @@ func (l *loop) read(c *Conn, id int) {
 }
 
 func TestInteropGoBGP(t *testing.T) {
-	gobgpd := requireTool(t, "gobgpd")
-	gobgp := requireTool(t, "gobgp")
+	gobgpd := testenv.RequireTool(t, "gobgpd")
+	gobgp := testenv.RequireTool(t, "gobgp")
 	dir := t.TempDir()
 	bgpPort, apiPort := freePort(t), freePort(t)
 	conf := fmt.Sprintf(`
@@ -337,7 +324,7 @@ func TestInteropGoBGP(t *testing.T) {
 func TestInteropFRR(t *testing.T) {
 	bgpd := "/usr/lib/frr/bgpd"
 	if _, err := os.Stat(bgpd); err != nil {
-		bgpd = requireTool(t, "bgpd")
+		bgpd = testenv.RequireTool(t, "bgpd")
 	}
 	if os.Geteuid() != 0 {
 		if os.Getenv("CI") == "true" {
