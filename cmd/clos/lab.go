@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/closnet/clos/internal/lab"
+	"github.com/closnet/clos/internal/plan"
 )
 
 func init() {
@@ -235,30 +236,29 @@ func labDown(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return errors.Join(errs...)
 }
 
-func openLab(fs *flag.FlagSet, name *string, args []string) (*lab.State, []string, error) {
+// openLab parses the verb's flags and loads the running lab with its fabric.
+// Verbs that take no positional arguments pass noArgs, so a stray one is
+// refused before anything is read.
+func openLab(fs *flag.FlagSet, name *string, args []string, noArgs bool) (*lab.State, *plan.Fabric, []string, error) {
 	pos, err := parse(fs, args)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	if noArgs && len(pos) > 0 {
+		return nil, nil, nil, &lab.InputError{Msg: fmt.Sprintf("unexpected argument %q", pos[0])}
 	}
 	n, err := lab.Resolve(lab.BaseDir(), *name)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	s, err := lab.Load(lab.BaseDir(), n)
-	return s, pos, err
+	s, f, err := lab.Open(lab.BaseDir(), n)
+	return s, f, pos, err
 }
 
 func labStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, name := labFlags("status", stderr)
 	js := fs.Bool("json", false, "print JSON")
-	s, pos, err := openLab(fs, name, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return &lab.InputError{Msg: fmt.Sprintf("unexpected argument %q", pos[0])}
-	}
-	_, f, err := lab.Open(lab.BaseDir(), s.Name)
+	s, f, _, err := openLab(fs, name, args, true)
 	if err != nil {
 		return err
 	}
@@ -318,14 +318,7 @@ func labExec(args []string, stdout, stderr io.Writer) int {
 func labCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, name := labFlags("check", stderr)
 	js := fs.Bool("json", false, "print the result as JSON")
-	s, pos, err := openLab(fs, name, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return &lab.InputError{Msg: fmt.Sprintf("unexpected argument %q", pos[0])}
-	}
-	_, f, err := lab.Open(lab.BaseDir(), s.Name)
+	s, f, _, err := openLab(fs, name, args, true)
 	if err != nil {
 		return err
 	}
@@ -359,16 +352,12 @@ func labFail(ctx context.Context, verb string, args []string, stdout, stderr io.
 	if verb == "fail" {
 		silent = fs.Bool("silent", false, "keep the link up and drop its traffic both ways with nft")
 	}
-	s, pos, err := openLab(fs, name, args)
+	s, f, pos, err := openLab(fs, name, args, false)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
 		return &lab.InputError{Msg: fmt.Sprintf("want one LINK (NODE:IFACE) or NODE, e.g. clos lab %s leaf1:swp1", verb)}
-	}
-	_, f, err := lab.Open(lab.BaseDir(), s.Name)
-	if err != nil {
-		return err
 	}
 	if verb == "fail" {
 		err = lab.Fail(ctx, s, f, pos[0], *silent)
@@ -450,14 +439,7 @@ func labMeasure(ctx context.Context, args []string, stdout, stderr io.Writer) er
 func labGraph(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, name := labFlags("graph", stderr)
 	dot := fs.Bool("dot", false, "print a Graphviz graph")
-	s, pos, err := openLab(fs, name, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return &lab.InputError{Msg: fmt.Sprintf("unexpected argument %q", pos[0])}
-	}
-	_, f, err := lab.Open(lab.BaseDir(), s.Name)
+	s, f, _, err := openLab(fs, name, args, true)
 	if err != nil {
 		return err
 	}
