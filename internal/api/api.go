@@ -80,19 +80,23 @@ func NewHandler(b Backend, info Info) http.Handler {
 	mux.HandleFunc("GET /v1/bgp/neighbors", h.neighbors)
 	mux.HandleFunc("GET /v1/bgp/neighbors/{addr}", h.neighbor)
 	mux.HandleFunc("GET /v1/bgp/routes", h.routes)
-	mux.HandleFunc("/", notFound)
-	return methodCheck(mux)
-}
-
-func notFound(w http.ResponseWriter, r *http.Request) {
-	writeError(w, http.StatusNotFound, "no endpoint "+r.Method+" "+r.URL.Path+"; valid: GET /v1/bgp/summary, /v1/bgp/neighbors, /v1/bgp/neighbors/{addr}, /v1/bgp/routes[?prefix=P]")
+	valid := "GET /v1/bgp/summary, /v1/bgp/neighbors, /v1/bgp/neighbors/{addr}, /v1/bgp/routes[?prefix=P]"
+	for _, e := range registered() {
+		mux.HandleFunc("GET "+e.Path, serveEndpoint(b, e))
+		valid += ", " + e.Path
+	}
+	nf := func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no endpoint "+r.Method+" "+r.URL.Path+"; valid: "+valid)
+	}
+	mux.HandleFunc("/", nf)
+	return methodCheck(mux, nf)
 }
 
 // methodCheck answers a non-GET on a known path with 405 and a JSON body
 // rather than the mux's plain-text one, and an unclean path ("..", ".",
 // "//") with 404 rather than the mux's redirect: a neighbor named "." must
 // not turn into the list of every neighbor.
-func methodCheck(next http.Handler) http.Handler {
+func methodCheck(next http.Handler, notFound http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p := r.URL.Path; p == "" || path.Clean(p) != p {
 			notFound(w, r)
