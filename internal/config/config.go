@@ -46,6 +46,8 @@ type Config struct {
 	Aggregates   []Aggregate    `yaml:"aggregates,omitempty"`
 	Policy       Policy         `yaml:"policy,omitempty"`
 	Interfaces   []Interface    `yaml:"interfaces,omitempty"`
+	Services     []Service      `yaml:"services,omitempty"`
+	Drain        *Drain         `yaml:"drain,omitempty"`
 }
 
 // Listen is where the BGP listener binds; an invalid (zero) address means
@@ -311,6 +313,7 @@ func (c *Config) applyDefaults() {
 	if c.BGP.BFD.Multiplier == 0 {
 		c.BGP.BFD.Multiplier = DefaultBFDMultiplier
 	}
+	c.applyServiceDefaults()
 	for i := range c.Neighbors {
 		n := &c.Neighbors[i]
 		if n.ListenRange.IsValid() && n.Limit == 0 {

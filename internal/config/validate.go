@@ -96,6 +96,7 @@ func (v *validator) validate() {
 
 	names := v.policy()
 	v.neighbors(names)
+	v.services()
 
 	for i, p := range c.Networks {
 		v.prefix(fmt.Sprintf("networks[%d]", i), p)
