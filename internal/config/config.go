@@ -48,6 +48,7 @@ type Config struct {
 	Interfaces   []Interface    `yaml:"interfaces,omitempty"`
 	Services     []Service      `yaml:"services,omitempty"`
 	Drain        *Drain         `yaml:"drain,omitempty"`
+	Hosts        *Hosts         `yaml:"hosts,omitempty"`
 }
 
 // Listen is where the BGP listener binds; an invalid (zero) address means

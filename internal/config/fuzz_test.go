@@ -19,6 +19,9 @@ func FuzzParse(f *testing.F) {
 		"neighbors: [{address: 10.1.0.1, remote-as: 2, route-map: {out: M}, bfd: true, allowas-in: 1}]\n" +
 		"policy: {prefix-lists: [{name: P, entries: [{seq: 5, action: permit, prefix: 10.0.0.0/8, le: 24}]}],\n" +
 		" route-maps: [{name: M, entries: [{seq: 10, action: permit, match: {prefix-list: P}, set: {med: 5, community-add: ['1:2']}}]}]}\n"))
+	f.Add([]byte("router-id: 10.0.0.1\nasn: 1\nhosts:\n  interfaces: [{name: swp3, allowed: [10.1.0.0/24, 'fd00::/64'], max-hosts: 9,\n" +
+		"    static: [{ip: 10.1.0.10, mac: '02:00:00:00:00:0a'}]}]\n  aging-time: 300s\n  probe-interval: 200ms\n" +
+		"  community: '65000:100'\n  gateway: {ipv4: 10.1.0.1/24, mac: '02:00:00:00:01:01'}\n  aggregate: true\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("fuzz.yaml", data)
 		if err != nil {

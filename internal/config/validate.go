@@ -97,6 +97,7 @@ func (v *validator) validate() {
 	names := v.policy()
 	v.neighbors(names)
 	v.services()
+	v.hosts()
 
 	for i, p := range c.Networks {
 		v.prefix(fmt.Sprintf("networks[%d]", i), p)
