@@ -323,8 +323,7 @@ func (d *Daemon) newPeer(i int, n config.Neighbor, addr netip.Addr) (*peer, erro
 	p.topts = transport.Options{MD5Key: n.Password, GTSM: n.TTLSecurity, TTL: n.Multihop}
 	if !n.TTLSecurity && n.Multihop == 0 && external(n.RemoteAS, d.cfg.ASN) {
 		// A directly connected eBGP peer: TTL 1, as FRR and BIRD do, on
-		// dialed and accepted connections alike (an accepted socket
-		// otherwise keeps the listener's 255).
+		// dialed and accepted connections alike.
 		p.topts.TTL = 1
 	}
 	if la := d.cfg.Listen.Address; la.IsValid() && !la.IsUnspecified() && la.Is4() == addr.Is4() {

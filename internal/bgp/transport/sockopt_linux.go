@@ -170,6 +170,8 @@ func (l *Listener) SetMD5(prefix netip.Prefix, key string) error {
 
 // Configure applies a neighbor's TTL, GTSM and buffer settings to an
 // accepted connection. MD5 is not set here: it is checked by the listener.
+// TTL 0 without GTSM means the system default, not the 255 the accepted
+// socket inherits from the listener.
 func Configure(c *net.TCPConn, opts Options) error {
 	if err := opts.validate(); err != nil {
 		return err
@@ -186,8 +188,29 @@ func Configure(c *net.TCPConn, opts Options) error {
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
 			return fmt.Errorf("transport: TCP_NODELAY: %w", err)
 		}
+		if opts.TTL == 0 && !opts.GTSM {
+			// The socket inherited the listener's TTL 255, which only
+			// GTSM wants: back to the kernel's default, as a dialed
+			// socket with TTL 0 has.
+			if err := resetTTL(fd, peer); err != nil {
+				return err
+			}
+		}
 		return setTTL(fd, peer, opts)
 	})
+}
+
+// resetTTL returns the outgoing TTL or hop limit to the system default
+// (-1 means that to both options).
+func resetTTL(fd int, peer netip.Addr) error {
+	level, opt, name := unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, "IPV6_UNICAST_HOPS"
+	if peer.Unmap().Is4() {
+		level, opt, name = unix.IPPROTO_IP, unix.IP_TTL, "IP_TTL"
+	}
+	if err := unix.SetsockoptInt(fd, level, opt, -1); err != nil {
+		return fmt.Errorf("transport: %s back to the default: %w", name, err)
+	}
+	return nil
 }
 
 func isV6Socket(network string) bool { return network == "tcp6" }

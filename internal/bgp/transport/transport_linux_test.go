@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -418,5 +420,47 @@ func TestDualStackListenerIPv4Peer(t *testing.T) {
 	}
 	if got := NewConn(a.c, testSplit, 0).RemoteAddr().Addr(); got != lo4 {
 		t.Fatalf("remote address %v, want it unmapped to %v", got, lo4)
+	}
+}
+
+// TestConfigureDefaultTTL: an accepted socket inherits the listener's TTL
+// 255; Configure with TTL 0 and no GTSM gives it the system default, as a
+// dialed socket has, and a TTL of 1 where one is asked.
+func TestConfigureDefaultTTL(t *testing.T) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_default_ttl")
+	if err != nil {
+		t.Skipf("no ip_default_ttl: %v", err)
+	}
+	def, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		ttl, want int
+	}{{0, def}, {1, 1}} {
+		l := listen(t, lo4)
+		acc := acceptOne(l)
+		c, err := dial(t, l.Addr(), Options{}, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := <-acc
+		if a.err != nil {
+			t.Fatal(a.err)
+		}
+		if v, err := unixInt(a.c, unix.IPPROTO_IP, unix.IP_TTL); err != nil || v != 255 {
+			t.Fatalf("accepted socket before Configure: TTL %d, %v; want the listener's 255", v, err)
+		}
+		if err := Configure(a.c, Options{TTL: tc.ttl}); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := unixInt(a.c, unix.IPPROTO_IP, unix.IP_TTL); err != nil || v != tc.want {
+			t.Errorf("Configure TTL %d: accepted socket has TTL %d, %v; want %d", tc.ttl, v, err, tc.want)
+		}
+		if v, err := unixInt(c, unix.IPPROTO_IP, unix.IP_TTL); err != nil || v != def {
+			t.Errorf("dialed socket with TTL 0: TTL %d, %v; want %d", v, err, def)
+		}
+		c.Close()
+		a.c.Close()
 	}
 }
