@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"sort"
 	"strings"
 	"time"
 
@@ -48,21 +49,25 @@ verbs:
         different leaves must use every uplink of the source leaf that is
         not failed; exit 0 only if all holds
         e.g. clos lab check
-  fail [--name NAME] [--silent] LINK|NODE
+  fail [--name NAME] [--silent] [--isolate] LINK|NODE
         LINK is NODE:IFACE by either end: both ends go down (carrier loss);
         --silent keeps the link up and drops everything arriving on both
-        ends with nft. NODE: kill the switch's routing daemon (crash)
+        ends with nft. NODE: kill the switch's routing daemon (crash);
+        --isolate NODE: every link of the node goes down, its daemon runs
+        on (--isolate --silent: every link drops silently)
         e.g. clos lab fail leaf1:swp1; clos lab fail --silent spine3:swp2; clos lab fail spine4
   restore [--name NAME] LINK|NODE
         undo a fail: link up / nft table removed / daemon restarted
         e.g. clos lab restore leaf1:swp1
 
-  measure [--name NAME] [--flows 8] [--rate 200] [--duration 3s] [--json] -- fail [--silent] LINK|NODE
-        UDP probe flows between two servers on different leaves; after 1 s
-        the failure is applied, held for --duration, restored, and probed
-        for --duration more. Reports the longest and median per-flow
-        data-plane gap (ms), lost packets, flows hit, and the time from the
-        failure until the last flow recovered (reconverged_s)
+  measure [--name NAME] [--flows N] [--rate PPS] [--duration 3s] [--json] -- VERB ARGS
+        UDP probe flows (by default between every ordered pair of servers,
+        two per pair); after 1 s the verb is applied, held for --duration,
+        undone, and probed for --duration more. Reports the longest and
+        median per-flow data-plane gap (ms), lost packets, flows hit, and
+        the time from the change until the last flow recovered
+        (reconverged_s). Measurable verbs: fail, restore (and those other
+        features add; the verb may pick its own flows)
         e.g. clos lab measure -- fail leaf1:swp1; clos lab measure --json -- fail --silent spine3:swp1
 
   graph [--name NAME] [--dot]
@@ -79,35 +84,74 @@ func runLab(args []string, stdout, stderr io.Writer) int {
 	}
 	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, labUsage)
+		for _, n := range labVerbNames() {
+			if u := labVerbs[n].usage; u != "" {
+				fmt.Fprintf(stdout, "\n%s\n", strings.TrimRight(u, "\n"))
+			}
+		}
 		return 0
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	verb, rest := args[0], args[1:]
-	var err error
-	switch verb {
-	case "up":
-		err = labUp(ctx, rest, stdout, stderr)
-	case "down":
-		err = labDown(ctx, rest, stdout, stderr)
-	case "status":
-		err = labStatus(ctx, rest, stdout, stderr)
-	case "exec":
-		return labExec(rest, stdout, stderr)
-	case "check":
-		err = labCheck(ctx, rest, stdout, stderr)
-	case "fail", "restore":
-		err = labFail(ctx, verb, rest, stdout, stderr)
-	case "measure":
-		err = labMeasure(ctx, rest, stdout, stderr)
-	case "graph":
-		err = labGraph(ctx, rest, stdout, stderr)
-	default:
-		fmt.Fprintf(stderr, "clos lab: unknown verb %q; valid verbs: up, down, status, exec, check, fail, restore, measure, graph (clos lab --help)\n", verb)
+	name, v, rest, ok := findLabVerb(args)
+	if !ok {
+		fmt.Fprintf(stderr, "clos lab: unknown verb %q; valid verbs: %s (clos lab --help)\n", args[0], strings.Join(labVerbNames(), ", "))
 		return 2
 	}
-	return labExit(verb, err, stderr)
+	return labExit(name, v.run(ctx, rest, stdout, stderr), stderr)
 }
+
+// labVerb is one clos lab verb. A feature adding a verb registers it from an
+// init func in its own file (labVerbs["move"] = labVerb{...}); a two-word
+// verb such as "fail service" is keyed with its space and wins over "fail".
+type labVerb struct {
+	run func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+	// action builds the verb, from the arguments after it, as an action
+	// clos lab measure can time (see lab.Action); nil if it cannot be.
+	action func(s *lab.State, f *plan.Fabric, args []string, stderr io.Writer) (*lab.Action, error)
+	// usage is shown by clos lab --help for verbs not in labUsage.
+	usage string
+}
+
+var labVerbs = map[string]labVerb{
+	"up":      {run: labUp},
+	"down":    {run: labDown},
+	"status":  {run: labStatus},
+	"exec":    {run: labExecVerb},
+	"check":   {run: labCheck},
+	"fail":    {run: labFailVerb, action: failAction},
+	"restore": {run: labRestoreVerb, action: restoreAction},
+	"graph":   {run: labGraph},
+}
+
+// measure looks verbs up in labVerbs, so it joins the table at init.
+func init() { labVerbs["measure"] = labVerb{run: labMeasure} }
+
+// findLabVerb picks the verb args start with, two-word verbs first.
+func findLabVerb(args []string) (string, labVerb, []string, bool) {
+	if len(args) > 1 {
+		if v, ok := labVerbs[args[0]+" "+args[1]]; ok {
+			return args[0] + " " + args[1], v, args[2:], true
+		}
+	}
+	v, ok := labVerbs[args[0]]
+	return args[0], v, args[1:], ok
+}
+
+func labVerbNames() []string {
+	ns := make([]string, 0, len(labVerbs))
+	for n := range labVerbs {
+		ns = append(ns, n)
+	}
+	sort.Strings(ns)
+	return ns
+}
+
+// exitCode is an exit status a verb already explained (exec passes on its
+// command's).
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 // errUsage marks a flag error the flag package already printed.
 var errUsage = errors.New("usage")
@@ -118,6 +162,10 @@ func labExit(verb string, err error, stderr io.Writer) int {
 	}
 	if errors.Is(err, errUsage) {
 		return 2
+	}
+	var ec exitCode
+	if errors.As(err, &ec) {
+		return int(ec)
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -275,6 +323,13 @@ func labStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
+func labExecVerb(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	if c := labExec(args, stdout, stderr); c != 0 {
+		return exitCode(c)
+	}
+	return nil
+}
+
 func labExec(args []string, stdout, stderr io.Writer) int {
 	fs, name := labFlags("exec", stderr)
 	// Flags end at NODE: everything after belongs to the command.
@@ -346,37 +401,89 @@ func labCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
+// failFlags parses fail's arguments: [--silent] [--isolate] LINK|NODE.
+func failFlags(verb string, fs *flag.FlagSet) *lab.FailOptions {
+	var o lab.FailOptions
+	if verb == "fail" {
+		fs.BoolVar(&o.Silent, "silent", false, "keep the link up and drop its traffic both ways with nft")
+		fs.BoolVar(&o.Isolate, "isolate", false, "NODE: cut every link of the node (with --silent: drop on every link) instead of killing its daemon")
+	}
+	return &o
+}
+
+func oneTarget(verb string, pos []string) (string, error) {
+	if len(pos) != 1 {
+		return "", &lab.InputError{Msg: fmt.Sprintf("want one LINK (NODE:IFACE) or NODE, e.g. clos lab %s leaf1:swp1", verb)}
+	}
+	return pos[0], nil
+}
+
+func labFailVerb(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return labFail(ctx, "fail", args, stdout, stderr)
+}
+
+func labRestoreVerb(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return labFail(ctx, "restore", args, stdout, stderr)
+}
+
 func labFail(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {
 	fs, name := labFlags(verb, stderr)
-	var silent *bool
-	if verb == "fail" {
-		silent = fs.Bool("silent", false, "keep the link up and drop its traffic both ways with nft")
-	}
+	o := failFlags(verb, fs)
 	s, f, pos, err := openLab(fs, name, args, false)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return &lab.InputError{Msg: fmt.Sprintf("want one LINK (NODE:IFACE) or NODE, e.g. clos lab %s leaf1:swp1", verb)}
+	what, err := oneTarget(verb, pos)
+	if err != nil {
+		return err
 	}
 	if verb == "fail" {
-		err = lab.Fail(ctx, s, f, pos[0], *silent)
+		err = lab.FailWith(ctx, s, f, what, *o)
 	} else {
-		err = lab.Restore(ctx, s, f, pos[0])
+		err = lab.Restore(ctx, s, f, what)
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "lab %s: %s %s\n", s.Name, map[string]string{"fail": "failed", "restore": "restored"}[verb], pos[0])
+	fmt.Fprintf(stdout, "lab %s: %s %s\n", s.Name, map[string]string{"fail": "failed", "restore": "restored"}[verb], what)
 	return nil
+}
+
+func failAction(s *lab.State, f *plan.Fabric, args []string, stderr io.Writer) (*lab.Action, error) {
+	fs := flag.NewFlagSet("clos lab measure -- fail", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := failFlags("fail", fs)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	what, err := oneTarget("fail", pos)
+	if err != nil {
+		return nil, err
+	}
+	return lab.FailAction(s, f, what, *o)
+}
+
+func restoreAction(s *lab.State, f *plan.Fabric, args []string, stderr io.Writer) (*lab.Action, error) {
+	fs := flag.NewFlagSet("clos lab measure -- restore", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	what, err := oneTarget("restore", pos)
+	if err != nil {
+		return nil, err
+	}
+	return lab.RestoreAction(s, f, what)
 }
 
 func labMeasure(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, name := labFlags("measure", stderr)
 	var o lab.MeasureOptions
-	fs.IntVar(&o.Flows, "flows", 8, "UDP flows, each from its own source port (1-64)")
-	fs.IntVar(&o.Rate, "rate", 200, "packets per second per flow (1-1000); the gap resolution is 1/rate")
-	fs.DurationVar(&o.Duration, "duration", 3*time.Second, "how long the failure is held, and how long probing goes on after restore (500ms-60s)")
+	fs.IntVar(&o.Flows, "flows", 0, "UDP flows, each from its own source port, spread over the server pairs (default two per pair, 8-256)")
+	fs.IntVar(&o.Rate, "rate", 0, "packets per second per flow (1-1000; default 200, less when many flows); the gap resolution is 1/rate")
+	fs.DurationVar(&o.Duration, "duration", 3*time.Second, "how long the change is held, and how long probing goes on after it is undone (500ms-60s)")
 	js := fs.Bool("json", false, "print the result as JSON")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -384,24 +491,23 @@ func labMeasure(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		return errUsage
 	}
-	verb := fs.Args()
-	if len(verb) > 0 && verb[0] == "--" {
-		verb = verb[1:]
+	rest := fs.Args()
+	if len(rest) > 0 && rest[0] == "--" {
+		rest = rest[1:]
 	}
-	if len(verb) == 0 || verb[0] != "fail" {
-		return &lab.InputError{Msg: "want -- fail [--silent] LINK|NODE after the flags, e.g. clos lab measure -- fail leaf1:swp1"}
+	var measurable []string
+	for _, n := range labVerbNames() {
+		if labVerbs[n].action != nil {
+			measurable = append(measurable, n)
+		}
 	}
-	ffs := flag.NewFlagSet("clos lab measure -- fail", flag.ContinueOnError)
-	ffs.SetOutput(stderr)
-	silent := ffs.Bool("silent", false, "keep the link up and drop its traffic both ways with nft")
-	pos, err := parse(ffs, verb[1:])
-	if err != nil {
-		return err
+	if len(rest) == 0 {
+		return &lab.InputError{Msg: fmt.Sprintf("want -- VERB ARGS after the flags (one of: %s), e.g. clos lab measure -- fail leaf1:swp1", strings.Join(measurable, ", "))}
 	}
-	if len(pos) != 1 {
-		return &lab.InputError{Msg: "want one LINK (NODE:IFACE) or NODE to fail, e.g. clos lab measure -- fail leaf1:swp1"}
+	vname, v, vargs, ok := findLabVerb(rest)
+	if !ok || v.action == nil {
+		return &lab.InputError{Msg: fmt.Sprintf("%q cannot be measured; measurable verbs: %s", rest[0], strings.Join(measurable, ", "))}
 	}
-	o.Target, o.Silent = pos[0], *silent
 	if err := o.Validate(); err != nil {
 		return err
 	}
@@ -413,11 +519,15 @@ func labMeasure(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	a, err := v.action(s, f, vargs, stderr)
+	if err != nil {
+		return fmt.Errorf("%s: %w", vname, err)
+	}
 	out := stdout
 	if *js {
 		out = io.Discard
 	}
-	m, err := lab.Measure(ctx, s, f, o, out)
+	m, err := lab.Measure(ctx, s, f, a, o, out)
 	if err != nil {
 		return err
 	}
@@ -426,13 +536,7 @@ func labMeasure(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		e.SetIndent("", "  ")
 		return e.Encode(m)
 	}
-	fmt.Fprintf(stdout, "failure %s (%s): %d of %d flows hit, max gap %.1f ms, p50 gap %.1f ms, %d of %d packets lost, reconverged after %.3f s",
-		m.Target, m.Mode, m.FlowsHit, m.Flows, m.MaxGapMS, m.P50GapMS, m.Lost, m.Sent, m.ReconvergedS)
-	if m.Unrecovered > 0 {
-		fmt.Fprintf(stdout, " (%d flows never recovered before restore)", m.Unrecovered)
-	}
-	fmt.Fprintf(stdout, "\nrestore: max gap %.1f ms, %d packets lost\n", m.RestoreGapMS, m.RestoreLost)
-	fmt.Fprintf(stdout, "resolution: the sender paused up to %.1f ms beyond its interval on this box\n", m.SenderStallMS)
+	m.Print(stdout)
 	return nil
 }
 

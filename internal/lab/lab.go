@@ -80,6 +80,7 @@ type State struct {
 	Prefix  string    `json:"prefix"`
 	Fabric  string    `json:"fabric"` // copy of fabric.yaml in the state dir
 	PlanDir string    `json:"plan-dir"`
+	Closd   string    `json:"closd,omitempty"` // the closd binary up started, for restarts
 	Created time.Time `json:"created"`
 	Nodes   []Node    `json:"nodes"`
 	// Failures are those applied by fail and not yet restored.

@@ -94,7 +94,12 @@ func TestLabFRR(t *testing.T) {
 	// A silent failure is only noticed by BFD (300 ms x 5 in this plan):
 	// flows hashed onto the link lose packets until then, 16 flows make
 	// sure some are.
-	m, err := Measure(ctx, s, f2, MeasureOptions{Flows: 16, Rate: 100, Duration: 2500 * time.Millisecond, Target: "leaf1:swp2", Silent: true}, &progress)
+	a, err := FailAction(s, f2, "leaf1:swp2", FailOptions{Silent: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Flows = func() ([]FlowEnds, error) { return PairsWith(f2, "server1") }
+	m, err := Measure(ctx, s, f2, a, MeasureOptions{Flows: 16, Rate: 100, Duration: 2500 * time.Millisecond}, &progress)
 	if err != nil {
 		t.Fatalf("measure: %v", err)
 	}

@@ -245,17 +245,25 @@ func TestGaps(t *testing.T) {
 			t.Errorf("gaps(%s, %d..%d) = %v ms, %d lost, end %v; want %v, %d, %v", tc.got, tc.from, tc.to, g, lost, end, tc.gap, tc.lost, wantEnd)
 		}
 	}
-	o := MeasureOptions{Flows: 65}
+	o := MeasureOptions{Flows: 257}
 	if err := o.Validate(); err == nil {
-		t.Errorf("65 flows accepted")
+		t.Errorf("257 flows accepted")
 	}
 	o = MeasureOptions{Rate: 5000}
 	if err := o.Validate(); err == nil {
 		t.Errorf("5000 pps accepted")
 	}
-	o = MeasureOptions{}
-	if err := o.Validate(); err != nil || o.Flows != 8 || o.Rate != 200 {
-		t.Errorf("defaults: %+v, %v", o, err)
+	o = MeasureOptions{Flows: 100, Rate: 500}
+	if err := o.Validate(); err == nil {
+		t.Errorf("100 flows at 500 pps accepted")
+	}
+	for _, tc := range []struct{ pairs, flows, rate int }{
+		{1, 8, 200}, {12, 24, 200}, {240, 256, 31},
+	} {
+		o = MeasureOptions{}
+		if err := o.fill(tc.pairs); err != nil || o.Flows != tc.flows || o.Rate != tc.rate || o.Duration != 3*time.Second {
+			t.Errorf("defaults for %d pairs: %+v, %v; want %d flows at %d pps", tc.pairs, o, err, tc.flows, tc.rate)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,64 +16,87 @@ import (
 
 // MeasureOptions bound a measurement.
 type MeasureOptions struct {
-	Flows    int           // UDP flows, each from its own source port
-	Rate     int           // packets per second per flow
-	Duration time.Duration // how long the failure stays, and how long after restore probing goes on
-	Target   string        // LINK or NODE, as for Fail
-	Silent   bool
+	// Flows is the number of UDP flows, each from its own source port,
+	// spread round-robin over the action's flow ends. 0: two per pair of
+	// ends, at least 8 and at most 256.
+	Flows int
+	// Rate is packets per second per flow. 0: 200, or less so that all
+	// flows together send at most 8000 packets per second.
+	Rate int
+	// Duration is how long the change is held before Undo, and how long
+	// probing goes on after it. 0: 3 s.
+	Duration time.Duration
 }
 
 // Limits of a measurement, so a typo cannot flood the box.
 const (
-	maxFlows    = 64
+	maxFlows    = 256
 	maxRate     = 1000
+	maxPPS      = 20000 // flows x rate
+	defaultPPS  = 8000
 	maxDuration = 60 * time.Second
 	warmup      = time.Second
 )
 
 // Measurement is what measure reports. Gaps are the longest stretch, per
 // flow, between two packets that arrived, in send time: a flow that lost
-// nothing has a gap of one interval.
+// nothing has a gap of 0.
 type Measurement struct {
-	Target       string  `json:"target"`
-	Mode         string  `json:"mode"`
-	From         string  `json:"from"`
-	To           string  `json:"to"`
-	Flows        int     `json:"flows"`
-	RatePPS      int     `json:"rate_pps"`
-	Sent         int     `json:"sent"`
+	Verb    string `json:"verb"`
+	Target  string `json:"target"`
+	Mode    string `json:"mode"`
+	Pairs   int    `json:"pairs"` // distinct flow ends probed
+	Flows   int    `json:"flows"`
+	RatePPS int    `json:"rate_pps"`
+	Sent    int    `json:"sent"`
+	// Lost, the gaps, FlowsHit and ReconvergedS are about the phase from
+	// Apply to Undo (or to the end when the action has no Undo).
 	Lost         int     `json:"lost"`
 	MaxGapMS     float64 `json:"max_gap_ms"`
 	P50GapMS     float64 `json:"p50_gap_ms"`
 	FlowsHit     int     `json:"flows_hit"`
 	ReconvergedS float64 `json:"reconverged_s"`
+	// Restore* are about the phase after Undo.
 	RestoreGapMS float64 `json:"restore_max_gap_ms"`
 	RestoreLost  int     `json:"restore_lost"`
-	// Unrecovered counts flows still losing packets when restore began.
+	// Unrecovered counts flows still losing packets when the phase ended.
 	Unrecovered int `json:"unrecovered_flows"`
 	// SenderStallMS is the sender's longest pause beyond one interval: on a
 	// busy box the gaps are only this exact.
 	SenderStallMS float64 `json:"sender_stall_ms"`
 }
 
-// Validate checks the options and fills defaults.
+// Validate checks the options given; zero values are filled by Measure.
 func (o *MeasureOptions) Validate() error {
+	switch {
+	case o.Flows < 0 || o.Flows > maxFlows:
+		return inputf("--flows %d: want 1 to %d", o.Flows, maxFlows)
+	case o.Rate < 0 || o.Rate > maxRate:
+		return inputf("--rate %d: want 1 to %d packets per second per flow", o.Rate, maxRate)
+	case o.Flows > 0 && o.Rate > 0 && o.Flows*o.Rate > maxPPS:
+		return inputf("--flows %d x --rate %d: want at most %d packets per second in all", o.Flows, o.Rate, maxPPS)
+	case o.Duration != 0 && (o.Duration < 500*time.Millisecond || o.Duration > maxDuration):
+		return inputf("--duration %s: want 500ms to %s", o.Duration, maxDuration)
+	}
+	return nil
+}
+
+// fill sets the defaults for pairs flow ends.
+func (o *MeasureOptions) fill(pairs int) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
 	if o.Flows == 0 {
-		o.Flows = 8
+		o.Flows = min(max(2*pairs, 8), maxFlows)
 	}
 	if o.Rate == 0 {
-		o.Rate = 200
+		o.Rate = max(min(200, defaultPPS/o.Flows), 1)
 	}
 	if o.Duration == 0 {
 		o.Duration = 3 * time.Second
 	}
-	switch {
-	case o.Flows < 1 || o.Flows > maxFlows:
-		return inputf("--flows %d: want 1 to %d", o.Flows, maxFlows)
-	case o.Rate < 1 || o.Rate > maxRate:
-		return inputf("--rate %d: want 1 to %d packets per second per flow", o.Rate, maxRate)
-	case o.Duration < 500*time.Millisecond || o.Duration > maxDuration:
-		return inputf("--duration %s: want 500ms to %s", o.Duration, maxDuration)
+	if o.Flows*o.Rate > maxPPS {
+		return inputf("--flows %d x --rate %d: want at most %d packets per second in all", o.Flows, o.Rate, maxPPS)
 	}
 	return nil
 }
@@ -82,64 +106,80 @@ type probe struct {
 	got  bool
 }
 
-// Measure probes flows between two servers on different leaves, applies the
-// failure, waits Duration, restores it, waits Duration, and reports the
-// data-plane gaps and losses of each phase.
-func Measure(ctx context.Context, s *State, f *plan.Fabric, o MeasureOptions, out io.Writer) (*Measurement, error) {
-	if err := o.Validate(); err != nil {
-		return nil, err
+// Measure probes flows while it applies a, waits Duration, undoes it and
+// waits Duration again, and reports the data-plane gaps and losses of each
+// phase.
+func Measure(ctx context.Context, s *State, f *plan.Fabric, a *Action, o MeasureOptions, out io.Writer) (*Measurement, error) {
+	if a == nil || a.Apply == nil {
+		return nil, fmt.Errorf("measure: no action to apply")
 	}
-	if _, err := resolveTarget(s, f, o.Target); err != nil {
-		return nil, err
+	ends := AllPairs(f)
+	if a.Flows != nil {
+		var err error
+		if ends, err = a.Flows(); err != nil {
+			return nil, err
+		}
 	}
-	src, dst := ecmpPair(f)
-	if src == nil {
-		return nil, fmt.Errorf("measure needs two servers on different leaves")
+	if len(ends) == 0 {
+		return nil, fmt.Errorf("measure needs at least two servers with addresses to probe between")
+	}
+	if err := o.fill(len(ends)); err != nil {
+		return nil, err
 	}
 	// A lab still converging from an earlier failure would make the
 	// numbers about that one: start from every session established.
 	if err := waitConverged(ctx, s, f, 30*time.Second, out); err != nil {
 		return nil, err
 	}
-	rx, err := listenUDP(Netns(s.Prefix, dst.Name))
+	rxs, port, err := listenAll(s, ends)
 	if err != nil {
 		return nil, err
 	}
-	defer rx.Close()
-	to := &net.UDPAddr{IP: dst.Interfaces[0].Addresses[0].Addr().AsSlice(), Port: rx.LocalAddr().(*net.UDPAddr).Port}
-	var txs []*net.UDPConn
 	defer func() {
-		for _, c := range txs {
+		for _, c := range rxs {
 			c.Close()
 		}
 	}()
-	for i := 0; i < o.Flows; i++ {
-		c, err := listenUDP(Netns(s.Prefix, src.Name))
-		if err != nil {
-			return nil, err
+	type flow struct {
+		c  *net.UDPConn
+		to *net.UDPAddr
+	}
+	var flows []flow
+	defer func() {
+		for _, fl := range flows {
+			fl.c.Close()
 		}
-		txs = append(txs, c)
+	}()
+	for i := 0; i < o.Flows; i++ {
+		e := ends[i%len(ends)]
+		c, err := listenUDP(Netns(s.Prefix, e.From))
+		if err != nil {
+			return nil, fmt.Errorf("probe flow from %s: %w", e.From, err)
+		}
+		flows = append(flows, flow{c, &net.UDPAddr{IP: e.To.AsSlice(), Port: port}})
 	}
 	var mu sync.Mutex
 	probes := make([][]probe, o.Flows)
-	go func() {
-		buf := make([]byte, 64)
-		for {
-			n, _, err := rx.ReadFromUDP(buf)
-			if err != nil {
-				return
+	for _, rx := range rxs {
+		go func(rx *net.UDPConn) {
+			buf := make([]byte, 64)
+			for {
+				n, _, err := rx.ReadFromUDP(buf)
+				if err != nil {
+					return
+				}
+				if n < 8 {
+					continue
+				}
+				fl, seq := int(binary.BigEndian.Uint32(buf)), int(binary.BigEndian.Uint32(buf[4:]))
+				mu.Lock()
+				if fl < len(probes) && seq < len(probes[fl]) {
+					probes[fl][seq].got = true
+				}
+				mu.Unlock()
 			}
-			if n < 8 {
-				continue
-			}
-			flow, seq := int(binary.BigEndian.Uint32(buf)), int(binary.BigEndian.Uint32(buf[4:]))
-			mu.Lock()
-			if flow < len(probes) && seq < len(probes[flow]) {
-				probes[flow][seq].got = true
-			}
-			mu.Unlock()
-		}
-	}()
+		}(rx)
+	}
 	interval := time.Second / time.Duration(o.Rate)
 	stop := make(chan struct{})
 	done := make(chan struct{})
@@ -155,13 +195,13 @@ func Measure(ctx context.Context, s *State, f *plan.Fabric, o MeasureOptions, ou
 			case <-t.C:
 			}
 			now := time.Now()
-			for i, c := range txs {
+			for i, fl := range flows {
 				binary.BigEndian.PutUint32(buf, uint32(i))
 				binary.BigEndian.PutUint32(buf[4:], uint32(seq))
 				mu.Lock()
 				probes[i] = append(probes[i], probe{sent: now})
 				mu.Unlock()
-				_, _ = c.WriteToUDP(buf, to) // a send error during a failure is loss too
+				_, _ = fl.c.WriteToUDP(buf, fl.to) // a send error during a failure is loss too
 			}
 		}
 	}()
@@ -173,29 +213,30 @@ func Measure(ctx context.Context, s *State, f *plan.Fabric, o MeasureOptions, ou
 			return nil
 		}
 	}
-	m := &Measurement{Target: o.Target, Mode: "link", From: src.Name, To: dst.Name, Flows: o.Flows, RatePPS: o.Rate}
-	if o.Silent {
-		m.Mode = "silent"
-	}
-	fmt.Fprintf(out, "measure: %d flows %s -> %s at %d pps each\n", o.Flows, src.Name, dst.Name, o.Rate)
-	var failAt, restoreAt time.Time
+	m := &Measurement{Verb: a.Verb, Target: a.Target, Mode: a.Mode, Pairs: min(len(ends), o.Flows), Flows: o.Flows, RatePPS: o.Rate}
+	fmt.Fprintf(out, "measure: %d flows over %d server pairs at %d pps each\n", o.Flows, m.Pairs, o.Rate)
+	var applyAt, undoAt time.Time
 	err = sleep(warmup)
 	if err == nil {
-		failAt = time.Now()
-		err = Fail(ctx, s, f, o.Target, o.Silent)
+		applyAt = time.Now()
+		err = a.Apply(ctx)
 		if err == nil {
-			fmt.Fprintf(out, "measure: failed %s; waiting %s\n", o.Target, o.Duration)
-			if t, _ := resolveTarget(s, f, o.Target); t.node != nil {
-				m.Mode = "node"
-			}
+			fmt.Fprintf(out, "measure: %s; waiting %s\n", a.Verb, o.Duration)
 			err = sleep(o.Duration)
-			restoreAt = time.Now()
-			if rerr := Restore(ctx, s, f, o.Target); rerr != nil && err == nil {
-				err = rerr
+			undoAt = time.Now()
+			if a.Undo != nil {
+				if uerr := a.Undo(ctx); uerr != nil && err == nil {
+					err = uerr
+				}
+				if err == nil {
+					fmt.Fprintf(out, "measure: undone; waiting %s\n", o.Duration)
+				}
 			}
 			if err == nil {
-				fmt.Fprintf(out, "measure: restored %s; waiting %s\n", o.Target, o.Duration)
 				err = sleep(o.Duration)
+			}
+			if a.Undo == nil {
+				undoAt = time.Now()
 			}
 		}
 	}
@@ -209,7 +250,7 @@ func Measure(ctx context.Context, s *State, f *plan.Fabric, o MeasureOptions, ou
 	defer mu.Unlock()
 	var maxGaps []float64
 	for _, ps := range probes {
-		g, lost, lastGapEnd := gaps(ps, failAt, restoreAt, interval)
+		g, lost, lastGapEnd := gaps(ps, applyAt, undoAt, interval)
 		m.Sent += len(ps)
 		m.Lost += lost
 		maxGaps = append(maxGaps, g)
@@ -217,19 +258,61 @@ func Measure(ctx context.Context, s *State, f *plan.Fabric, o MeasureOptions, ou
 			m.FlowsHit++
 		}
 		m.SenderStallMS = max(m.SenderStallMS, senderStall(ps, interval))
-		if lastGapEnd.Equal(restoreAt) {
+		if lastGapEnd.Equal(undoAt) {
 			m.Unrecovered++
 		} else if !lastGapEnd.IsZero() {
-			m.ReconvergedS = max(m.ReconvergedS, lastGapEnd.Sub(failAt).Seconds())
+			m.ReconvergedS = max(m.ReconvergedS, lastGapEnd.Sub(applyAt).Seconds())
 		}
-		rg, rlost, _ := gaps(ps, restoreAt, time.Now().Add(time.Hour), interval)
-		m.RestoreGapMS = max(m.RestoreGapMS, rg)
-		m.RestoreLost += rlost
+		if a.Undo != nil {
+			rg, rlost, _ := gaps(ps, undoAt, time.Now().Add(time.Hour), interval)
+			m.RestoreGapMS = max(m.RestoreGapMS, rg)
+			m.RestoreLost += rlost
+		}
 	}
 	slices.Sort(maxGaps)
 	m.MaxGapMS = maxGaps[len(maxGaps)-1]
 	m.P50GapMS = maxGaps[len(maxGaps)/2]
 	return m, nil
+}
+
+// listenAll opens a UDP socket on one port in every receiver's namespace.
+func listenAll(s *State, ends []FlowEnds) ([]*net.UDPConn, int, error) {
+	var nodes []string
+	seen := map[string]bool{}
+	for _, e := range ends {
+		for _, r := range e.Receivers {
+			if !seen[r] {
+				seen[r] = true
+				nodes = append(nodes, r)
+			}
+		}
+	}
+	var lastErr error
+	// The port is picked in the first namespace; another may have it in
+	// use (rarely), then all start over.
+	for try := 0; try < 5; try++ {
+		var cs []*net.UDPConn
+		port := 0
+		var err error
+		for _, n := range nodes {
+			var c *net.UDPConn
+			c, err = listenUDPPort(Netns(s.Prefix, n), port)
+			if err != nil {
+				err = fmt.Errorf("probe receiver in %s: %w", n, err)
+				break
+			}
+			cs = append(cs, c)
+			port = c.LocalAddr().(*net.UDPAddr).Port
+		}
+		if err == nil {
+			return cs, port, nil
+		}
+		for _, c := range cs {
+			c.Close()
+		}
+		lastErr = err
+	}
+	return nil, 0, lastErr
 }
 
 // gaps looks at the probes sent in [from, to): the longest data-plane gap
@@ -305,7 +388,7 @@ func waitConverged(ctx context.Context, s *State, f *plan.Fabric, bound time.Dur
 		}
 		var down []string
 		for _, x := range sess {
-			if x.State != "Established" {
+			if x.State != "Established" && !failedSession(s, f, x) {
 				down = append(down, x.String())
 			}
 		}
@@ -325,4 +408,33 @@ func waitConverged(ctx context.Context, s *State, f *plan.Fabric, bound time.Dur
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// failedSession tells whether a session is down because of a failure that
+// is still applied: its link, or a node at either end.
+func failedSession(s *State, f *plan.Fabric, x Session) bool {
+	peer := strings.SplitN(x.Peer, ":", 2)[0]
+	if failureOf(s, x.Node) >= 0 || failureOf(s, peer) >= 0 {
+		return true
+	}
+	for _, l := range f.Links {
+		if endName(l.A) == x.Node+":"+x.Interface || endName(l.B) == x.Node+":"+x.Interface {
+			return failureOf(s, endName(l.A)) >= 0
+		}
+	}
+	return false
+}
+
+// Print writes the measurement as text.
+func (m *Measurement) Print(w io.Writer) {
+	fmt.Fprintf(w, "%s (%s): %d of %d flows over %d pairs hit, max gap %.1f ms, p50 gap %.1f ms, %d of %d packets lost, reconverged after %.3f s",
+		m.Verb, m.Mode, m.FlowsHit, m.Flows, m.Pairs, m.MaxGapMS, m.P50GapMS, m.Lost, m.Sent, m.ReconvergedS)
+	if m.Unrecovered > 0 {
+		fmt.Fprintf(w, " (%d flows never recovered)", m.Unrecovered)
+	}
+	fmt.Fprintln(w)
+	if m.Mode != "restore" {
+		fmt.Fprintf(w, "undo: max gap %.1f ms, %d packets lost\n", m.RestoreGapMS, m.RestoreLost)
+	}
+	fmt.Fprintf(w, "resolution: the sender paused up to %.1f ms beyond its interval on this box\n", m.SenderStallMS)
 }

@@ -108,11 +108,13 @@ func inNetns(ns string, fn func() error) error {
 	return <-errc
 }
 
-func listenUDP(ns string) (*net.UDPConn, error) {
+func listenUDP(ns string) (*net.UDPConn, error) { return listenUDPPort(ns, 0) }
+
+func listenUDPPort(ns string, port int) (*net.UDPConn, error) {
 	var c *net.UDPConn
 	err := inNetns(ns, func() error {
 		var err error
-		c, err = net.ListenUDP("udp", &net.UDPAddr{})
+		c, err = net.ListenUDP("udp", &net.UDPAddr{Port: port})
 		return err
 	})
 	return c, err

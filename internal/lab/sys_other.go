@@ -15,3 +15,5 @@ func inLab(int, []string) bool               { return false }
 func startClosd(*Node, string) (int, error)  { return 0, errLinux }
 func inNetns(string, func() error) error     { return errLinux }
 func listenUDP(string) (*net.UDPConn, error) { return nil, errLinux }
+
+func listenUDPPort(string, int) (*net.UDPConn, error) { return nil, errLinux }

@@ -83,7 +83,7 @@ func Up(ctx context.Context, fabricPath string, o Options) (*State, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	s := &State{Name: o.Name, Prefix: prefix, PlanDir: planDir, Created: time.Now().UTC(), dir: dir}
+	s := &State{Name: o.Name, Prefix: prefix, PlanDir: planDir, Closd: closd, Created: time.Now().UTC(), dir: dir}
 	s.Fabric = filepath.Join(dir, "fabric.yaml")
 	data, err := os.ReadFile(fabricPath)
 	if err == nil {
