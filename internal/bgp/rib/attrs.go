@@ -21,6 +21,8 @@ type attrSet struct {
 	clusterLen uint32
 	origin     uint8
 	hasOrig    bool // ORIGINATOR_ID present
+	mobSticky  bool // mobility community (mobility.go)
+	mobSeq     uint32
 	originator netip.Addr
 	// nh is the interned next hop per family slot (0 = none).
 	nh [nFam]uint32
@@ -69,6 +71,7 @@ func (e *Engine) intern(a *wire.PathAttrs) uint32 {
 		s.hasOrig = true
 		s.originator = c.OriginatorID
 	}
+	decodeMobility(&s)
 	bw, hasBW := linkBandwidth(c)
 	for f := range families {
 		if nh := nextHopOf(c, f); nh.IsValid() {

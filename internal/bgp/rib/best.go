@@ -8,6 +8,8 @@ import (
 // Best-path selection (RFC 4271 9.1.2.2 with the customary additions), in
 // this order:
 //
+//  0. host routes' mobility community: sticky, then the higher sequence
+//     (mobility.go); absent counts as sequence 0
 //  1. peer weight, higher first
 //  2. LOCAL_PREF, higher first (absent means 100)
 //  3. locally originated first
@@ -32,6 +34,9 @@ import (
 func (e *Engine) compareMP(a, b path) int {
 	pa, pb := &e.peers[a.peerID()], &e.peers[b.peerID()]
 	sa, sb := &e.attrs.sets[a.attr], &e.attrs.sets[b.attr]
+	if c := mobilityStep(sa, sb); c != 0 {
+		return c
+	}
 	if c := cmp.Compare(pb.cfg.Weight, pa.cfg.Weight); c != 0 {
 		return c
 	}

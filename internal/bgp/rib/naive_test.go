@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/closnet/clos/internal/bgp/wire"
+	"github.com/closnet/clos/internal/neigh"
 )
 
 // rpath is a path as the naive reference sees it: everything spelled out,
@@ -49,7 +50,17 @@ func (p rpath) tieID() netip.Addr {
 // naiveMP is RFC 4271 9.1.2.2 steps up to eBGP over iBGP, written as a list
 // of keys.
 func naiveMP(a, b rpath, always bool) int {
+	as, ast, _ := Mobility(a.attrs)
+	bs, bst, _ := Mobility(b.attrs)
+	sticky := func(s bool) int64 {
+		if s {
+			return 0
+		}
+		return 1
+	}
 	keys := [][2]int64{
+		{sticky(ast), sticky(bst)},
+		{-int64(as), -int64(bs)},
 		{-int64(a.cfg.Weight), -int64(b.cfg.Weight)},
 		{-int64(a.lp()), -int64(b.lp())},
 		{int64(a.attrs.ASPath.Len()), int64(b.attrs.ASPath.Len())},
@@ -225,6 +236,10 @@ func TestBestPathAgainstNaive(t *testing.T) {
 				}
 				if r.IntN(3) == 0 {
 					a.HasLocalPref, a.LocalPref = true, uint32(90+10*r.IntN(3))
+				}
+				if r.IntN(3) == 0 {
+					// A host route: the mobility step comes first.
+					a.ExtCommunities = []wire.ExtCommunity{wire.ExtCommunity(neigh.MobilityCommunity(uint32(r.IntN(3)), r.IntN(8) == 0))}
 				}
 				if pi.cfg.Type == IBGP && r.IntN(4) == 0 {
 					a.OriginatorID = netip.AddrFrom4([4]byte{1, 1, 1, byte(1 + r.IntN(4))})

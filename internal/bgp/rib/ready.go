@@ -57,6 +57,9 @@ type Output struct {
 	Discard []DiscardChange
 	Sends   []Send
 	Peers   []PeerEvent
+	// Remote reports host prefixes' best peer-learned paths, for the
+	// prefixes WatchRemoteHosts selects.
+	Remote []RemoteHost
 	// Errors are encoding failures (attributes too large for a session):
 	// the prefixes named are not advertised to that group.
 	Errors []error
@@ -69,12 +72,13 @@ func (o *Output) reset() {
 	clear(o.Sends)
 	o.Sends = o.Sends[:0]
 	o.Peers = o.Peers[:0]
+	o.Remote = o.Remote[:0]
 	o.Errors = o.Errors[:0]
 }
 
 // Empty reports whether there is nothing to do.
 func (o *Output) Empty() bool {
-	return len(o.Best)+len(o.ECMP)+len(o.Discard)+len(o.Sends)+len(o.Peers)+len(o.Errors) == 0
+	return len(o.Best)+len(o.ECMP)+len(o.Discard)+len(o.Sends)+len(o.Peers)+len(o.Errors)+len(o.Remote) == 0
 }
 
 // Ready decides every prefix changed since the last call and returns what
@@ -178,5 +182,6 @@ func (e *Engine) decide(f int, i uint32) {
 	if bestChanged {
 		e.unref(ob.attr)
 	}
+	e.mobilityNotice(f, &t.ents[i])
 	e.idxBuf = idx[:0]
 }

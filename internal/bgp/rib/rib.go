@@ -207,6 +207,7 @@ type Engine struct {
 	// copies (Encodes, Copies).
 	encodes uint64
 	copies  uint64
+	mob     mobilityWatch
 }
 
 // New makes an engine. It fails on a configuration that cannot work.
