@@ -43,7 +43,7 @@ type planFlags struct {
 	superSpines, borderLeaves, serversPerLeaf               int
 	leafUplinks, spineUplinks                               int
 	linkAddressing, hosts, asnScheme                        string
-	reuseLeafASNs, bfd                                      bool
+	reuseLeafASNs, bfd, dualHomed                           bool
 	bfdInterval, bfdMultiplier                              int
 	loopbacks, loopbacks6, links, links6, servers, servers6 string
 	subnet4, subnet6                                        int
@@ -69,7 +69,8 @@ func newPlanFlags(stderr io.Writer) *planFlags {
 	fs.IntVar(&f.leafUplinks, "leaf-uplinks", 0, "uplinks per leaf, a multiple of the spines per pod; default one per spine (e.g. --leaf-uplinks 8)")
 	fs.IntVar(&f.spineUplinks, "spine-uplinks", 0, "uplinks per spine (5-stage), a multiple of super-spines per plane (e.g. --spine-uplinks 8)")
 	fs.StringVar(&f.linkAddressing, "link-addressing", "", "ipv4 (/31), ipv6 (/127), dual, or unnumbered; default ipv4 (e.g. --link-addressing unnumbered)")
-	fs.StringVar(&f.hosts, "hosts", "", "how servers attach: subnet (a subnet per leaf, default); neighbor and bgp are planned (e.g. --hosts subnet)")
+	fs.StringVar(&f.hosts, "hosts", "", "how servers attach: subnet (a subnet per leaf, default) or neighbor (one shared subnet, anycast gateway, host routes from ARP/ND; leaves run closd); bgp is planned (e.g. --hosts neighbor)")
+	fs.BoolVar(&f.dualHomed, "dual-homed", false, "with --hosts neighbor: every server has a link to each leaf of a pair, the same /32 on both (e.g. --dual-homed)")
 	fs.StringVar(&f.asnScheme, "asn-scheme", "", "private-2 (64512-65534, default) or private-4 (4200000000-4294967294) (e.g. --asn-scheme private-4)")
 	fs.BoolVar(&f.reuseLeafASNs, "reuse-leaf-asns", false, "reuse leaf ASNs in every pod with allowas-in (RFC 7938 7.2.2) (e.g. --reuse-leaf-asns)")
 	fs.BoolVar(&f.bfd, "bfd", true, "BFD on every session (e.g. --bfd=false)")
@@ -142,6 +143,8 @@ func (f *planFlags) apply(in *plan.Intent) []string {
 			in.LinkAddressing = f.linkAddressing
 		case "hosts":
 			in.Hosts = f.hosts
+		case "dual-homed":
+			in.DualHomed = f.dualHomed
 		case "asn-scheme":
 			in.ASN.Scheme = f.asnScheme
 		case "reuse-leaf-asns":
@@ -258,6 +261,9 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "clos plan: wrote %d files to %s: %d switches, %d servers, %d links, %d BGP sessions\n",
 		len(files), f.out, len(p.Switches), len(p.Servers), len(p.Links), p.Sessions)
+	if note := p.HostsNote(); note != "" {
+		fmt.Fprintf(stdout, "clos plan: %s\n", note)
+	}
 	for _, o := range p.Oversubscription {
 		fmt.Fprintf(stdout, "clos plan: oversubscription %s %.2f:1 (%g Gbit/s down, %g up)\n", o.Tier, o.Ratio, o.DownGbps, o.UpGbps)
 	}

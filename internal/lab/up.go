@@ -60,6 +60,9 @@ func Up(ctx context.Context, fabricPath string, o Options) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkHostKinds(f, kinds); err != nil {
+		return nil, err
+	}
 	planDir, _ := filepath.Abs(filepath.Dir(fabricPath))
 	closd := ""
 	for _, k := range kinds {

@@ -92,6 +92,10 @@ func (p *Plan) Closd(n *Node) *config.Config {
 		},
 		Networks: originated(n),
 	}
+	if p.Intent.Hosts == HostsNeighbor && n.Role == RoleLeaf {
+		// The shared subnet and host routes come from hosts: (aggregate).
+		c.Networks = append([]netip.Prefix{}, n.Loopbacks...)
+	}
 	for _, pr := range p.peerings(n) {
 		nb := config.Neighbor{
 			RemoteAS:    config.ASN(pr.peer.ASN),
@@ -115,8 +119,8 @@ func (p *Plan) Closd(n *Node) *config.Config {
 	}
 	if filtersUp(n) {
 		pl := config.PrefixList{Name: policyLocal}
-		for i, pf := range originated(n) {
-			pl.Entries = append(pl.Entries, config.PrefixListEntry{Seq: 10 * (i + 1), Action: "permit", Prefix: pf})
+		for i, e := range p.localEntries(n) {
+			pl.Entries = append(pl.Entries, config.PrefixListEntry{Seq: 10 * (i + 1), Action: "permit", Prefix: e.prefix, LE: e.le})
 		}
 		c.Policy.PrefixLists = []config.PrefixList{pl}
 		c.Policy.RouteMaps = []config.RouteMap{{Name: policyToUpper, Entries: []config.RouteMapEntry{

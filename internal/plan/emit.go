@@ -95,6 +95,9 @@ func (e emitter) iface(indent int, i FabricInterface) {
 	if len(i.Members) > 0 {
 		e.list(indent, "members", i.Members)
 	}
+	if i.MAC != "" {
+		e.kv(indent, false, "mac", scalar(i.MAC))
+	}
 }
 
 func (e emitter) server(h FabricHost) {
@@ -122,6 +125,9 @@ func (e emitter) server(h FabricHost) {
 		e.kv(8, true, "prefix", scalar(r.Prefix.String()))
 		e.kv(8, false, "via", scalar(r.Via.String()))
 		e.kv(8, false, "dev", scalar(r.Dev))
+		if r.Onlink {
+			e.kv(8, false, "onlink", "true")
+		}
 	}
 }
 
@@ -193,5 +199,7 @@ func (e emitter) node(n FabricNode) {
 		}
 	}
 	e.kv(4, false, "closd", scalar(n.Closd))
-	e.kv(4, false, "frr", scalar(n.FRR))
+	if n.FRR != "" {
+		e.kv(4, false, "frr", scalar(n.FRR))
+	}
 }

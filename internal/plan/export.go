@@ -25,21 +25,27 @@ func (p *Plan) Files() ([]File, error) {
 	}
 	out = append(out, File{"fabric.yaml", fy})
 	for _, n := range p.Switches {
-		c, err := p.Closd(n).Marshal()
+		c, err := p.closdFile(n)
 		if err != nil {
 			return nil, fmt.Errorf("closd config of %s: %w", n.Name, err)
 		}
 		out = append(out, File{"closd/" + n.Name + ".yaml", c})
 	}
 	for _, n := range p.Switches {
-		out = append(out, File{"frr/" + n.Name + "/frr.conf", []byte(p.FRR(n))})
+		if p.writesFRR(n) {
+			out = append(out, File{"frr/" + n.Name + "/frr.conf", []byte(p.FRR(n))})
+		}
 	}
 	out = append(out, File{"frr/daemons", []byte(frrDaemons)})
-	clab, err := p.Containerlab()
-	if err != nil {
-		return nil, err
+	// containerlab's switches are FRR containers, which cannot be leaves
+	// in neighbor mode.
+	if p.Intent.Hosts != HostsNeighbor {
+		clab, err := p.Containerlab()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, File{"fabric.clab.yml", clab})
 	}
-	out = append(out, File{"fabric.clab.yml", clab})
 	out = append(out, File{"fabric.dot", []byte(p.Dot())})
 	out = append(out, File{"fabric.mmd", []byte(p.Mermaid())})
 	for _, t := range p.Tables() {

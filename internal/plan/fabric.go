@@ -69,7 +69,7 @@ type FabricNode struct {
 	AllowASIn     int               `yaml:"allowas-in,omitempty"`
 	Interfaces    []FabricInterface `yaml:"interfaces"`
 	Closd         string            `yaml:"closd"`
-	FRR           string            `yaml:"frr"`
+	FRR           string            `yaml:"frr"` // empty where the plan writes no frr.conf
 }
 
 // FabricInterface is a port, or a leaf's server bridge.
@@ -80,6 +80,7 @@ type FabricInterface struct {
 	Peer      string         `yaml:"peer,omitempty"`
 	Bridge    string         `yaml:"bridge,omitempty"`
 	Members   []string       `yaml:"members,omitempty"`
+	MAC       string         `yaml:"mac,omitempty"`
 }
 
 // FabricHost is a server: static addresses and default routes, no daemon.
@@ -98,6 +99,7 @@ type FabricRoute struct {
 	Prefix netip.Prefix `yaml:"prefix"`
 	Via    netip.Addr   `yaml:"via"`
 	Dev    string       `yaml:"dev"`
+	Onlink bool         `yaml:"onlink,omitempty"`
 }
 
 // FabricLink is a cable, named by its two ends.
@@ -119,7 +121,7 @@ type FabricEnd struct {
 func ifaces(in []Interface) []FabricInterface {
 	out := make([]FabricInterface, 0, len(in))
 	for _, i := range in {
-		out = append(out, FabricInterface{Name: i.Name, Kind: i.Kind, Addresses: i.Addresses, Peer: i.Peer, Bridge: i.Bridge, Members: i.Members})
+		out = append(out, FabricInterface{Name: i.Name, Kind: i.Kind, Addresses: i.Addresses, Peer: i.Peer, Bridge: i.Bridge, Members: i.Members, MAC: i.MAC})
 	}
 	return out
 }
@@ -144,17 +146,13 @@ func (p *Plan) Fabric() *Fabric {
 			Interfaces: ifaces(n.Interfaces),
 			Closd:      "closd/" + n.Name + ".yaml", FRR: "frr/" + n.Name + "/frr.conf",
 		})
+		if !p.writesFRR(n) {
+			f.Nodes[len(f.Nodes)-1].FRR = ""
+		}
 	}
 	f.Servers = []FabricHost{}
 	for _, s := range p.Servers {
-		h := FabricHost{Name: s.Name, ID: s.ID, Leaf: s.Leaf, Pod: s.Pod, Interfaces: ifaces(s.Interfaces), Gateways: s.Gateways, Routes: []FabricRoute{}}
-		for _, gw := range s.Gateways {
-			def := netip.MustParsePrefix("0.0.0.0/0")
-			if gw.Is6() {
-				def = netip.MustParsePrefix("::/0")
-			}
-			h.Routes = append(h.Routes, FabricRoute{Prefix: def, Via: gw, Dev: s.Interfaces[0].Name})
-		}
+		h := FabricHost{Name: s.Name, ID: s.ID, Leaf: s.Leaf, Pod: s.Pod, Interfaces: ifaces(s.Interfaces), Gateways: s.Gateways, Routes: p.serverRoutes(s)}
 		f.Servers = append(f.Servers, h)
 	}
 	for _, l := range p.Links {

@@ -28,6 +28,7 @@ type Intent struct {
 	SpineUplinks        int           `yaml:"spine-uplinks"`
 	LinkAddressing      string        `yaml:"link-addressing"`
 	Hosts               string        `yaml:"hosts"`
+	DualHomed           bool          `yaml:"dual-homed"`
 	Pools               Pools         `yaml:"pools"`
 	ServerSubnet        SubnetLengths `yaml:"server-subnet-length"`
 	ASN                 ASNIntent     `yaml:"asn"`

@@ -52,6 +52,7 @@ type Interface struct {
 	Peer      string // NODE:IFACE at the other end of the cable
 	Bridge    string // the bridge this port is a member of
 	Members   []string
+	MAC       string // set only where the plan fixes it (anycast gateway)
 }
 
 // Interface kinds.
@@ -273,13 +274,7 @@ func (b *builder) checkIntent() {
 	default:
 		b.errf("link-addressing", "%q; valid: ipv4 (/31), ipv6 (/127), dual (/31 and /127), unnumbered", in.LinkAddressing)
 	}
-	switch in.Hosts {
-	case "subnet":
-	case "neighbor", "bgp":
-		b.errf("hosts", "%q is not available yet; valid today: subnet", in.Hosts)
-	default:
-		b.errf("hosts", "%q; valid: subnet (neighbor and bgp are planned)", in.Hosts)
-	}
+	b.checkHostMode()
 	if in.ASN.Scheme != ASNPrivate2 && in.ASN.Scheme != ASNPrivate4 {
 		b.errf("asn.scheme", "%q; valid: private-2 (64512-65534), private-4 (4200000000-4294967294)", in.ASN.Scheme)
 	}
@@ -478,7 +473,7 @@ func (b *builder) checkPools() {
 		bits            int
 	}{{"pools.servers-ipv4", "server-subnet-length.ipv4", in.Pools.Servers4, in.ServerSubnet.IPv4},
 		{"pools.servers-ipv6", "server-subnet-length.ipv6", in.Pools.Servers6, in.ServerSubnet.IPv6}} {
-		if !sp.p.IsValid() {
+		if !sp.p.IsValid() || b.shared() {
 			continue
 		}
 		bitLen := sp.p.Addr().BitLen()
@@ -499,6 +494,9 @@ func (b *builder) checkPools() {
 				sp.p, uint64(1)<<count, sp.bits, maxLeaf, in.Capacity.LeavesPerPod, in.Pods, maxLeaf-uint64(1)<<count,
 				sp.bits-bitsFor(maxLeaf))
 		}
+	}
+	if b.shared() {
+		b.checkSharedPools()
 	}
 }
 
@@ -632,6 +630,9 @@ func (b *builder) nodes() {
 			if in.Pools.Servers6.IsValid() {
 				sub6, _ := subnetAt(in.Pools.Servers6, in.ServerSubnet.IPv6, uint64(id-1))
 				n.ServerSubnets = append(n.ServerSubnets, sub6)
+			}
+			if b.shared() {
+				n.ServerSubnets = b.sharedSubnets()
 			}
 			b.add(n)
 		}
@@ -793,6 +794,11 @@ func (b *builder) links() {
 				uint64(bl.ID-1)*uint64(in.Capacity.UplinksPerBorder)+uint64(u))
 			fabricLinks++
 		}
+	}
+	b.p.Sessions = fabricLinks * sessionsPerLink
+	if b.shared() {
+		b.neighborServers(leaves)
+		return
 	}
 	// Servers: one port each on their leaf, bridged into the leaf's subnet.
 	byLeaf := map[string][]*Node{}

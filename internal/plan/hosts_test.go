@@ -1,0 +1,234 @@
+package plan
+
+import (
+	"bytes"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/closnet/clos/internal/config"
+	"go.yaml.in/yaml/v3"
+)
+
+// hostModes are the golden fabrics of the host attachment modes.
+func hostModes(t *testing.T) map[string]Intent {
+	neighbor := preset(t, "seed-003")
+	neighbor.Hosts = HostsNeighbor
+	dual := neighbor
+	dual.DualHomed = true
+	v6 := preset(t, "rfc7938-3stage")
+	v6.Hosts = HostsNeighbor
+	v6.LinkAddressing = LinksUnnumbered
+	v6.Pools.Loopbacks6 = netip.MustParsePrefix("fd00::/64")
+	v6.Pools.Servers6 = netip.MustParsePrefix("fd00:2::/64")
+	return map[string]Intent{"seed-003-neighbor": neighbor, "seed-003-dual-homed": dual, "rfc7938-3stage-neighbor-v6": v6}
+}
+
+func TestGoldenHostModes(t *testing.T) {
+	for name, in := range hostModes(t) {
+		t.Run(name, func(t *testing.T) {
+			files, err := mustBuild(t, in).Files()
+			if err != nil {
+				t.Fatal(err)
+			}
+			compareGolden(t, filepath.Join("testdata", "golden-hosts", name), files)
+		})
+	}
+}
+
+func compareGolden(t *testing.T, dir string, files []File) {
+	t.Helper()
+	if *update {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			path := filepath.Join(dir, filepath.FromSlash(f.Path))
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, f.Data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for _, f := range files {
+		seen[filepath.FromSlash(f.Path)] = true
+		want, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(f.Path)))
+		if err != nil {
+			t.Errorf("%v (run go test ./internal/plan -run Golden -update)", err)
+			continue
+		}
+		if !bytes.Equal(want, f.Data) {
+			t.Errorf("%s differs from its golden file (run with -update if the change is intended):\n%s", f.Path, firstDiff(string(want), string(f.Data)))
+		}
+	}
+	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dir, path)
+			if !seen[rel] {
+				t.Errorf("golden file %s is no longer written", rel)
+			}
+		}
+		return nil
+	})
+}
+
+// TestNeighborMode checks the promises of neighbor mode on the plan itself,
+// so a wrong golden file cannot hide them.
+func TestNeighborMode(t *testing.T) {
+	in := preset(t, "seed-003")
+	in.Hosts = HostsNeighbor
+	p := mustBuild(t, in)
+	f := p.Fabric()
+	shared := netip.MustParsePrefix("10.2.0.0/16")
+	gw := netip.MustParsePrefix("10.2.0.1/16")
+	seen := map[netip.Addr]string{}
+	for _, s := range f.Servers {
+		if len(s.Interfaces) != 1 || len(s.Interfaces[0].Addresses) != 1 {
+			t.Fatalf("%s: interfaces %+v; want one port with one address", s.Name, s.Interfaces)
+		}
+		a := s.Interfaces[0].Addresses[0]
+		if a.Bits() != 32 || !shared.Contains(a.Addr()) || a.Addr() == gw.Addr() {
+			t.Errorf("%s: address %s; want a /32 in %s other than the gateway", s.Name, a, shared)
+		}
+		if o, dup := seen[a.Addr()]; dup {
+			t.Errorf("%s and %s share %s", s.Name, o, a.Addr())
+		}
+		seen[a.Addr()] = s.Name
+		if len(s.Routes) != 1 || s.Routes[0].Via != gw.Addr() || !s.Routes[0].Onlink || s.Routes[0].Prefix.Bits() != 0 {
+			t.Errorf("%s: routes %+v; want one on-link default via %s", s.Name, s.Routes, gw.Addr())
+		}
+	}
+	for _, n := range p.Switches {
+		c := p.Closd(n)
+		h := p.Hosts(n)
+		if n.Role != RoleLeaf {
+			if h != nil {
+				t.Errorf("%s: a %s got a hosts section", n.Name, n.Role)
+			}
+			continue
+		}
+		if h == nil || len(h.Interfaces) != in.ServersPerLeaf || !h.Aggregate || h.Gateway.IPv4 != gw.String() || h.Gateway.MAC != GatewayMAC {
+			t.Fatalf("%s: hosts %+v", n.Name, h)
+		}
+		for _, hi := range h.Interfaces {
+			if strings.Join(hi.Allowed, ",") != shared.String() {
+				t.Errorf("%s %s: allowed %v; want [%s]", n.Name, hi.Name, hi.Allowed, shared)
+			}
+		}
+		for _, nw := range c.Networks {
+			if nw.Bits() != 32 {
+				t.Errorf("%s: networks %v; the subnet comes from hosts.aggregate, not networks", n.Name, c.Networks)
+			}
+		}
+		var le32 bool
+		for _, e := range c.Policy.PrefixLists[0].Entries {
+			le32 = le32 || (e.Prefix == shared && e.LE == 32)
+		}
+		if !le32 {
+			t.Errorf("%s: prefix-list %+v does not let host routes of %s upstream", n.Name, c.Policy.PrefixLists[0].Entries, shared)
+		}
+		var ports int
+		for _, ifc := range n.Interfaces {
+			if ifc.Kind == KindBridge {
+				t.Errorf("%s: bridge in neighbor mode", n.Name)
+			}
+			if ifc.Kind == KindServer {
+				ports++
+				if len(ifc.Addresses) != 1 || ifc.Addresses[0] != gw || ifc.MAC != GatewayMAC {
+					t.Errorf("%s %s: %v %s; want the anycast gateway %s %s", n.Name, ifc.Name, ifc.Addresses, ifc.MAC, gw, GatewayMAC)
+				}
+			}
+		}
+		if ports != in.ServersPerLeaf {
+			t.Errorf("%s: %d server ports", n.Name, ports)
+		}
+	}
+	files, err := p.Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fl := range files {
+		if fl.Path == "frr/leaf1/frr.conf" || fl.Path == "fabric.clab.yml" {
+			t.Errorf("%s written in neighbor mode; leaves need closd", fl.Path)
+		}
+		if fl.Path == "closd/leaf1.yaml" {
+			var doc map[string]any
+			if err := yaml.Unmarshal(fl.Data, &doc); err != nil {
+				t.Fatalf("closd/leaf1.yaml: %v", err)
+			}
+			if doc["hosts"] == nil {
+				t.Errorf("closd/leaf1.yaml has no hosts: section")
+			}
+		}
+		if fl.Path == "closd/spine3.yaml" {
+			if _, err := config.Parse("spine3.yaml", fl.Data); err != nil {
+				t.Errorf("closd/spine3.yaml: %v", err)
+			}
+		}
+	}
+	back, err := ParseFabric("fabric.yaml", files[0].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Hosts != HostsNeighbor || !back.Servers[0].Routes[0].Onlink || back.Nodes[0].Interfaces[2].MAC != GatewayMAC {
+		t.Errorf("fabric.yaml does not read back: %+v", back.Servers[0])
+	}
+}
+
+func TestDualHomed(t *testing.T) {
+	in := preset(t, "seed-003")
+	in.Hosts = HostsNeighbor
+	in.DualHomed = true
+	p := mustBuild(t, in)
+	for _, s := range p.Fabric().Servers {
+		if len(s.Interfaces) != 2 {
+			t.Fatalf("%s: %d ports; want 2", s.Name, len(s.Interfaces))
+		}
+		a, b := s.Interfaces[0], s.Interfaces[1]
+		la, _, _ := strings.Cut(a.Peer, ":")
+		lb, _, _ := strings.Cut(b.Peer, ":")
+		if la == lb || la != s.Leaf {
+			t.Errorf("%s: ports to %s and %s; want its leaf %s and the other leaf of its pair", s.Name, la, lb, s.Leaf)
+		}
+		if a.Addresses[0] != b.Addresses[0] || a.Addresses[0].Bits() != 32 {
+			t.Errorf("%s: %v and %v; want the same /32 on both", s.Name, a.Addresses, b.Addresses)
+		}
+		if len(s.Routes) != 2 || s.Routes[0].Dev == s.Routes[1].Dev || s.Routes[0].Prefix != s.Routes[1].Prefix {
+			t.Errorf("%s: routes %+v; want a default over both ports", s.Name, s.Routes)
+		}
+	}
+	for _, n := range p.Switches {
+		if h := p.Hosts(n); n.Role == RoleLeaf && (h == nil || !h.Multihomed || len(h.Interfaces) != 2*in.ServersPerLeaf) {
+			t.Errorf("%s: hosts %+v; want multihomed with a port per server of the pair", n.Name, h)
+		}
+	}
+	if got := len(p.Links); got != 4+2*4 {
+		t.Errorf("%d links; want 4 fabric + 8 server links", got)
+	}
+}
+
+func TestHostModeErrors(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		in   Intent
+		want string
+	}{
+		{"dual-homed needs neighbor", Intent{DualHomed: true}, "dual-homed: needs hosts: neighbor"},
+		{"dual-homed odd leaves", Intent{Hosts: HostsNeighbor, DualHomed: true, LeavesPerPod: 3}, "dual-homed: servers attach to a pair of leaves, but leaves-per-pod is 3"},
+		{"shared pool too small", Intent{Hosts: HostsNeighbor, ServersPerLeaf: 100, Pools: Pools{Servers4: netip.MustParsePrefix("10.2.0.0/24")}},
+			"pools.servers-ipv4: 10.2.0.0/24 is the shared server subnet of hosts: neighbor and holds 256 addresses, but server ids reach 400 (4 leaf ids x capacity.servers-per-leaf 100) plus network, gateway and broadcast, 147 short; a /23 or larger fits"},
+		{"unknown mode", Intent{Hosts: "l2"}, `hosts: "l2"; valid: subnet`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Build(c.in)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("got %v; want %q", err, c.want)
+			}
+		})
+	}
+}
