@@ -95,6 +95,7 @@ func (p *Plan) Closd(n *Node) *config.Config {
 	if p.Intent.Hosts == HostsNeighbor && n.Role == RoleLeaf {
 		// The shared subnet and host routes come from hosts: (aggregate).
 		c.Networks = append([]netip.Prefix{}, n.Loopbacks...)
+		c.Hosts = p.Hosts(n)
 	}
 	for _, pr := range p.peerings(n) {
 		nb := config.Neighbor{

@@ -25,7 +25,7 @@ func (p *Plan) Files() ([]File, error) {
 	}
 	out = append(out, File{"fabric.yaml", fy})
 	for _, n := range p.Switches {
-		c, err := p.closdFile(n)
+		c, err := p.Closd(n).Marshal()
 		if err != nil {
 			return nil, fmt.Errorf("closd config of %s: %w", n.Name, err)
 		}

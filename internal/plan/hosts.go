@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
+
+	"github.com/closnet/clos/internal/config"
 )
 
 // Host attachment modes (intent field hosts, clos plan --hosts).
@@ -175,60 +178,29 @@ func (p *Plan) serverRoutes(s *Node) []FabricRoute {
 	return out
 }
 
-// HostsConfig is closd's hosts: section (docs/host-routes.md, the schema
-// the lead fixed for issue 11), as the planner writes it.
-type HostsConfig struct {
-	Interfaces    []HostsInterface `yaml:"interfaces"`
-	AgingTime     string           `yaml:"aging-time"`
-	ProbeInterval string           `yaml:"probe-interval"`
-	ProbeRetries  int              `yaml:"probe-retries"`
-	MoveLimit     int              `yaml:"move-limit"`
-	MoveWindow    string           `yaml:"move-window"`
-	FreezeHold    string           `yaml:"freeze-hold"`
-	Multihomed    bool             `yaml:"multihomed"`
-	Community     string           `yaml:"community,omitempty"`
-	Gateway       HostsGateway     `yaml:"gateway"`
-	Aggregate     bool             `yaml:"aggregate"`
-}
-
-// HostsInterface is one server-facing port and what hosts may use on it.
-type HostsInterface struct {
-	Name    string   `yaml:"name"`
-	Allowed []string `yaml:"allowed,flow"`
-}
-
-// HostsGateway is the anycast gateway of every server port.
-type HostsGateway struct {
-	IPv4 string `yaml:"ipv4,omitempty"`
-	IPv6 string `yaml:"ipv6,omitempty"`
-	MAC  string `yaml:"mac"`
-}
-
 // Hosts returns closd's hosts: section for leaf n in neighbor mode, nil
 // otherwise. Timers are the engine's defaults, written out so the file
 // says what runs.
-func (p *Plan) Hosts(n *Node) *HostsConfig {
+func (p *Plan) Hosts(n *Node) *config.Hosts {
 	if p.Intent.Hosts != HostsNeighbor || n.Role != RoleLeaf {
 		return nil
 	}
-	h := &HostsConfig{
-		AgingTime: "300s", ProbeInterval: "1s", ProbeRetries: 3,
-		MoveLimit: 5, MoveWindow: "180s", FreezeHold: "600s",
+	h := &config.Hosts{
+		AgingTime: config.Duration(300 * time.Second), ProbeInterval: config.Duration(time.Second), ProbeRetries: 3,
+		MoveLimit: 5, MoveWindow: config.Duration(180 * time.Second), FreezeHold: config.Duration(600 * time.Second),
 		Multihomed: p.Intent.DualHomed, Community: HostCommunity,
-		Gateway: HostsGateway{MAC: GatewayMAC}, Aggregate: true,
+		Gateway: config.HostGateway{MAC: GatewayMAC}, Aggregate: true,
 	}
-	allowed := prefixStrings(n.ServerSubnets)
 	for _, ifc := range n.Interfaces {
-		if ifc.Kind == KindServer {
-			h.Interfaces = append(h.Interfaces, HostsInterface{Name: ifc.Name, Allowed: allowed})
-			if h.Gateway.IPv4 == "" {
-				for _, a := range ifc.Addresses {
-					if a.Addr().Is4() {
-						h.Gateway.IPv4 = a.String()
-					} else {
-						h.Gateway.IPv6 = a.String()
-					}
-				}
+		if ifc.Kind != KindServer {
+			continue
+		}
+		h.Interfaces = append(h.Interfaces, config.HostInterface{Name: ifc.Name, Allowed: append([]netip.Prefix{}, n.ServerSubnets...)})
+		for _, a := range ifc.Addresses {
+			if a.Addr().Is4() {
+				h.Gateway.IPv4 = a
+			} else {
+				h.Gateway.IPv6 = a
 			}
 		}
 	}
@@ -236,26 +208,6 @@ func (p *Plan) Hosts(n *Node) *HostsConfig {
 		return nil
 	}
 	return h
-}
-
-// closdFile renders closd/NODE.yaml: the config package's encoding of
-// Closd(n), then the hosts: section in neighbor mode.
-func (p *Plan) closdFile(n *Node) ([]byte, error) {
-	c, err := p.Closd(n).Marshal()
-	if err != nil {
-		return nil, err
-	}
-	h := p.Hosts(n)
-	if h == nil {
-		return c, nil
-	}
-	hb, err := encodeYAML(struct {
-		Hosts *HostsConfig `yaml:"hosts"`
-	}{h})
-	if err != nil {
-		return nil, err
-	}
-	return append(c, hb...), nil
 }
 
 // writesFRR reports whether switch n gets an frr.conf: FRR has no way to
