@@ -34,6 +34,7 @@ import (
 	"github.com/closnet/clos/internal/bgp/wire"
 	"github.com/closnet/clos/internal/config"
 	"github.com/closnet/clos/internal/fib"
+	"github.com/closnet/clos/internal/neigh"
 )
 
 // Defaults of the timers the config file does not carry.
@@ -81,6 +82,12 @@ type Options struct {
 	// bfd.MemNetwork endpoint. No BFD server is started when no neighbor
 	// asks for BFD.
 	BFDTransport bfd.Transport
+	// HostWatch, HostKernel and HostNet are the host-route environment
+	// (config hosts:, hosts.go); nil means the Linux ones. Tests pass
+	// fakes.
+	HostWatch  func(interfaces []string) (HostWatcher, error)
+	HostKernel neigh.Kernel
+	HostNet    HostNet
 }
 
 // Daemon is one closd: its sessions, its RIB and its FIB.
@@ -110,6 +117,8 @@ type Daemon struct {
 	bfdMu    sync.Mutex
 	bfdQueue []bfd.StateChange
 	sweepAt  time.Time
+	// hosts learns host routes from ARP/ND; nil without a hosts section.
+	hosts *hostRoutes
 
 	// Loc-RIB mirror for snapshots: best path per prefix.
 	best map[wire.Family]map[netip.Prefix]Route
@@ -271,6 +280,9 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 			return nil, fmt.Errorf("daemon: network %s: %w", p, err)
 		}
 		d.nets = append(d.nets, p)
+	}
+	if err := d.newHosts(); err != nil {
+		return nil, err
 	}
 	for i, n := range cfg.Neighbors {
 		if n.ListenRange.IsValid() {
@@ -502,6 +514,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("daemon: bfd: %w", err)
 	}
+	if err := d.startHosts(); err != nil {
+		ln.Close()
+		if d.fib != nil {
+			d.fib.Close()
+		}
+		return fmt.Errorf("daemon: %w", err)
+	}
 	d.log.Info("closd running", "router-id", d.cfg.RouterID, "asn", d.cfg.ASN, "listen", ln.Addr(), "neighbors", len(d.peers), "networks", len(d.nets))
 
 	d.wg.Add(1)
@@ -526,6 +545,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.resetTimer(timer)
 		select {
 		case <-ctx.Done():
+			d.stopHosts()
 			d.shutdown(ln)
 			if d.fib != nil {
 				d.fib.Close()
@@ -573,6 +593,7 @@ func (d *Daemon) resetTimer(t *time.Timer) {
 		}
 	}
 	consider(d.sweepAt)
+	consider(d.hostsDeadline())
 	if at, ok := d.rib.NextDeadline(); ok {
 		consider(at)
 	}
@@ -596,6 +617,7 @@ func (d *Daemon) tick() {
 			}
 		}
 	}
+	d.hostsTick(now)
 	if !d.sweepAt.IsZero() && !d.sweepAt.After(now) {
 		d.sweepAt = time.Time{}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -782,6 +804,8 @@ func (d *Daemon) handle(ev event) {
 		d.log.Warn("accepting a connection", "err", ev.err)
 	case bfdWakeEvent:
 		d.drainBFD()
+	case hostsEvent:
+		d.handleHosts(ev)
 	case dialEvent:
 		p := ev.p
 		if ev.gen != p.dialGen || p.main.fsm.State() != fsm.StateConnect || p.main.conn != nil {

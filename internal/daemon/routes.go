@@ -58,6 +58,7 @@ func (d *Daemon) apply(out *rib.Output) {
 			d.bestBy[r.Peer]++
 		}
 	}
+	d.hostsRemote(out.Remote)
 	for _, s := range out.Sends {
 		for _, id := range s.Peers {
 			ss := d.byRIB[id]

@@ -1,0 +1,234 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/closnet/clos/internal/bgp/rib"
+	"github.com/closnet/clos/internal/bgp/wire"
+	"github.com/closnet/clos/internal/neigh"
+)
+
+// hostEnv is one leaf's fake host-route environment.
+type hostEnv struct {
+	mu       sync.Mutex
+	watchers []*FakeHostWatcher
+	kernel   *neigh.FakeKernel
+	net      *FakeHostNet
+}
+
+func newHostEnv() *hostEnv {
+	return &hostEnv{kernel: &neigh.FakeKernel{}, net: NewFakeHostNet()}
+}
+
+func (e *hostEnv) options(o Options) Options {
+	o.HostKernel, o.HostNet = e.kernel, e.net
+	o.HostWatch = func([]string) (HostWatcher, error) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		w := NewFakeHostWatcher(64)
+		e.watchers = append(e.watchers, w)
+		return w, nil
+	}
+	return o
+}
+
+func (e *hostEnv) watcher(t *testing.T) *FakeHostWatcher {
+	t.Helper()
+	var w *FakeHostWatcher
+	waitFor(t, "a neighbor watcher", func() (bool, string) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if n := len(e.watchers); n > 0 && !e.watchers[n-1].Closed() {
+			w = e.watchers[n-1]
+			return true, ""
+		}
+		return false, fmt.Sprintf("%d watchers", len(e.watchers))
+	})
+	return w
+}
+
+const hostsYAML = `
+hosts:
+  interfaces:
+    - name: swp3
+      allowed: [10.1.0.0/24, "2001:db8:1::/64"]
+  probe-interval: 100ms
+  probe-retries: 2
+  community: "65000:100"
+  gateway: {ipv4: 10.1.0.1/24, mac: "02:00:00:00:01:01"}
+  aggregate: true
+`
+
+// hostPath is a path to prefix in d's RIB: local or from a peer, with its
+// mobility sequence and standard communities.
+type hostPath struct {
+	local  bool
+	seq    uint32
+	hasSeq bool
+	comms  []uint32
+	best   bool
+}
+
+func hostPaths(t *testing.T, d *Daemon, prefix string) []hostPath {
+	t.Helper()
+	pfx := netip.MustParsePrefix(prefix)
+	var out []hostPath
+	err := d.query(context.Background(), func() {
+		d.rib.LocRIB(wire.IPv4Unicast, 0, func(r rib.Route) bool {
+			if r.Prefix == pfx {
+				seq, _, ok := rib.Mobility(r.Attrs)
+				out = append(out, hostPath{local: r.Peer == 0, seq: seq, hasSeq: ok, comms: r.Attrs.Communities, best: r.Best})
+			}
+			return true
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func bestPath(ps []hostPath) (hostPath, bool) {
+	for _, p := range ps {
+		if p.best {
+			return p, true
+		}
+	}
+	return hostPath{}, false
+}
+
+var (
+	vmIP  = netip.MustParseAddr("10.1.0.10")
+	vmPfx = netip.MustParsePrefix("10.1.0.10/32")
+	vmMAC = neigh.MAC{0x02, 0, 0, 0, 0, 0x0a}
+)
+
+// TestHostRoutesLearnMoveWithdraw runs two leaves with fake neighbor
+// tables: a learns a host and originates it with the mobility and
+// standard communities; the host moves to b, which outbids a; a probes,
+// gets no answer and withdraws within the probe time; then b loses it.
+func TestHostRoutesLearnMoveWithdraw(t *testing.T) {
+	ca, cb := pairConfigsWith(t, hostsYAML)
+	cb.Hosts = ca.Hosts
+	ea, eb := newHostEnv(), newHostEnv()
+	a := start(t, "a", ca, ea.options(Options{ConnectRetry: time.Second}))
+	b := start(t, "b", cb, eb.options(Options{ConnectRetry: time.Second}))
+	waitFor(t, "session", func() (bool, string) {
+		na := neighbor(t, a.d, "127.0.0.2")
+		return na.State == "Established", na.State
+	})
+	if gw := ea.net.Ports["swp3"]; gw.IPv4 != netip.MustParsePrefix("10.1.0.1/24") || gw.MAC != (neigh.MAC{2, 0, 0, 0, 1, 1}) {
+		t.Errorf("port setup = %+v", ea.net.Ports)
+	}
+	if tm, ok := ea.kernel.Timers["swp3"]; !ok || tm.UcastSolicit != 1 {
+		t.Errorf("kernel timers = %+v", ea.kernel.Timers)
+	}
+	// aggregate: true originates the shared subnet on both leaves.
+	if ps := hostPaths(t, a.d, "10.1.0.0/24"); len(ps) == 0 || !ps[0].local {
+		t.Errorf("aggregate at a: %+v", ps)
+	}
+
+	wa := ea.watcher(t)
+	wa.Send(neigh.NeighEvent{Interface: "swp3", IP: vmIP, MAC: vmMAC, State: neigh.NUDReachable})
+	waitFor(t, "a originates the host, b learns it with seq 0", func() (bool, string) {
+		pa, pb := hostPaths(t, a.d, "10.1.0.10/32"), hostPaths(t, b.d, "10.1.0.10/32")
+		ba, oka := bestPath(pa)
+		bb, okb := bestPath(pb)
+		return oka && okb && ba.local && ba.hasSeq && ba.seq == 0 && len(ba.comms) == 1 && ba.comms[0] == 65000<<16|100 &&
+			!bb.local && bb.hasSeq && bb.seq == 0, fmt.Sprintf("a %+v b %+v", pa, pb)
+	})
+	if port, ok := ea.net.Route(vmPfx); !ok || port != "swp3" {
+		t.Errorf("a's kernel route to the host: %q %v", port, ok)
+	}
+	// Non-allowed addresses are never originated.
+	wa.Send(neigh.NeighEvent{Interface: "swp3", IP: netip.MustParseAddr("10.9.9.9"), MAC: vmMAC, State: neigh.NUDReachable})
+
+	// The VM moves to b: b's kernel sees it (its gratuitous ARP).
+	wb := eb.watcher(t)
+	moved := time.Now()
+	wb.Send(neigh.NeighEvent{Interface: "swp3", IP: vmIP, MAC: vmMAC, State: neigh.NUDStale})
+	waitFor(t, "b originates seq 1, a's best is b's", func() (bool, string) {
+		pa, pb := hostPaths(t, a.d, "10.1.0.10/32"), hostPaths(t, b.d, "10.1.0.10/32")
+		ba, _ := bestPath(pa)
+		bb, _ := bestPath(pb)
+		return bb.local && bb.seq == 1 && !ba.local && ba.seq == 1, fmt.Sprintf("a %+v b %+v", pa, pb)
+	})
+	// a probes the host at once and, without an answer, withdraws it.
+	waitFor(t, "a withdraws", func() (bool, string) {
+		pa := hostPaths(t, a.d, "10.1.0.10/32")
+		for _, p := range pa {
+			if p.local {
+				return false, fmt.Sprintf("%+v", pa)
+			}
+		}
+		return len(pa) == 1, fmt.Sprintf("%+v", pa)
+	})
+	took := time.Since(moved)
+	t.Logf("a withdrew %v after the move (probe time: 2 probes 100ms apart + 100ms)", took)
+	if probes := ea.kernel.TakeProbes(); len(probes) != 2 || probes[0].IP != vmIP || probes[0].MAC != vmMAC {
+		t.Errorf("a's probes = %+v, want 2 to the VM", probes)
+	}
+	if _, ok := ea.net.Route(vmPfx); ok {
+		t.Error("a kept its kernel route to the moved host")
+	}
+	if port, ok := eb.net.Route(vmPfx); !ok || port != "swp3" {
+		t.Errorf("b's kernel route to the host: %q %v", port, ok)
+	}
+	st, err := a.d.Hosts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Hosts) != 0 || st.Counters.Originated != 1 || st.Counters.Withdrawn != 1 || st.Counters.Probes != 2 || st.Engine.Rejected != 1 {
+		t.Errorf("a's host status = %+v", st)
+	}
+	sb, err := b.d.Hosts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sb.Hosts) != 1 || sb.Hosts[0].Seq != 1 || sb.Hosts[0].Interface != "swp3" || sb.Engine.Moves != 1 {
+		t.Errorf("b's host status = %+v", sb)
+	}
+
+	// The watcher fails (ENOBUFS): b starts a new one and keeps its hosts.
+	wb.Fail(errors.New("netlink receive: no buffer space available"))
+	waitFor(t, "b restarts its watcher", func() (bool, string) {
+		st, _ := b.d.Hosts(context.Background())
+		return st.Counters.WatcherStarts == 2 && st.Watching && wb.Closed(), fmt.Sprintf("%+v", st.Counters)
+	})
+	wb = eb.watcher(t)
+
+	// The VM is removed at b: the entry fails, b probes and withdraws; a
+	// loses its route too.
+	wb.Send(neigh.NeighEvent{Interface: "swp3", IP: vmIP, MAC: vmMAC, State: neigh.NUDFailed})
+	waitFor(t, "host gone everywhere", func() (bool, string) {
+		pa, pb := hostPaths(t, a.d, "10.1.0.10/32"), hostPaths(t, b.d, "10.1.0.10/32")
+		return len(pa) == 0 && len(pb) == 0, fmt.Sprintf("a %+v b %+v", pa, pb)
+	})
+	if _, ok := eb.net.Route(vmPfx); ok {
+		t.Error("b kept its kernel route")
+	}
+	a.stop(t)
+	b.stop(t)
+	for _, w := range append(ea.watchers, eb.watchers...) {
+		if !w.Closed() {
+			t.Error("a watcher was left open after Run returned")
+		}
+	}
+}
+
+func TestHostsOffWithoutSection(t *testing.T) {
+	ca, _ := pairConfigs(t)
+	d, err := New(ca, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Hosts(context.Background()); !errors.Is(err, ErrNoHosts) {
+		t.Errorf("Hosts without a section: %v", err)
+	}
+}
