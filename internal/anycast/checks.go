@@ -234,6 +234,12 @@ func NewRunner(ctx context.Context, max int) *Runner {
 	return newRunner(ctx, max, Execute)
 }
 
+// NewRunnerFunc is NewRunner with checks run by execute instead of Execute;
+// daemon tests pass a fake that needs no service.
+func NewRunnerFunc(ctx context.Context, max int, execute func(context.Context, CheckSpec) error) *Runner {
+	return newRunner(ctx, max, execute)
+}
+
 func newRunner(ctx context.Context, max int, execute func(context.Context, CheckSpec) error) *Runner {
 	if max < 1 {
 		max = 1

@@ -111,8 +111,11 @@ func (c *Config) applyServiceDefaults() {
 		// fabric reaches the host through it.
 		c.Networks = []netip.Prefix{netip.PrefixFrom(c.RouterID, 32)}
 	}
-	if len(c.Services) == 0 && c.Drain == nil {
-		return
+	if len(c.Services) == 0 {
+		c.Services = nil // "services: []" is the same as none
+		if c.Drain == nil {
+			return
+		}
 	}
 	if c.Drain == nil {
 		c.Drain = &Drain{}

@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/closnet/clos/internal/anycast"
 	"github.com/closnet/clos/internal/bfd"
 	"github.com/closnet/clos/internal/bgp/fsm"
 	"github.com/closnet/clos/internal/bgp/policy"
@@ -88,6 +89,11 @@ type Options struct {
 	HostWatch  func(interfaces []string) (HostWatcher, error)
 	HostKernel neigh.Kernel
 	HostNet    HostNet
+	// Loopback holds the anycast service addresses (services.go); nil
+	// means the OS loopback. CheckExec runs their health checks; nil
+	// means anycast.Execute.
+	Loopback  Loopback
+	CheckExec func(context.Context, anycast.CheckSpec) error
 }
 
 // Daemon is one closd: its sessions, its RIB and its FIB.
@@ -119,6 +125,8 @@ type Daemon struct {
 	sweepAt  time.Time
 	// hosts learns host routes from ARP/ND; nil without a hosts section.
 	hosts *hostRoutes
+	// svc runs the anycast services (services.go); nil without any.
+	svc *services
 
 	// Loc-RIB mirror for snapshots: best path per prefix.
 	best map[wire.Family]map[netip.Prefix]Route
@@ -282,6 +290,9 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 		d.nets = append(d.nets, p)
 	}
 	if err := d.newHosts(); err != nil {
+		return nil, err
+	}
+	if err := d.newServices(); err != nil {
 		return nil, err
 	}
 	for i, n := range cfg.Neighbors {
@@ -521,6 +532,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("daemon: %w", err)
 	}
+	d.startServices()
 	d.log.Info("closd running", "router-id", d.cfg.RouterID, "asn", d.cfg.ASN, "listen", ln.Addr(), "neighbors", len(d.peers), "networks", len(d.nets))
 
 	d.wg.Add(1)
@@ -546,6 +558,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			d.stopHosts()
+			d.stopServices()
 			d.shutdown(ln)
 			if d.fib != nil {
 				d.fib.Close()
@@ -594,6 +607,7 @@ func (d *Daemon) resetTimer(t *time.Timer) {
 	}
 	consider(d.sweepAt)
 	consider(d.hostsDeadline())
+	consider(d.servicesDeadline())
 	if at, ok := d.rib.NextDeadline(); ok {
 		consider(at)
 	}
@@ -618,6 +632,7 @@ func (d *Daemon) tick() {
 		}
 	}
 	d.hostsTick(now)
+	d.tickServices(now)
 	if !d.sweepAt.IsZero() && !d.sweepAt.After(now) {
 		d.sweepAt = time.Time{}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -806,6 +821,8 @@ func (d *Daemon) handle(ev event) {
 		d.drainBFD()
 	case hostsEvent:
 		d.handleHosts(ev)
+	case serviceResultEvent:
+		d.serviceResult(ev)
 	case dialEvent:
 		p := ev.p
 		if ev.gen != p.dialGen || p.main.fsm.State() != fsm.StateConnect || p.main.conn != nil {
@@ -1079,6 +1096,7 @@ func (d *Daemon) established(s *session, neg fsm.Negotiated) {
 		}
 		pc.Import, pc.Export = pol, pol
 	}
+	d.serviceExport(&pc)
 	id, err := d.rib.AddPeer(pc)
 	if err == nil {
 		err = d.rib.PeerUp(id, neg.PeerID, neg.Options, neg.Families)
