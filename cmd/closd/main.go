@@ -19,8 +19,13 @@ import (
 	"github.com/closnet/clos/internal/fib"
 )
 
+// sigterm receives SIGTERM: with drain.on-sigterm closd drains its
+// services before it stops (daemon.StopAfterDrain).
+var sigterm = make(chan os.Signal, 2)
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	signal.Notify(sigterm, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -40,7 +45,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr)
 		fmt.Fprintln(stderr, "closd runs until SIGINT or SIGTERM, then closes every session with")
 		fmt.Fprintln(stderr, "Cease/Administrative Shutdown. Routes it installed stay in the kernel,")
-		fmt.Fprintln(stderr, "so a restart adopts them.")
+		fmt.Fprintln(stderr, "so a restart adopts them. On SIGTERM with anycast services and")
+		fmt.Fprintln(stderr, "drain.on-sigterm (the default), it first drains them and waits for the")
+		fmt.Fprintln(stderr, "drain time; a second SIGTERM or SIGINT stops at once.")
 		fmt.Fprintln(stderr)
 		fmt.Fprintln(stderr, "examples:")
 		fmt.Fprintln(stderr, "  closd --check-config /etc/closd/closd.yaml")
@@ -112,7 +119,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	logger.Info("control API listening", "socket", socket)
-	runErr := d.Run(ctx)
+	runErr := d.Run(d.StopAfterDrain(ctx, sigterm))
 	// The API stops after the daemon so `clos show` sees the sessions close;
 	// requests made after Run returned get 503 (daemon not running).
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

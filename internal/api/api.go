@@ -85,6 +85,10 @@ func NewHandler(b Backend, info Info) http.Handler {
 		mux.HandleFunc("GET "+e.Path, serveEndpoint(b, e))
 		valid += ", " + e.Path
 	}
+	for _, a := range registeredActions() {
+		mux.HandleFunc("POST "+a.Path, serveAction(b, a))
+		valid += ", POST " + a.Path
+	}
 	nf := func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no endpoint "+r.Method+" "+r.URL.Path+"; valid: "+valid)
 	}
@@ -102,7 +106,8 @@ func methodCheck(next http.Handler, notFound http.HandlerFunc) http.Handler {
 			notFound(w, r)
 			return
 		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead && strings.HasPrefix(r.URL.Path, "/v1/") {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && strings.HasPrefix(r.URL.Path, "/v1/") &&
+			!(r.Method == http.MethodPost && isAction(r.URL.Path)) {
 			w.Header().Set("Allow", "GET")
 			writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; the API is read-only (GET)")
 			return
