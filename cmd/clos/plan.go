@@ -32,6 +32,7 @@ Examples:
   clos plan --stages 5 --pods 4 --planes 4 --super-spines-per-plane 8 --leaves-per-pod 16 \
       --asn-scheme private-4 --links 10.64.0.0/14 -o dc2
   clos plan --intent fabric-intent.yaml --link-addressing unnumbered -o dc3
+  clos plan --preset seed-003 --hosts bgp --anycast dns=10.255.0.53/32:server1,server3 -o lab
 
 Flags:
 `
@@ -48,6 +49,7 @@ type planFlags struct {
 	loopbacks, loopbacks6, links, links6, servers, servers6 string
 	subnet4, subnet6                                        int
 	oversub, serverSpeed, fabricSpeed                       float64
+	anycast                                                 []string
 }
 
 func newPlanFlags(stderr io.Writer) *planFlags {
@@ -69,8 +71,12 @@ func newPlanFlags(stderr io.Writer) *planFlags {
 	fs.IntVar(&f.leafUplinks, "leaf-uplinks", 0, "uplinks per leaf, a multiple of the spines per pod; default one per spine (e.g. --leaf-uplinks 8)")
 	fs.IntVar(&f.spineUplinks, "spine-uplinks", 0, "uplinks per spine (5-stage), a multiple of super-spines per plane (e.g. --spine-uplinks 8)")
 	fs.StringVar(&f.linkAddressing, "link-addressing", "", "ipv4 (/31), ipv6 (/127), dual, or unnumbered; default ipv4 (e.g. --link-addressing unnumbered)")
-	fs.StringVar(&f.hosts, "hosts", "", "how servers attach: subnet (a subnet per leaf, default) or neighbor (one shared subnet, anycast gateway, host routes from ARP/ND; leaves run closd); bgp is planned (e.g. --hosts neighbor)")
+	fs.StringVar(&f.hosts, "hosts", "", "how servers attach: subnet (a subnet per leaf, default), neighbor (one shared subnet, anycast gateway, host routes from ARP/ND; leaves run closd) or bgp (closd on each server, BGP to its leaf) (e.g. --hosts bgp)")
 	fs.BoolVar(&f.dualHomed, "dual-homed", false, "with --hosts neighbor: every server has a link to each leaf of a pair, the same /32 on both (e.g. --dual-homed)")
+	fs.Func("anycast", "with --hosts bgp: place a service NAME=PREFIX[,PREFIX...]:SERVER[,SERVER...], repeatable (e.g. --anycast dns=10.255.0.53/32:server1,server3)", func(v string) error {
+		f.anycast = append(f.anycast, v)
+		return nil
+	})
 	fs.StringVar(&f.asnScheme, "asn-scheme", "", "private-2 (64512-65534, default) or private-4 (4200000000-4294967294) (e.g. --asn-scheme private-4)")
 	fs.BoolVar(&f.reuseLeafASNs, "reuse-leaf-asns", false, "reuse leaf ASNs in every pod with allowas-in (RFC 7938 7.2.2) (e.g. --reuse-leaf-asns)")
 	fs.BoolVar(&f.bfd, "bfd", true, "BFD on every session (e.g. --bfd=false)")
@@ -145,6 +151,16 @@ func (f *planFlags) apply(in *plan.Intent) []string {
 			in.Hosts = f.hosts
 		case "dual-homed":
 			in.DualHomed = f.dualHomed
+		case "anycast":
+			in.Anycast = nil // the flags replace the intent file's services
+			for _, v := range f.anycast {
+				a, err := plan.ParseAnycast(v)
+				if err != nil {
+					errs = append(errs, "--anycast: "+err.Error())
+					continue
+				}
+				in.Anycast = append(in.Anycast, a)
+			}
 		case "asn-scheme":
 			in.ASN.Scheme = f.asnScheme
 		case "reuse-leaf-asns":

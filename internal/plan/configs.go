@@ -133,6 +133,7 @@ func (p *Plan) Closd(n *Node) *config.Config {
 			c.Interfaces = append(c.Interfaces, config.Interface{Name: ifc.Name, Prefixes: n.ServerSubnets})
 		}
 	}
+	p.leafHostClosd(n, c)
 	return c
 }
 
@@ -205,6 +206,7 @@ func (p *Plan) FRR(n *Node) string {
 		}
 		w("!")
 	}
+	p.frrHostPolicy(w, n)
 	peers := p.peerings(n)
 	w("router bgp %d", n.ASN)
 	w(" bgp router-id %s", n.RouterID)
@@ -226,6 +228,7 @@ func (p *Plan) FRR(n *Node) string {
 			w(" neighbor %s capability extended-nexthop", id)
 		}
 	}
+	p.frrHostNeighbors(w, n)
 	for _, fam := range []string{config.IPv4Unicast, config.IPv6Unicast} {
 		var lines []string
 		for _, pf := range orig {
@@ -250,6 +253,7 @@ func (p *Plan) FRR(n *Node) string {
 				}
 			}
 		}
+		lines = append(lines, p.frrHostFamily(n, fam)...)
 		if active == 0 && len(lines) == 0 {
 			continue
 		}

@@ -107,6 +107,12 @@ func (e emitter) server(h FabricHost) {
 	if h.Pod != 0 {
 		e.kv(4, false, "pod", strconv.Itoa(h.Pod))
 	}
+	if h.ASN != 0 {
+		e.kv(4, false, "asn", strconv.FormatUint(uint64(h.ASN), 10))
+	}
+	if len(h.Loopbacks) > 0 {
+		e.list(4, "loopbacks", prefixStrings(h.Loopbacks))
+	}
 	e.key(4, false, "interfaces")
 	for _, i := range h.Interfaces {
 		e.iface(8, i)
@@ -118,6 +124,7 @@ func (e emitter) server(h FabricHost) {
 	e.list(4, "gateways", gws)
 	if len(h.Routes) == 0 {
 		e.kv(4, false, "routes", "[]")
+		e.hostBGP(h)
 		return
 	}
 	e.key(4, false, "routes")

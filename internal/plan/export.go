@@ -36,6 +36,11 @@ func (p *Plan) Files() ([]File, error) {
 			out = append(out, File{"frr/" + n.Name + "/frr.conf", []byte(p.FRR(n))})
 		}
 	}
+	hf, err := p.hostFiles()
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, hf...)
 	out = append(out, File{"frr/daemons", []byte(frrDaemons)})
 	// containerlab's switches are FRR containers, which cannot be leaves
 	// in neighbor mode.
@@ -127,6 +132,9 @@ func (p *Plan) Containerlab() ([]byte, error) {
 		ifc := s.Interfaces[0]
 		for _, a := range ifc.Addresses {
 			cn.Exec = append(cn.Exec, fmt.Sprintf("ip %saddr add %s dev %s", famFlag(a.Addr()), a, ifc.Name))
+		}
+		for _, lo := range s.Loopbacks { // hosts: bgp
+			cn.Exec = append(cn.Exec, fmt.Sprintf("ip %saddr add %s dev lo", famFlag(lo.Addr()), lo))
 		}
 		for _, gw := range s.Gateways {
 			cn.Exec = append(cn.Exec, fmt.Sprintf("ip %sroute replace default via %s dev %s", famFlag(gw), gw, ifc.Name))
@@ -274,6 +282,11 @@ func (p *Plan) Tables() []Table {
 	asn := Table{Name: "asn-plan", Title: p.Intent.Name + ": ASN plan (RFC 7938 7.2)", Header: []string{"node", "role", "tier", "pod", "plane", "asn", "router-id", "allowas-in"}}
 	for _, n := range p.Switches {
 		asn.Rows = append(asn.Rows, []string{n.Name, n.Role, strconv.Itoa(n.Tier), itoa(n.Pod), itoa(n.Plane), strconv.FormatUint(uint64(n.ASN), 10), n.RouterID.String(), itoa(n.AllowASIn)})
+	}
+	for _, s := range p.Servers {
+		if s.ASN != 0 { // hosts: bgp
+			asn.Rows = append(asn.Rows, []string{s.Name, s.Role, "", itoa(s.Pod), "", strconv.FormatUint(uint64(s.ASN), 10), s.RouterID.String(), ""})
+		}
 	}
 	return []Table{cab, ip, asn}
 }

@@ -225,8 +225,8 @@ func TestIntentFile(t *testing.T) {
 		t.Errorf("intent = %+v", in)
 	}
 	for _, tc := range []struct{ in, want string }{
-		{"leaves_per_pod: 3\n", "i.yaml:1: leaves_per_pod: unknown field; did you mean leaves-per-pod? valid: asn,"},
-		{"pools:\n  loopback: 10.0.0.0/8\n", "i.yaml:2: pools.loopback: unknown field; valid: links-ipv4,"},
+		{"leaves_per_pod: 3\n", "i.yaml:1: leaves_per_pod: unknown field; did you mean leaves-per-pod? valid: anycast, asn,"},
+		{"pools:\n  loopback: 10.0.0.0/8\n", "i.yaml:2: pools.loopback: unknown field; valid: host-loopbacks-ipv4,"},
 		{"pools:\n  links-ipv4: 10.0.0\n", `i.yaml:2: pools.links-ipv4: "10.0.0" is not a prefix`},
 		{"stages: three\n", `i.yaml:1: stages: "three"; want a whole number`},
 		{"bfd: {enabled: maybe}\n", `i.yaml:1: bfd.enabled: "maybe"; want true or false`},

@@ -83,15 +83,29 @@ type FabricInterface struct {
 	MAC       string         `yaml:"mac,omitempty"`
 }
 
-// FabricHost is a server: static addresses and default routes, no daemon.
+// FabricHost is a server: static addresses and default routes, no daemon;
+// with hosts: bgp, closd (role host) with its ASN, loopbacks and services
+// instead of routes.
 type FabricHost struct {
 	Name       string            `yaml:"name"`
 	ID         int               `yaml:"id"`
 	Leaf       string            `yaml:"leaf"`
 	Pod        int               `yaml:"pod,omitempty"`
+	ASN        uint32            `yaml:"asn,omitempty"`
+	Loopbacks  []netip.Prefix    `yaml:"loopbacks,omitempty"`
 	Interfaces []FabricInterface `yaml:"interfaces"`
 	Gateways   []netip.Addr      `yaml:"gateways"`
 	Routes     []FabricRoute     `yaml:"routes"`
+	Services   []FabricService   `yaml:"services,omitempty"`
+	Closd      string            `yaml:"closd,omitempty"`
+	FRR        string            `yaml:"frr,omitempty"`
+}
+
+// FabricService is an anycast service placed on a server (hosts: bgp).
+type FabricService struct {
+	Name      string         `yaml:"name"`
+	Addresses []netip.Prefix `yaml:"addresses"`
+	Check     HostCheck      `yaml:"check"`
 }
 
 // FabricRoute is a static route of a server.
@@ -153,6 +167,10 @@ func (p *Plan) Fabric() *Fabric {
 	f.Servers = []FabricHost{}
 	for _, s := range p.Servers {
 		h := FabricHost{Name: s.Name, ID: s.ID, Leaf: s.Leaf, Pod: s.Pod, Interfaces: ifaces(s.Interfaces), Gateways: s.Gateways, Routes: p.serverRoutes(s)}
+		if in.Hosts == HostsBGP {
+			h.Routes = []FabricRoute{}
+			p.fabricHost(s, &h)
+		}
 		f.Servers = append(f.Servers, h)
 	}
 	for _, l := range p.Links {

@@ -38,11 +38,9 @@ func (b *builder) shared() bool { return b.in.Hosts == HostsNeighbor }
 func (b *builder) checkHostMode() {
 	in := &b.in
 	switch in.Hosts {
-	case HostsSubnet, HostsNeighbor:
-	case HostsBGP:
-		b.errf("hosts", "%q is not available yet; valid today: subnet, neighbor", in.Hosts)
+	case HostsSubnet, HostsNeighbor, HostsBGP:
 	default:
-		b.errf("hosts", "%q; valid: subnet (a subnet per leaf), neighbor (shared subnet, host routes from ARP/ND)", in.Hosts)
+		b.errf("hosts", "%q; valid: subnet (a subnet per leaf), neighbor (shared subnet, host routes from ARP/ND), bgp (closd on every server)", in.Hosts)
 	}
 	if in.DualHomed {
 		if in.Hosts != HostsNeighbor {

@@ -39,6 +39,10 @@ type Intent struct {
 	Names               Names         `yaml:"names"`
 	Numbering           Numbering     `yaml:"numbering"`
 	Images              Images        `yaml:"images"`
+	// Anycast places services on servers (hosts: bgp only); HostChecks
+	// times their health checks. See hostbgp.go.
+	Anycast    []AnycastIntent `yaml:"anycast"`
+	HostChecks HostChecks      `yaml:"host-checks"`
 }
 
 // Pools are the address blocks the plan carves. IPv4 loopbacks are
@@ -50,6 +54,9 @@ type Pools struct {
 	Links6     netip.Prefix `yaml:"links-ipv6"`
 	Servers4   netip.Prefix `yaml:"servers-ipv4"`
 	Servers6   netip.Prefix `yaml:"servers-ipv6"`
+	// Server loopbacks, hosts: bgp only.
+	HostLoopbacks4 netip.Prefix `yaml:"host-loopbacks-ipv4"`
+	HostLoopbacks6 netip.Prefix `yaml:"host-loopbacks-ipv6"`
 }
 
 // SubnetLengths is the size of each leaf's server subnet.
@@ -211,6 +218,7 @@ func (in *Intent) Defaults() {
 	def(&in.Numbering.ServerFirst, 1)
 	defs(&in.Images.Switch, "frrouting/frr:v8.4.1")
 	defs(&in.Images.Server, "alpine:3.20")
+	in.hostDefaults()
 }
 
 // Presets by name.
@@ -234,6 +242,8 @@ func Preset(name string) (Intent, error) {
 			ServerSubnet: SubnetLengths{IPv4: 24},
 			Capacity:     Capacity{ServersPerLeaf: 2, UplinksPerLeaf: 4},
 			Numbering:    Numbering{SpineFirst: 3},
+			// A lab: anycast checks fast enough to measure (200 ms x 3).
+			HostChecks: HostChecks{Interval: "200ms", Timeout: "150ms", Rise: 2, Fall: 3},
 		}, nil
 	case "rfc7938-3stage":
 		return Intent{Name: "rfc7938-3stage", Stages: 3, Planes: 1, SpinesPerPlane: 4, LeavesPerPod: 8, ServersPerLeaf: 4}, nil
@@ -287,6 +297,12 @@ func checkKeys(file string, n *yaml.Node, t reflect.Type, path string, errs *[]s
 	}
 	if msg := checkScalar(n, t); msg != "" {
 		*errs = append(*errs, fmt.Sprintf("%s:%d: %s: %s", file, n.Line, path, msg))
+		return
+	}
+	if t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode {
+		for i, item := range n.Content {
+			checkKeys(file, item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs)
+		}
 		return
 	}
 	if t.Kind() != reflect.Struct || t.String() == "netip.Prefix" {

@@ -99,6 +99,7 @@ type Plan struct {
 	Sessions         int // BGP sessions (counting each once)
 	Oversubscription []Oversubscription
 	Warnings         []string
+	Anycast          []Anycast // hosts: bgp services and where they run
 
 	byName map[string]*Node
 }
@@ -154,16 +155,19 @@ func Build(in Intent) (*Plan, error) {
 	b.p.Intent = b.in // with the derived uplink counts
 	b.checkPools()
 	b.checkASNs()
+	b.checkHostPlan()
 	if len(b.errs) > 0 {
 		return nil, b.errs
 	}
 	b.nodes()
+	b.hostNodes()
 	b.checkNames()
 	b.checkASNCollisions()
 	if len(b.errs) > 0 {
 		return nil, b.errs
 	}
 	b.links()
+	b.hostSessions()
 	b.oversubscription()
 	return b.p, nil
 }
@@ -275,6 +279,7 @@ func (b *builder) checkIntent() {
 		b.errf("link-addressing", "%q; valid: ipv4 (/31), ipv6 (/127), dual (/31 and /127), unnumbered", in.LinkAddressing)
 	}
 	b.checkHostMode()
+	b.checkHostIntent()
 	if in.ASN.Scheme != ASNPrivate2 && in.ASN.Scheme != ASNPrivate4 {
 		b.errf("asn.scheme", "%q; valid: private-2 (64512-65534), private-4 (4200000000-4294967294)", in.ASN.Scheme)
 	}
@@ -383,6 +388,7 @@ func (b *builder) checkPools() {
 		{"pools.loopbacks-ipv4", in.Pools.Loopbacks4, false}, {"pools.loopbacks-ipv6", in.Pools.Loopbacks6, true},
 		{"pools.links-ipv4", in.Pools.Links4, false}, {"pools.links-ipv6", in.Pools.Links6, true},
 		{"pools.servers-ipv4", in.Pools.Servers4, false}, {"pools.servers-ipv6", in.Pools.Servers6, true},
+		{"pools.host-loopbacks-ipv4", in.Pools.HostLoopbacks4, false}, {"pools.host-loopbacks-ipv6", in.Pools.HostLoopbacks6, true},
 	}
 	var set []pool
 	for _, pl := range all {

@@ -359,7 +359,7 @@ func TestBadIntent(t *testing.T) {
 			[]string{"asn.scheme: private-2 holds 1,023 ASNs (64512-65534) but this fabric needs 1,117", "use asn.scheme: private-4"}},
 		{"asn exhaustion 5-stage", Intent{Stages: 5, Pods: 20, LeavesPerPod: 60, Pools: Pools{Links4: netip.MustParsePrefix("10.64.0.0/12")}},
 			[]string{"asn.scheme: private-2 holds 1,023 ASNs", "set asn.reuse-leaf-asns: true"}},
-		{"hosts bgp", Intent{Hosts: "bgp"}, []string{`hosts: "bgp" is not available yet; valid today: subnet`}},
+		{"anycast without bgp hosts", Intent{Anycast: []AnycastIntent{{Name: "dns"}}}, []string{`anycast: services run on hosts that speak BGP`}},
 		{"links mode", Intent{LinkAddressing: "/30"}, []string{`link-addressing: "/30"; valid: ipv4 (/31), ipv6 (/127), dual`}},
 		{"ipv6 pools with ipv4 links", Intent{Pools: Pools{Loopbacks6: netip.MustParsePrefix("fd00::/64")}}, []string{"link-addressing: ipv4 links carry only IPv4"}},
 		{"names collide", Intent{BorderLeaves: 1, Names: Names{BorderLeaf: "leaf"}}, []string{"names.border-leaf: border-leaf leaf1 has the same name as leaf leaf1"}},
