@@ -41,6 +41,7 @@ type Config struct {
 	Metrics      Metrics        `yaml:"metrics,omitempty"`
 	BGP          BGP            `yaml:"bgp"`
 	Neighbors    []Neighbor     `yaml:"neighbors,omitempty"`
+	BFD          BFDSection     `yaml:"bfd,omitempty"`
 	Networks     []netip.Prefix `yaml:"networks,omitempty"`
 	Redistribute Redistribute   `yaml:"redistribute,omitempty"`
 	Aggregates   []Aggregate    `yaml:"aggregates,omitempty"`

@@ -23,7 +23,7 @@ func TestParseFullExample(t *testing.T) {
 		t.Fatalf("neighbors = %d, want 4", len(c.Neighbors))
 	}
 	n1 := c.Neighbors[1]
-	if n1.RemoteAS.Kind != ASExternal || n1.BFD != (NeighborBFD{true, 50, 5}) {
+	if n1.RemoteAS.Kind != ASExternal || n1.BFD != (NeighborBFD{Enabled: true, Interval: 50, Multiplier: 5}) {
 		t.Errorf("neighbor 1 = %+v", n1)
 	}
 	if got := c.Neighbors[1].Families; !cmp.Equal(got, []string{IPv4Unicast, IPv6Unicast}) {

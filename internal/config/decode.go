@@ -23,6 +23,12 @@ type nodeUnmarshaler interface {
 	unmarshalNode(n *yaml.Node) error
 }
 
+// nodeDecoder is implemented by types that decode part of their YAML with
+// the decoder itself, so that fields nested in them keep their own lines.
+type nodeDecoder interface {
+	decodeNode(d *decoder, n *yaml.Node, path string)
+}
+
 type decoder struct {
 	file  string
 	errs  []string
@@ -40,6 +46,7 @@ func (d *decoder) errorf(line int, path, format string, args ...any) {
 
 var (
 	unmarshalerType = reflect.TypeFor[nodeUnmarshaler]()
+	nodeDecoderType = reflect.TypeFor[nodeDecoder]()
 	textType        = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
@@ -66,6 +73,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	d.lines[path] = n.Line
+	if v.CanAddr() && v.Addr().Type().Implements(nodeDecoderType) {
+		v.Addr().Interface().(nodeDecoder).decodeNode(d, n, path)
+		return
+	}
 	if v.CanAddr() && v.Addr().Type().Implements(unmarshalerType) {
 		if err := v.Addr().Interface().(nodeUnmarshaler).unmarshalNode(n); err != nil {
 			d.errorf(n.Line, path, "%v", err)

@@ -138,63 +138,17 @@ func (r RemoteAS) MarshalYAML() (any, error) {
 	return seq, nil
 }
 
-// NeighborBFD turns BFD on for a neighbor, optionally with its own timers
-// (zero means the bgp.bfd default). YAML: true, false, or
-// {interval: 100, multiplier: 3} which also turns it on.
+// NeighborBFD turns BFD on for a neighbor, optionally with its own timers,
+// profile and authentication (zero means the profile's, then the bgp.bfd
+// default). YAML: true, false, or {profile: NAME, interval: 100,
+// multiplier: 3, auth: {...}} which also turns it on (see bfd.go).
 type NeighborBFD struct {
 	Enabled    bool
+	Profile    string
 	Interval   int
 	Multiplier int
+	Auth       *BFDAuth
 }
 
 // IsZero lets omitempty drop a neighbor's bfd when it is off.
-func (b NeighborBFD) IsZero() bool { return b == NeighborBFD{} }
-
-func (b *NeighborBFD) unmarshalNode(n *yaml.Node) error {
-	const want = "want true, false, or a map {interval: MS, multiplier: N}"
-	switch n.Kind {
-	case yaml.ScalarNode:
-		switch n.Value {
-		case "true":
-			*b = NeighborBFD{Enabled: true}
-			return nil
-		case "false":
-			*b = NeighborBFD{}
-			return nil
-		}
-	case yaml.MappingNode:
-		out := NeighborBFD{Enabled: true}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			var dst *int
-			switch k.Value {
-			case "interval":
-				dst = &out.Interval
-			case "multiplier":
-				dst = &out.Multiplier
-			default:
-				return fmt.Errorf("unknown field %q; valid: interval, multiplier", k.Value)
-			}
-			x, err := parseInt(v, 32)
-			if err != nil || x <= 0 {
-				return fmt.Errorf("%s: got %s; want a positive integer", k.Value, kindName(v))
-			}
-			*dst = int(x)
-		}
-		*b = out
-		return nil
-	}
-	return fmt.Errorf("got %s; %s", kindName(n), want)
-}
-
-// MarshalYAML writes a bool unless the neighbor overrides the timers.
-func (b NeighborBFD) MarshalYAML() (any, error) {
-	if b.Interval == 0 && b.Multiplier == 0 {
-		return b.Enabled, nil
-	}
-	m := struct {
-		Interval   int `yaml:"interval,omitempty"`
-		Multiplier int `yaml:"multiplier,omitempty"`
-	}{b.Interval, b.Multiplier}
-	return m, nil
-}
+func (b NeighborBFD) IsZero() bool { return !b.Enabled }

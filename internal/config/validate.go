@@ -98,6 +98,7 @@ func (v *validator) validate() {
 	v.neighbors(names)
 	v.services()
 	v.hosts()
+	v.bfdSection()
 
 	for i, p := range c.Networks {
 		v.prefix(fmt.Sprintf("networks[%d]", i), p)
