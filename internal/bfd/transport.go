@@ -56,11 +56,21 @@ type MemNetwork struct {
 	mu    sync.Mutex
 	eps   map[netip.Addr]*memConn
 	drops map[[2]netip.Addr]bool
+	alias map[netip.Addr]netip.Addr
 }
 
 // NewMemNetwork returns an empty network.
 func NewMemNetwork() *MemNetwork {
-	return &MemNetwork{eps: map[netip.Addr]*memConn{}, drops: map[[2]netip.Addr]bool{}}
+	return &MemNetwork{eps: map[netip.Addr]*memConn{}, drops: map[[2]netip.Addr]bool{}, alias: map[netip.Addr]netip.Addr{}}
+}
+
+// Alias delivers traffic for the address alias to the endpoint of addr, as
+// a second address on the same host. Packets a peer sends with Local set
+// to an alias carry it as their source.
+func (n *MemNetwork) Alias(alias, addr netip.Addr) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.alias[alias] = addr
 }
 
 // Drop makes the network lose (or, with drop false, deliver again) traffic
@@ -122,18 +132,27 @@ func (t *memTransport) Listen() ([]Conn, error) {
 func (t *memTransport) Ifindex(name string) (int, error) { return 0, nil }
 
 func (t *memTransport) Sender(p *PeerConfig) (Sender, error) {
-	return &memSender{t: t, multihop: p.Multihop}, nil
+	src := t.addr
+	if p.Local.IsValid() {
+		src = p.Local
+	}
+	return &memSender{t: t, multihop: p.Multihop, src: src}, nil
 }
 
 type memSender struct {
 	t        *memTransport
 	multihop bool
+	src      netip.Addr
 }
 
 func (s *memSender) Send(b []byte, dst netip.AddrPort) error {
 	n := s.t.n
 	n.mu.Lock()
-	c, ok := n.eps[dst.Addr()]
+	to := dst.Addr()
+	if a, ok := n.alias[to]; ok {
+		to = a
+	}
+	c, ok := n.eps[to]
 	drop := n.drops[[2]netip.Addr{s.t.addr, dst.Addr()}]
 	n.mu.Unlock()
 	if !ok || drop {
@@ -145,7 +164,7 @@ func (s *memSender) Send(b []byte, dst netip.AddrPort) error {
 	default:
 	}
 	d := memDatagram{b: append([]byte(nil), b...), meta: RecvMeta{
-		Src: netip.AddrPortFrom(s.t.addr, 49152), Dst: dst.Addr(), TTL: 255 - s.t.hops,
+		Src: netip.AddrPortFrom(s.src, 49152), Dst: dst.Addr(), TTL: 255 - s.t.hops,
 		Multihop: s.multihop,
 	}}
 	select {

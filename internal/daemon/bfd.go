@@ -27,6 +27,7 @@ type peerBFD struct {
 	lastDown bfd.Diag
 	downAt   time.Time
 	downs    uint64
+	ups      uint64
 	// hold keeps BGP from connecting while BFD is Down after having been
 	// Up, as FRR does: a session over a path BFD calls dead would only
 	// flap.
@@ -41,6 +42,9 @@ type peerBFD struct {
 func bfdEnabled(n config.Neighbor) bool { return n.BFD.Enabled && n.Interface == "" }
 
 func (d *Daemon) anyBFD() bool {
+	if len(d.cfg.BFD.Peers) > 0 {
+		return true
+	}
 	for _, n := range d.cfg.Neighbors {
 		if bfdEnabled(n) {
 			return true
@@ -63,6 +67,7 @@ func (d *Daemon) startBFD() error {
 		return err
 	}
 	d.bfd = srv
+	d.addStandaloneBFD()
 	return nil
 }
 
@@ -95,25 +100,14 @@ func (d *Daemon) drainBFD() {
 // on its BGP session, if known.
 func (d *Daemon) bfdConfig(p *peer, local netip.Addr) bfd.PeerConfig {
 	n := p.n
-	interval, mult := n.BFD.Interval, n.BFD.Multiplier
-	if interval == 0 {
-		interval = d.cfg.BGP.BFD.Interval
-	}
-	if mult == 0 {
-		mult = d.cfg.BGP.BFD.Multiplier
-	}
-	if interval == 0 {
-		interval = config.DefaultBFDInterval
-	}
-	if mult == 0 {
-		mult = config.DefaultBFDMultiplier
-	}
+	set := d.cfg.ResolveBFD(n.BFD.Profile, n.BFD.Interval, n.BFD.Multiplier, n.BFD.Auth)
 	pc := bfd.PeerConfig{
 		Peer:          p.remote.Addr().WithZone(""),
 		Multihop:      n.Multihop > 0,
-		DesiredMinTx:  time.Duration(interval) * time.Millisecond,
-		RequiredMinRx: time.Duration(interval) * time.Millisecond,
-		DetectMult:    uint8(min(mult, 255)),
+		DesiredMinTx:  time.Duration(set.Interval) * time.Millisecond,
+		RequiredMinRx: time.Duration(set.Interval) * time.Millisecond,
+		DetectMult:    uint8(min(set.Multiplier, 255)),
+		Auth:          bfdAuth(set.Auth),
 	}
 	if la := d.cfg.Listen.Address; la.IsValid() && !la.IsUnspecified() && la.Is4() == pc.Peer.Is4() {
 		pc.Local = la
@@ -200,14 +194,17 @@ func (d *Daemon) gatewayDown(p *peer, down bool) {
 func (d *Daemon) bfdStateChange(sc bfd.StateChange) {
 	p := d.bfdByKey[sc.Key]
 	if p == nil || p.bfd == nil {
+		d.standaloneChange(sc)
 		return
 	}
 	b := p.bfd
 	b.state = sc.To
 	p.log.Info("bfd: state change", "from", sc.From.String(), "to", sc.To.String(), "diag", sc.Diag.String())
+	d.bfdx.count(sc)
 	switch sc.To {
 	case bfd.StateUp:
 		b.wasUp = true
+		b.ups++
 		d.gatewayDown(p, false)
 		if b.hold {
 			b.hold = false

@@ -122,6 +122,7 @@ type Daemon struct {
 	bfdByKey map[bfd.PeerKey]*peer
 	bfdMu    sync.Mutex
 	bfdQueue []bfd.StateChange
+	bfdx     bfdExtra // standalone peers and counters (bfd_peers.go)
 	sweepAt  time.Time
 	// hosts learns host routes from ARP/ND; nil without a hosts section.
 	hosts *hostRoutes

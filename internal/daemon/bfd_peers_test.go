@@ -1,0 +1,134 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/closnet/clos/internal/bfd"
+)
+
+// bfdAuthPair is two daemons on 127.0.0.1 and .2 whose neighbor sessions
+// use BFD with keyed SHA1 at 100 ms x 3; keyB is b's key. Each also has a
+// standalone peer towards the other's second address (.11 and .12), without
+// authentication.
+func bfdAuthPair(t *testing.T, keyB string) (a, b *running, mem *bfd.MemNetwork) {
+	pa, pb := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.2")
+	ca := parse(t, "a.yaml", fmt.Sprintf(`
+router-id: 10.0.0.1
+asn: 65001
+listen: {address: 127.0.0.1, port: %d}
+bgp: {timers: {keepalive: 3, hold: 9}}
+networks: [10.1.0.0/24]
+neighbors:
+  - address: 127.0.0.2
+    remote-as: 65002
+    port: %d
+    bfd: {profile: fast}
+bfd:
+  profiles:
+    - {name: fast, interval: 100, multiplier: 3, auth: {type: keyed-sha1, key-id: 3, key: right-key}}
+  peers:
+    - {address: 127.0.0.12, local: 127.0.0.11, interval: 50, description: watched next hop}
+`, pa, pb))
+	cb := parse(t, "b.yaml", fmt.Sprintf(`
+router-id: 10.0.0.2
+asn: 65002
+listen: {address: 127.0.0.2, port: %d}
+bgp: {timers: {keepalive: 3, hold: 9}}
+networks: [10.2.0.0/24]
+neighbors:
+  - address: 127.0.0.1
+    remote-as: 65001
+    port: %d
+    bfd: {interval: 100, auth: {type: keyed-sha1, key-id: 3, key: %q}}
+bfd:
+  peers:
+    - {address: 127.0.0.11, local: 127.0.0.12, interval: 50}
+`, pb, pa, keyB))
+	// The standalone sessions run between .11 (a) and .12 (b), second
+	// addresses of the daemons on the fake network.
+	mem = bfd.NewMemNetwork()
+	ipA, ipB := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
+	mem.Alias(netip.MustParseAddr("127.0.0.11"), ipA)
+	mem.Alias(netip.MustParseAddr("127.0.0.12"), ipB)
+	o := Options{ConnectRetry: time.Second, IdleHoldTime: 50 * time.Millisecond, MaxIdleHoldTime: 200 * time.Millisecond}
+	oa, ob := o, o
+	oa.BFDTransport, ob.BFDTransport = mem.Endpoint(ipA, 0), mem.Endpoint(ipB, 0)
+	return start(t, "a", ca, oa), start(t, "b", cb, ob), mem
+}
+
+func bfdSession(t *testing.T, d *Daemon, peer string) BFDSession {
+	t.Helper()
+	r, err := d.BFDSessions(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range r.Sessions {
+		if s.Peer.String() == peer {
+			return s
+		}
+	}
+	t.Fatalf("no BFD session to %s in %+v", peer, r.Sessions)
+	return BFDSession{}
+}
+
+func TestBFDAuthMatchingKeysComeUp(t *testing.T) {
+	a, b, _ := bfdAuthPair(t, "right-key")
+	waitFor(t, "BFD up with keyed SHA1 on both", func() (bool, string) {
+		sa, sb := bfdSession(t, a.d, "127.0.0.2"), bfdSession(t, b.d, "127.0.0.1")
+		na := neighbor(t, a.d, "127.0.0.2")
+		return sa.State == "Up" && sb.State == "Up" && na.State == "Established", sa.State + "/" + sb.State + " " + na.State
+	})
+	sa := bfdSession(t, a.d, "127.0.0.2")
+	if sa.Auth != "keyed-sha1" || sa.Neighbor.String() != "127.0.0.2" || sa.TxIntervalMS != 100 || sa.DetectionTimeMS != 300 || sa.Ups != 1 {
+		t.Errorf("a's session = %+v", sa)
+	}
+	// The standalone peers run too, at their own 50 ms, unauthenticated,
+	// owned by no neighbor.
+	waitFor(t, "standalone peers up", func() (bool, string) {
+		s := bfdSession(t, a.d, "127.0.0.12")
+		return s.State == "Up" && s.TxIntervalMS == 50, fmt.Sprintf("%+v", s)
+	})
+	sp := bfdSession(t, a.d, "127.0.0.12")
+	if sp.Neighbor.IsValid() || sp.Auth != "" || sp.Description != "watched next hop" {
+		t.Errorf("standalone session = %+v", sp)
+	}
+	r, err := a.d.BFDSessions(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Stats.Sessions != 2 || r.Stats.Up != 2 || r.Stats.UpTransitions < 2 {
+		t.Errorf("stats = %+v, want 2 sessions up after at least 2 transitions", r.Stats)
+	}
+	a.stop(t)
+	b.stop(t)
+}
+
+func TestBFDAuthMismatchKeepsTheSessionDown(t *testing.T) {
+	a, b, _ := bfdAuthPair(t, "wrong-key")
+	// The standalone (unauthenticated) sessions prove the packets flow.
+	waitFor(t, "standalone peers up", func() (bool, string) {
+		s := bfdSession(t, a.d, "127.0.0.12")
+		return s.State == "Up", s.State
+	})
+	// Slow start sends one packet a second: give it three.
+	time.Sleep(3 * time.Second)
+	sa, sb := bfdSession(t, a.d, "127.0.0.2"), bfdSession(t, b.d, "127.0.0.1")
+	if sa.State == "Up" || sb.State == "Up" || sa.Ups != 0 {
+		t.Errorf("BFD came up with different keys: a %+v b %+v", sa, sb)
+	}
+	if sa.RxDiscarded == 0 || !strings.Contains(sa.LastDiscard, "digest") {
+		t.Errorf("a discarded %d packets, last %q; want digest mismatches", sa.RxDiscarded, sa.LastDiscard)
+	}
+	// BFD that never came Up does not hold BGP (RFC 5882: not available
+	// is not down).
+	if na := neighbor(t, a.d, "127.0.0.2"); na.State != "Established" {
+		t.Errorf("BGP = %s; a BFD session that never came up must not hold it", na.State)
+	}
+	a.stop(t)
+	b.stop(t)
+}
