@@ -212,7 +212,9 @@ func (l *netLab) runClosd(t *testing.T, cfg string) *exec.Cmd {
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return l.start(t, l.us, "closd", "", bin, "--config", path)
+	// Its own API socket: the default one may belong to a closd another
+	// test (or package) runs at the same time.
+	return l.start(t, l.us, "closd", "", bin, "--config", path, "--api-socket", filepath.Join(l.dir, "closd.sock"))
 }
 
 // kernelRoute reports whether closd installed prefix in its namespace.
