@@ -36,8 +36,8 @@ func TestShowUsage(t *testing.T) {
 		want   string
 	}{
 		{"help", []string{"--help"}, 0, "examples:"},
-		{"no subject", nil, 2, "valid: bgp"},
-		{"unknown subject", []string{"ospf"}, 2, `unknown subject "ospf"; valid: bgp`},
+		{"no subject", nil, 2, "valid: bfd [PEER], bgp"},
+		{"unknown subject", []string{"ospf"}, 2, `unknown subject "ospf"; valid: bfd [PEER], bgp`},
 		{"no subcommand", []string{"bgp"}, 2, "neighbor [ADDR], routes [PREFIX], summary"},
 		{"unknown subcommand", []string{"bgp", "peers"}, 2, `unknown subcommand "peers"; valid: neighbor [ADDR], routes [PREFIX], summary`},
 		{"summary takes nothing", []string{"bgp", "summary", "x"}, 2, `unexpected "x"`},
