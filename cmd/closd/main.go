@@ -48,6 +48,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "so a restart adopts them. On SIGTERM with anycast services and")
 		fmt.Fprintln(stderr, "drain.on-sigterm (the default), it first drains them and waits for the")
 		fmt.Fprintln(stderr, "drain time; a second SIGTERM or SIGINT stops at once.")
+		fmt.Fprintln(stderr, "SIGHUP (or clos reload) reads the config file again: unchanged")
+		fmt.Fprintln(stderr, "neighbors keep their sessions, a file with an error is refused and the")
+		fmt.Fprintln(stderr, "running config stays.")
 		fmt.Fprintln(stderr)
 		fmt.Fprintln(stderr, "examples:")
 		fmt.Fprintln(stderr, "  closd --check-config /etc/closd/closd.yaml")
@@ -94,7 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "closd: %v\n", err)
 		return 2
 	}
-	opts := daemon.Options{Logger: logger}
+	opts := daemon.Options{Logger: logger, ConfigPath: *configPath}
 	if *useFIB {
 		b, err := fib.NewLinux(fib.LinuxConfig{})
 		if err != nil {
@@ -119,7 +122,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	logger.Info("control API listening", "socket", socket)
+	stopHUP := reloadOnHUP(ctx, d)
 	runErr := d.Run(d.StopAfterDrain(ctx, sigterm))
+	stopHUP()
 	// The API stops after the daemon so `clos show` sees the sessions close;
 	// requests made after Run returned get 503 (daemon not running).
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -132,6 +137,34 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// reloadOnHUP reloads the config file on every SIGHUP until the returned
+// stop is called. The daemon logs what the reload did, or why it refused
+// the file (the old config then keeps running).
+func reloadOnHUP(ctx context.Context, d *daemon.Daemon) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-hup:
+				rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				d.Reload(rctx)
+				cancel()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+		<-finished
+	}
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

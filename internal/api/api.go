@@ -80,7 +80,13 @@ func NewHandler(b Backend, info Info) http.Handler {
 	mux.HandleFunc("GET /v1/bgp/neighbors", h.neighbors)
 	mux.HandleFunc("GET /v1/bgp/neighbors/{addr}", h.neighbor)
 	mux.HandleFunc("GET /v1/bgp/routes", h.routes)
-	valid := "GET /v1/bgp/summary, /v1/bgp/neighbors, /v1/bgp/neighbors/{addr}, /v1/bgp/routes[?prefix=P]"
+	mux.HandleFunc("POST /v1/bgp/neighbors/{addr}/shutdown", h.shutdown)
+	mux.HandleFunc("POST /v1/bgp/neighbors/{addr}/enable", h.enable)
+	mux.HandleFunc("POST /v1/bgp/neighbors/{addr}/clear", h.clear)
+	mux.HandleFunc("POST /v1/bgp/clear", h.clear)
+	mux.HandleFunc("POST /v1/config/reload", h.reload)
+	valid := "GET /v1/bgp/summary, /v1/bgp/neighbors, /v1/bgp/neighbors/{addr}, /v1/bgp/routes[?prefix=P]; " +
+		"POST /v1/bgp/neighbors/{addr}/shutdown|enable|clear, /v1/bgp/clear, /v1/config/reload"
 	for _, e := range registered() {
 		mux.HandleFunc("GET "+e.Path, serveEndpoint(b, e))
 		valid += ", " + e.Path
@@ -106,14 +112,36 @@ func methodCheck(next http.Handler, notFound http.HandlerFunc) http.Handler {
 			notFound(w, r)
 			return
 		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead && strings.HasPrefix(r.URL.Path, "/v1/") &&
-			!(r.Method == http.MethodPost && isAction(r.URL.Path)) {
-			w.Header().Set("Allow", "GET")
-			writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; the API is read-only (GET)")
-			return
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			switch {
+			case adminPath(r.URL.Path):
+				if r.Method != http.MethodPost {
+					w.Header().Set("Allow", http.MethodPost)
+					writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path+"; it is an action: use POST")
+					return
+				}
+			case r.Method == http.MethodPost && isAction(r.URL.Path):
+			case r.Method != http.MethodGet && r.Method != http.MethodHead:
+				w.Header().Set("Allow", http.MethodGet)
+				writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path+": it is read-only (use GET)")
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// adminPath reports whether p is one of the POST endpoints.
+func adminPath(p string) bool {
+	if p == "/v1/bgp/clear" || p == "/v1/config/reload" {
+		return true
+	}
+	rest, ok := strings.CutPrefix(p, "/v1/bgp/neighbors/")
+	if !ok {
+		return false
+	}
+	_, action, ok := strings.Cut(rest, "/")
+	return ok && (action == "shutdown" || action == "enable" || action == "clear")
 }
 
 type handler struct {

@@ -171,7 +171,7 @@ func TestErrors(t *testing.T) {
 		{"unknown path", "GET", "/v1/bgp/nope", nil, 404, "valid: GET /v1/bgp/summary"},
 		{"dot neighbor is not the list", "GET", "/v1/bgp/neighbors/.", nil, 404, "no endpoint"},
 		{"no version", "GET", "/bgp/summary", nil, 404, "no endpoint"},
-		{"post", "POST", "/v1/bgp/summary", nil, 405, "read-only"},
+		{"post", "POST", "/v1/bgp/summary", nil, 405, "use GET"},
 		{"daemon not running", "GET", "/v1/bgp/summary", daemon.ErrNotRunning, 503, "not running"},
 		{"daemon wedged", "GET", "/v1/bgp/routes", context.DeadlineExceeded, 504, "deadline"},
 	} {

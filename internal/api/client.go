@@ -26,7 +26,8 @@ func NewClient(path string) *Client {
 	return &Client{
 		Socket: path,
 		hc: &http.Client{
-			Timeout: 10 * time.Second,
+			// A reload may take longer than a query (reloadTimeout).
+			Timeout: 40 * time.Second,
 			Transport: &http.Transport{
 				DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 					var d net.Dialer
@@ -40,9 +41,16 @@ func NewClient(path string) *Client {
 // Get fetches path (like "/v1/bgp/summary") and returns the JSON body of a
 // 2xx answer. Other answers become an error carrying the API's message.
 func (c *Client) Get(ctx context.Context, path string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://closd"+path, nil)
+	return c.do(ctx, http.MethodGet, path, nil)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, reqBody io.Reader) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://closd"+path, reqBody)
 	if err != nil {
 		return nil, err
+	}
+	if reqBody != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

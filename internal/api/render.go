@@ -260,3 +260,32 @@ func yesNo(v bool) string {
 }
 
 func secs(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+// RenderReload writes what a config reload did, one line per kind of
+// change.
+func RenderReload(r daemon.ReloadReport) string {
+	var b strings.Builder
+	b.WriteString("config reloaded\n")
+	line := func(what string, ns []string) {
+		if len(ns) > 0 {
+			fmt.Fprintf(&b, "  %-10s %s\n", what, strings.Join(ns, ", "))
+		}
+	}
+	line("added", r.Added)
+	line("removed", r.Removed)
+	line("refreshed", r.Refreshed)
+	line("reset", r.Reset)
+	fmt.Fprintf(&b, "  %-10s %d neighbors\n", "unchanged", len(r.Unchanged))
+	var pfx []string
+	for _, p := range r.NetworksAdded {
+		pfx = append(pfx, "+"+p.String())
+	}
+	for _, p := range r.NetworksRemoved {
+		pfx = append(pfx, "-"+p.String())
+	}
+	line("networks", pfx)
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "  note: %s\n", n)
+	}
+	return b.String()
+}

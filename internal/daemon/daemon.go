@@ -94,6 +94,9 @@ type Options struct {
 	// means anycast.Execute.
 	Loopback  Loopback
 	CheckExec func(context.Context, anycast.CheckSpec) error
+	// ConfigPath is the file Reload reads again (SIGHUP, the API's
+	// reload); empty refuses reloads.
+	ConfigPath string
 }
 
 // Daemon is one closd: its sessions, its RIB and its FIB.
@@ -144,6 +147,8 @@ type Daemon struct {
 	ln        *transport.Listener
 	later     []func()
 	stopped   bool
+	// polGen counts reloads that changed the policy set (peerPolicy).
+	polGen int
 }
 
 type event interface{}
@@ -187,6 +192,9 @@ type peer struct {
 	dyn *dynRange
 	// bfd is the neighbor's BFD session, nil without one.
 	bfd *peerBFD
+	// adminDown is set while the operator has the neighbor shut down
+	// (ShutdownNeighbor); n.Shutdown is then set too.
+	adminDown bool
 }
 
 // dynRange is a listen-range neighbor: a template for the peers that
@@ -1088,15 +1096,7 @@ func (d *Daemon) established(s *session, neg fsm.Negotiated) {
 	case "replace":
 		pc.RemovePrivateAS = rib.ReplacePrivateAS
 	}
-	if p.n.RouteMap.In != "" || p.n.RouteMap.Out != "" || p.n.Prepend > 0 {
-		pol := ribPolicy{n: policy.Neighbor{In: p.n.RouteMap.In, Out: p.n.RouteMap.Out, Set: d.pol}}
-		if p.n.Prepend > 0 && typ == rib.EBGP {
-			pol.prepend = slices.Repeat([]uint32{d.cfg.ASN}, p.n.Prepend)
-			// Peers share an update group only with the same export.
-			pc.ExportName = fmt.Sprintf("%s|prepend %d", p.n.RouteMap.Out, p.n.Prepend)
-		}
-		pc.Import, pc.Export = pol, pol
-	}
+	pc.Import, pc.Export, pc.ExportName = d.peerPolicy(p, typ)
 	d.serviceExport(&pc)
 	id, err := d.rib.AddPeer(pc)
 	if err == nil {

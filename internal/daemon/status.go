@@ -21,9 +21,11 @@ type NeighborStatus struct {
 	Address     netip.Addr `json:"address"`
 	Description string     `json:"description,omitempty"`
 	State       string     `json:"state"`
-	// AdminDown is set for a neighbor shut down by configuration.
-	AdminDown bool          `json:"admin_down,omitempty"`
-	Uptime    time.Duration `json:"uptime,omitempty"`
+	// AdminDown is set for a neighbor shut down by configuration or by
+	// the operator (ShutdownNeighbor), with the RFC 9003 message sent.
+	AdminDown       bool          `json:"admin_down,omitempty"`
+	ShutdownMessage string        `json:"shutdown_message,omitempty"`
+	Uptime          time.Duration `json:"uptime,omitempty"`
 	// Negotiated is what the last OPEN exchange settled (zero before one).
 	PeerAS       uint32   `json:"peer_as,omitempty"`
 	PeerID       string   `json:"peer_router_id,omitempty"`
@@ -91,6 +93,7 @@ func (d *Daemon) Neighbors(ctx context.Context) ([]NeighborStatus, error) {
 				Description:      p.n.Description,
 				State:            p.main.fsm.State().String(),
 				AdminDown:        p.n.Shutdown,
+				ShutdownMessage:  p.n.ShutdownMessage,
 				PrefixesReceived: len(p.received),
 				PrefixesBest:     d.bestBy[p.remote.Addr()],
 				Resets:           p.resets,
