@@ -22,6 +22,17 @@ func (m MAC) IsZero() bool { return m == MAC{} }
 // MarshalText makes MAC print as text in JSON.
 func (m MAC) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
 
+// UnmarshalText reads what MarshalText wrote (clos show decodes the API's
+// JSON).
+func (m *MAC) UnmarshalText(b []byte) error {
+	x, err := ParseMAC(string(b))
+	if err != nil {
+		return err
+	}
+	*m = x
+	return nil
+}
+
 // ParseMAC parses "aa:bb:cc:dd:ee:ff" (colons or dashes).
 func ParseMAC(s string) (MAC, error) {
 	var m MAC
@@ -81,6 +92,16 @@ func (s NUDState) String() string {
 
 // MarshalText makes NUDState print as its name in JSON.
 func (s NUDState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads what MarshalText wrote.
+func (s *NUDState) UnmarshalText(b []byte) error {
+	x, err := ParseNUDState(string(b))
+	if err != nil {
+		return err
+	}
+	*s = x
+	return nil
+}
 
 // ParseNUDState parses the names printed by String.
 func ParseNUDState(s string) (NUDState, error) {
