@@ -36,7 +36,9 @@ verbs:
         e.g. clos plan --preset seed-003 -o lab && clos lab up lab/fabric.yaml
   down [--name NAME] | --all
         kill the daemons, delete namespaces, veths, nft tables and state;
-        works on half-made labs and labs whose processes died
+        works on half-made labs and labs whose processes died; --all finds
+        this lab dir's labs by their state and, without it, by the marker
+        on their namespaces and veths
         e.g. clos lab down --name seed-003
   status [--name NAME] [--json]
         nodes, links, BGP sessions per neighbor, kernel routes per switch
@@ -245,7 +247,7 @@ func labUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 func labDown(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, name := labFlags("down", stderr)
-	all := fs.Bool("all", false, "take down every lab with state under the lab dir")
+	all := fs.Bool("all", false, "take down every lab of this lab dir: those with state, and those whose namespaces or veths name it")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -259,7 +261,7 @@ func labDown(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case *all && *name != "":
 		return &lab.InputError{Msg: "give --name or --all, not both"}
 	case *all:
-		if names, err = lab.List(base); err != nil {
+		if names, err = lab.Found(ctx, base); err != nil {
 			return err
 		}
 	default:

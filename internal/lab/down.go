@@ -8,7 +8,9 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -144,4 +146,75 @@ func Down(ctx context.Context, base, name string) error {
 		return fmt.Errorf("lab %s: down left things behind: %w", name, errors.Join(errs...))
 	}
 	return nil
+}
+
+// marker is the alias up gives every namespace's loopback and every veth
+// while in the root namespace: it names the lab's state dir, so down --all
+// finds this lab dir's labs by what is on the box even when the state dir
+// is gone.
+func marker(dir string) string { return "clos-lab " + dir }
+
+var labNetnsRE = regexp.MustCompile(`^(cl[0-9a-f]{4})-`)
+var labLinkRE = regexp.MustCompile(`^cl[0-9a-f]{4}v[0-9]+[ab]$`)
+
+// ifAlias reads the alias of interface ifc in namespace ns ("" for the
+// root namespace).
+func ifAliases(ctx context.Context, ns string) map[string]string {
+	args := []string{"ip", "-j", "link", "show"}
+	if ns != "" {
+		args = []string{"ip", "-n", ns, "-j", "link", "show"}
+	}
+	out, err := run(ctx, args...)
+	if err != nil {
+		return nil
+	}
+	var ls []struct {
+		Name  string `json:"ifname"`
+		Alias string `json:"ifalias"`
+	}
+	_ = json.Unmarshal([]byte(out), &ls)
+	m := map[string]string{}
+	for _, l := range ls {
+		m[l.Name] = l.Alias
+	}
+	return m
+}
+
+// Found lists the labs of base that exist on the box: those with a state
+// dir, and those whose namespaces or root veths carry base's marker.
+func Found(ctx context.Context, base string) ([]string, error) {
+	names, err := List(base)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, n := range names {
+		seen[n] = true
+	}
+	add := func(alias string) {
+		dir, ok := strings.CutPrefix(alias, "clos-lab ")
+		if !ok || filepath.Dir(dir) != filepath.Clean(base) {
+			return
+		}
+		n := filepath.Base(dir)
+		if CheckName(n) == nil && !seen[n] {
+			seen[n] = true
+			names = append(names, n)
+		}
+	}
+	out, _ := run(ctx, "ip", "netns", "list")
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || !labNetnsRE.MatchString(f[0]) {
+			continue
+		}
+		add(ifAliases(ctx, f[0])["lo"])
+	}
+	for ifc, alias := range ifAliases(ctx, "") {
+		if labLinkRE.MatchString(ifc) {
+			add(alias)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
 }

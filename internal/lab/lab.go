@@ -100,6 +100,7 @@ type Node struct {
 	RunDir string `json:"run-dir,omitempty"` // FRR's pid/vty/socket dir
 	Config string `json:"config,omitempty"`  // the daemon's config, copied into the state dir
 	Log    string `json:"log,omitempty"`
+	Socket string `json:"socket,omitempty"` // closd's API socket
 	Pids   []int  `json:"pids,omitempty"`
 }
 

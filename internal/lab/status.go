@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"text/tabwriter"
+	"time"
 
+	"github.com/closnet/clos/internal/api"
 	"github.com/closnet/clos/internal/plan"
 )
 
@@ -44,6 +47,13 @@ type NodeStatus struct {
 	Netns   string `json:"netns"`
 	Pids    []int  `json:"pids,omitempty"`
 	Running bool   `json:"running"`
+	// Prefixes is the number of prefixes in the daemon's BGP table, as
+	// the daemon reports it (closd over its API socket, FRR through
+	// vtysh); -1 when it did not answer.
+	Prefixes int `json:"bgp-prefixes"`
+	// Paths counts the paths to those prefixes (closd only).
+	Paths int    `json:"bgp-paths,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 // LinkStatus is one cable and the operational state of its ends.
@@ -69,6 +79,9 @@ func GetStatus(ctx context.Context, s *State, f *plan.Fabric) (*Status, error) {
 		ns := NodeStatus{Name: n.Name, Role: n.Role, Kind: n.Kind, Netns: n.Netns, Pids: n.Pids, Running: len(n.Pids) > 0}
 		for _, p := range n.Pids {
 			ns.Running = ns.Running && alive(p)
+		}
+		if n.Role != plan.RoleServer {
+			ns.Prefixes, ns.Paths, ns.Error = bgpTable(ctx, n)
 		}
 		st.Nodes = append(st.Nodes, ns)
 	}
@@ -157,13 +170,15 @@ func (st *Status) Print(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nNODE\tROLE\tDAEMON\tNETNS\tPIDS\tRUNNING")
+	fmt.Fprintln(tw, "\nNODE\tROLE\tDAEMON\tNETNS\tPIDS\tRUNNING\tBGP-PREFIXES")
 	for _, n := range st.Nodes {
-		kind, run := n.Kind, fmt.Sprint(n.Running)
+		kind, run, pfx := n.Kind, fmt.Sprint(n.Running), fmt.Sprint(n.Prefixes)
 		if kind == "" {
-			kind, run = "-", "-"
+			kind, run, pfx = "-", "-", "-"
+		} else if n.Prefixes < 0 {
+			pfx = "? (" + n.Error + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Role, kind, n.Netns, strings.Trim(fmt.Sprint(n.Pids), "[]"), run)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Role, kind, n.Netns, strings.Trim(fmt.Sprint(n.Pids), "[]"), run, pfx)
 	}
 	fmt.Fprintln(tw, "\nLINK\tKIND\tA\tB")
 	for _, l := range st.Links {
@@ -184,4 +199,40 @@ func (st *Status) Print(w io.Writer) {
 			fmt.Fprintf(w, "  %s (%s)\n", x.Target, x.Mode)
 		}
 	}
+}
+
+// bgpTable asks a switch's daemon how many prefixes (and, closd, paths) its
+// BGP table holds.
+func bgpTable(ctx context.Context, n Node) (int, int, string) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if n.Kind == KindClosd {
+		if n.Socket == "" {
+			return -1, 0, "no API socket recorded"
+		}
+		rs, err := api.NewClient(n.Socket).Routes(ctx, "")
+		if err != nil {
+			return -1, 0, err.Error()
+		}
+		pfx := map[netip.Prefix]bool{}
+		for _, r := range rs.Routes {
+			pfx[r.Prefix] = true
+		}
+		return len(pfx), len(rs.Routes), ""
+	}
+	raw, err := nsRun(ctx, n.Netns, "vtysh", "-N", n.Netns, "-c", "show bgp summary json")
+	if err != nil {
+		return -1, 0, "vtysh: " + strings.TrimSpace(raw)
+	}
+	var fams map[string]struct {
+		RIBCount int `json:"ribCount"`
+	}
+	if i := strings.Index(raw, "{"); i < 0 || json.Unmarshal([]byte(raw[i:]), &fams) != nil {
+		return -1, 0, "vtysh: unreadable show bgp summary json"
+	}
+	total := 0
+	for _, f := range fams {
+		total += f.RIBCount
+	}
+	return total, 0, ""
 }

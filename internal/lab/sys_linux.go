@@ -56,7 +56,7 @@ func startClosd(n *Node, closd string) (int, error) {
 		return 0, err
 	}
 	defer logf.Close()
-	cmd := exec.Command("ip", "netns", "exec", n.Netns, closd, "--config", n.Config, "--log-format", "json")
+	cmd := exec.Command("ip", "netns", "exec", n.Netns, closd, "--config", n.Config, "--log-format", "json", "--api-socket", n.Socket)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/closnet/clos/internal/api"
 	"github.com/closnet/clos/internal/plan"
 )
 
@@ -198,7 +199,7 @@ func build(ctx context.Context, s *State, f *plan.Fabric, kinds map[string]strin
 		if _, err := run(ctx, "ip", "netns", "add", n.Netns); err != nil {
 			return err
 		}
-		if _, err := run(ctx, "ip", "-n", n.Netns, "link", "set", "lo", "up"); err != nil {
+		if _, err := run(ctx, "ip", "-n", n.Netns, "link", "set", "lo", "up", "alias", marker(s.dir)); err != nil {
 			return err
 		}
 		sysctls := []string{"net.ipv4.ip_forward=1", "net.ipv4.fib_multipath_hash_policy=1",
@@ -216,6 +217,11 @@ func build(ctx context.Context, s *State, f *plan.Fabric, kinds map[string]strin
 		a, b := vethName(s.Prefix, i, 'a'), vethName(s.Prefix, i, 'b')
 		if _, err := run(ctx, "ip", "link", "add", a, "type", "veth", "peer", "name", b); err != nil {
 			return err
+		}
+		for _, v := range []string{a, b} {
+			if _, err := run(ctx, "ip", "link", "set", v, "alias", marker(s.dir)); err != nil {
+				return err
+			}
 		}
 		for _, e := range []struct {
 			tmp string
@@ -298,6 +304,12 @@ func build(ctx context.Context, s *State, f *plan.Fabric, kinds map[string]strin
 			n.RunDir = filepath.Join("/var/run/frr", n.Netns)
 		} else {
 			n.Log = filepath.Join(s.dir, n.Name+".log")
+			// Per lab, not the plan's /run/closd/NODE.sock: two labs on
+			// one box have nodes of the same name.
+			n.Socket = filepath.Join(s.dir, n.Name+".sock")
+			if len(n.Socket) > 100 {
+				return fmt.Errorf("%s: API socket path %s is longer than a unix socket allows; use a shorter CLOS_LAB_DIR", n.Name, n.Socket)
+			}
 		}
 		if err := s.Save(); err != nil {
 			return err
@@ -520,7 +532,7 @@ func Sessions(ctx context.Context, s *State, f *plan.Fabric) ([]Session, error) 
 		if n.Kind == KindFRR {
 			peers = frrPeers(ctx, n)
 		} else {
-			peers = closdPeers(n)
+			peers = closdPeers(ctx, n)
 		}
 		for _, ifc := range fn.Interfaces {
 			if ifc.Kind != plan.KindFabric || !switches[strings.SplitN(ifc.Peer, ":", 2)[0]] {
@@ -541,11 +553,14 @@ func Sessions(ctx context.Context, s *State, f *plan.Fabric) ([]Session, error) 
 
 type peerState struct {
 	addr, state, uptime string
-	pfx                 int
+	// desc is closd's neighbor description, which the planner sets to the
+	// peer's NODE:IFACE: it names the link even for unnumbered sessions.
+	desc string
+	pfx  int
 }
 
 func (p peerState) matches(ifc plan.FabricInterface) bool {
-	if p.addr == ifc.Name {
+	if p.addr == ifc.Name || (p.desc != "" && p.desc == ifc.Peer) {
 		return true
 	}
 	for _, a := range ifc.Addresses {
@@ -582,55 +597,24 @@ func frrPeers(ctx context.Context, n Node) []peerState {
 	return ps
 }
 
-// closdPeers reads session changes from closd's JSON log: closd has no query
-// interface in this build, and its log is what it says about its sessions.
-// "session established" and "session down" are authoritative; between them
-// the last FSM state change shows how far a session got.
-func closdPeers(n Node) []peerState {
-	b, err := os.ReadFile(n.Log)
+// closdPeers asks the node's closd for its sessions over its API socket.
+// A daemon that does not answer (killed by fail, still starting) has no
+// sessions to report.
+func closdPeers(ctx context.Context, n Node) []peerState {
+	if n.Socket == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	sum, err := api.NewClient(n.Socket).Summary(ctx)
 	if err != nil {
 		return nil
 	}
-	type peer struct {
-		up    bool
-		state string
-		since time.Time
-	}
-	ps := map[string]*peer{}
-	var order []string
-	for _, line := range strings.Split(string(b), "\n") {
-		var e struct {
-			Time     time.Time `json:"time"`
-			Msg      string    `json:"msg"`
-			Neighbor string    `json:"neighbor"`
-			To       string    `json:"to"`
-		}
-		if json.Unmarshal([]byte(line), &e) != nil || e.Neighbor == "" {
-			continue
-		}
-		p := ps[e.Neighbor]
-		if p == nil {
-			p = &peer{state: "Idle"}
-			ps[e.Neighbor] = p
-			order = append(order, e.Neighbor)
-		}
-		switch e.Msg {
-		case "session established":
-			p.up, p.since = true, e.Time
-		case "session down":
-			p.up, p.state = false, "Idle"
-		case "state change":
-			if !p.up && e.To != "" {
-				p.state = e.To
-			}
-		}
-	}
 	var out []peerState
-	for _, a := range order {
-		p := ps[a]
-		x := peerState{addr: a, state: p.state}
-		if p.up {
-			x.state, x.uptime = "Established", time.Since(p.since).Truncate(time.Second).String()
+	for _, nb := range sum.Neighbors {
+		x := peerState{addr: nb.Address.String(), desc: nb.Description, state: nb.State, pfx: nb.PrefixesReceived}
+		if nb.State == "Established" {
+			x.uptime = (time.Duration(nb.UptimeSeconds) * time.Second).String()
 		}
 		out = append(out, x)
 	}
