@@ -424,17 +424,13 @@ func startDaemon(ctx context.Context, n *Node, closd string) error {
 		}
 		n.Pids = append(n.Pids, pid)
 	}
-	// The daemons' vty sockets appear shortly after they fork.
-	// Zebra keeps routes in kernel nexthop objects by default; the kernel
-	// drops the objects of a link that goes down, and FRR 8.4 does not put
-	// them back when it comes up, so a restored uplink never carried
-	// traffic again. Plain multipath routes have no such state.
+	// The daemons' vty sockets appear shortly after they fork. The plan's
+	// frr.conf carries everything the lab needs (no zebra nexthop kernel
+	// enable among it): it is applied as planned.
 	var err error
 	for try := 0; try < 40; try++ {
-		if _, err = nsRun(ctx, n.Netns, "vtysh", "-N", n.Netns, "-c", "configure terminal", "-c", "no zebra nexthop kernel enable"); err == nil {
-			if _, err = nsRun(ctx, n.Netns, "vtysh", "-N", n.Netns, "-f", n.Config); err == nil {
-				return nil
-			}
+		if _, err = nsRun(ctx, n.Netns, "vtysh", "-N", n.Netns, "-f", n.Config); err == nil {
+			return nil
 		}
 		time.Sleep(250 * time.Millisecond)
 	}

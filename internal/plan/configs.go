@@ -152,6 +152,10 @@ func (p *Plan) FRR(n *Node) string {
 	if p.hasIPv6() {
 		w("ipv6 forwarding")
 	}
+	// Plain multipath routes, not kernel nexthop objects: the kernel drops
+	// the objects of a link that goes down and FRR 8.4 does not put them
+	// back when it comes up, so a restored uplink would carry no traffic.
+	w("no zebra nexthop kernel enable")
 	w("!")
 	w("interface lo")
 	for _, lo := range n.Loopbacks {
