@@ -135,9 +135,9 @@ func FailWith(ctx context.Context, s *State, f *plan.Fabric, what string, o Fail
 	case ModeSilent:
 		err = linksSilent(ctx, s, []*plan.FabricLink{t.link}, true)
 	case ModeLink:
-		err = linksUp(ctx, s, []*plan.FabricLink{t.link}, false)
+		err = linksUp(ctx, s, f, []*plan.FabricLink{t.link}, false)
 	case ModeIsolate:
-		err = linksUp(ctx, s, nodeLinks(f, t.node.Name), false)
+		err = linksUp(ctx, s, f, nodeLinks(f, t.node.Name), false)
 	case ModeIsolateSilent:
 		err = linksSilent(ctx, s, nodeLinks(f, t.node.Name), true)
 	}
@@ -148,13 +148,26 @@ func FailWith(ctx context.Context, s *State, f *plan.Fabric, what string, o Fail
 	return s.Save()
 }
 
-// linksUp sets both ends of every link up or down.
-func linksUp(ctx context.Context, s *State, ls []*plan.FabricLink, up bool) error {
+// linksUp sets both ends of every link up or down. Servers at a link
+// coming up get their routes back: the kernel dropped them with the link.
+func linksUp(ctx context.Context, s *State, f *plan.Fabric, ls []*plan.FabricLink, up bool) error {
 	state := map[bool]string{true: "up", false: "down"}[up]
 	for _, l := range ls {
 		for _, e := range []plan.FabricEnd{l.A, l.B} {
 			if _, err := run(ctx, "ip", "-n", Netns(s.Prefix, e.Node), "link", "set", e.Interface, state); err != nil {
 				return err
+			}
+		}
+	}
+	if !up {
+		return nil
+	}
+	for _, l := range ls {
+		for _, e := range []plan.FabricEnd{l.A, l.B} {
+			if h := serverByName(f, e.Node); h != nil {
+				if err := serverRoutes(ctx, s, h); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -227,11 +240,11 @@ func Restore(ctx context.Context, s *State, f *plan.Fabric, what string) error {
 	case ModeSilent:
 		err = linksSilent(ctx, s, []*plan.FabricLink{t.link}, false)
 	case ModeIsolate:
-		err = linksUp(ctx, s, nodeLinks(f, t.node.Name), true)
+		err = linksUp(ctx, s, f, nodeLinks(f, t.node.Name), true)
 	case ModeIsolateSilent:
 		err = linksSilent(ctx, s, nodeLinks(f, t.node.Name), false)
 	default:
-		err = linksUp(ctx, s, []*plan.FabricLink{t.link}, true)
+		err = linksUp(ctx, s, f, []*plan.FabricLink{t.link}, true)
 	}
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", what, err)

@@ -5,155 +5,347 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"github.com/closnet/clos/internal/testenv"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/closnet/clos/internal/plan"
+	"github.com/closnet/clos/internal/testenv"
 )
 
-// TestLabFRR runs seed-003 under FRR through the whole life of a lab: up,
-// status, check, a failed uplink that check must route around, restore and
-// down, and then nothing with the lab's prefix may remain.
-func TestLabFRR(t *testing.T) {
+var (
+	closdOnce sync.Once
+	closdBin  string
+	closdErr  error
+)
+
+// buildClosd builds closd from this tree once per test binary.
+func buildClosd(t *testing.T) string {
+	t.Helper()
+	testenv.RequireTool(t, "go")
+	closdOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "clos-lab-test-")
+		if err != nil {
+			closdErr = err
+			return
+		}
+		closdBin = filepath.Join(dir, "closd")
+		if out, err := exec.Command("go", "build", "-o", closdBin, "github.com/closnet/clos/cmd/closd").CombinedOutput(); err != nil {
+			closdErr = fmt.Errorf("building closd: %v\n%s", err, out)
+		}
+	})
+	if closdErr != nil {
+		t.Fatal(closdErr)
+	}
+	return closdBin
+}
+
+func requireLabTools(t *testing.T, frr bool) {
+	t.Helper()
 	testenv.RequireRoot(t)
-	for _, tool := range []string{"ip", "vtysh", "nft", "ping", "sysctl", FRRDir + "/zebra", FRRDir + "/bgpd", FRRDir + "/bfdd"} {
+	tools := []string{"ip", "nft", "ping", "sysctl"}
+	if frr {
+		tools = append(tools, "vtysh", FRRDir+"/zebra", FRRDir+"/bgpd", FRRDir+"/bfdd")
+	}
+	for _, tool := range tools {
 		testenv.RequireTool(t, tool)
 	}
-	f, path := seed003(t)
+}
+
+func randName(prefix string) string {
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
-	name := "t" + hex.EncodeToString(rnd[:])
-	base := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
+	return prefix + hex.EncodeToString(rnd[:])
+}
+
+// testLab is a lab brought up for one test, taken down (and checked for
+// leftovers) when the test ends.
+type testLab struct {
+	t          *testing.T
+	ctx        context.Context
+	s          *State
+	f          *plan.Fabric
+	base, name string
+}
+
+func upLab(t *testing.T, ctx context.Context, path string, o Options) *testLab {
+	t.Helper()
+	o.Name, o.Base = randName("t"), t.TempDir()
+	if o.Wait == 0 {
+		o.Wait = 45 * time.Second
+	}
 	t.Cleanup(func() {
-		if err := Down(context.Background(), base, name); err != nil {
+		if err := Down(context.Background(), o.Base, o.Name); err != nil {
 			t.Errorf("cleanup: %v", err)
+		}
+		if left := Leftovers(context.Background(), o.Base, o.Name); len(left) > 0 {
+			t.Errorf("after down, lab %s left: %v", o.Name, left)
 		}
 	})
 	var progress bytes.Buffer
-	s, err := Up(ctx, path, Options{Name: name, Base: base, Wait: 40 * time.Second, Out: &progress})
-	if err != nil {
+	o.Out = &progress
+	if _, err := Up(ctx, path, o); err != nil {
 		t.Fatalf("up: %v\n%s", err, progress.String())
 	}
-	if !strings.Contains(progress.String(), "8/8 session ends established") {
-		t.Errorf("up's progress does not report the sessions:\n%s", progress.String())
-	}
-	if _, err := Up(ctx, path, Options{Name: name, Base: base}); err == nil || !strings.Contains(err.Error(), "already up") {
-		t.Errorf("second up of %s: %v; want already up", name, err)
-	}
 	// A fresh load, as another process would see the lab.
-	s, f2, err := Open(base, name)
+	s, f, err := Open(o.Base, o.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := GetStatus(ctx, s, f2)
+	return &testLab{t: t, ctx: ctx, s: s, f: f, base: o.Base, name: o.Name}
+}
+
+// check runs Check until it passes (routes move within BFD's detection
+// time and sessions take a connect retry to come back), at most ~15 s.
+func (l *testLab) check(what string) *CheckResult {
+	l.t.Helper()
+	if err := waitConverged(l.ctx, l.s, l.f, 30*time.Second, ioDiscard{}); err != nil {
+		l.t.Fatalf("check %s: %v", what, err)
+	}
+	var r *CheckResult
+	var err error
+	for try := 0; try < 15; try++ {
+		var out bytes.Buffer
+		if r, err = Check(l.ctx, l.s, l.f, &out); err != nil {
+			l.t.Fatalf("check %s: %v", what, err)
+		}
+		if r.OK() {
+			return r
+		}
+		time.Sleep(time.Second)
+	}
+	l.t.Fatalf("check %s: %v", what, r.Missing)
+	return nil
+}
+
+// reachable pings every server pair until all answer, at most ~15 s.
+func (l *testLab) reachable(what string) {
+	l.t.Helper()
+	var r *CheckResult
+	var err error
+	for try := 0; try < 15; try++ {
+		if r, err = Check(l.ctx, l.s, l.f, ioDiscard{}); err != nil {
+			l.t.Fatalf("%s: %v", what, err)
+		}
+		if r.Reached == r.Pairs {
+			return
+		}
+		time.Sleep(time.Second)
+	}
+	l.t.Fatalf("%s: %d of %d server pairs reached: %v", what, r.Reached, r.Pairs, r.Missing)
+}
+
+type ioDiscard struct{}
+
+func (ioDiscard) Write(b []byte) (int, error) { return len(b), nil }
+
+func (l *testLab) sessionsUp() {
+	l.t.Helper()
+	st, err := GetStatus(l.ctx, l.s, l.f)
 	if err != nil {
-		t.Fatal(err)
+		l.t.Fatal(err)
 	}
 	est := 0
 	for _, x := range st.Sessions {
 		if x.State == "Established" {
 			est++
+			if x.Prefixes <= 0 {
+				l.t.Errorf("status: session %s has received %d prefixes", x, x.Prefixes)
+			}
 		}
 	}
-	if est != 2*f.Summary.BGPSessions || len(st.Sessions) != 2*f.Summary.BGPSessions {
-		t.Errorf("status: %d of %d session ends established, want %d (both ends of %d sessions)", est, len(st.Sessions), 2*f.Summary.BGPSessions, f.Summary.BGPSessions)
+	if want := 2 * l.f.Summary.BGPSessions; est != want || len(st.Sessions) != want {
+		l.t.Errorf("status: %d of %d session ends established, want %d", est, len(st.Sessions), want)
+	}
+	for _, n := range st.Nodes {
+		if n.Kind != "" && (!n.Running || n.Prefixes <= 0) {
+			l.t.Errorf("status: %s (%s) running %v with %d BGP prefixes (%s)", n.Name, n.Kind, n.Running, n.Prefixes, n.Error)
+		}
 	}
 	var tbl bytes.Buffer
 	st.Print(&tbl)
-	if !strings.Contains(tbl.String(), "spine3:swp1") || strings.Count(tbl.String(), "Established") != est {
-		t.Errorf("status table:\n%s", tbl.String())
+	if !strings.Contains(tbl.String(), "BGP-PREFIXES") || strings.Count(tbl.String(), "Established") != est {
+		l.t.Errorf("status table:\n%s", tbl.String())
 	}
+}
 
-	check := func(what string) *CheckResult {
-		t.Helper()
-		var r *CheckResult
-		// Routes move within BFD's detection time; allow a few rounds.
-		for try := 0; try < 15; try++ {
-			var out bytes.Buffer
-			if r, err = Check(ctx, s, f2, &out); err != nil {
-				t.Fatalf("check %s: %v", what, err)
-			}
-			if r.OK() {
-				return r
-			}
-			time.Sleep(500 * time.Millisecond)
+// everyLink fails each link in turn, checks that the servers still reach
+// each other when the link is between switches, restores it and checks
+// the whole fabric again.
+func (l *testLab) everyLink() {
+	l.t.Helper()
+	for _, ln := range l.f.Links {
+		end := endName(ln.A)
+		if err := Fail(l.ctx, l.s, l.f, end, false); err != nil {
+			l.t.Fatal(err)
 		}
-		t.Fatalf("check %s: %v", what, r.Missing)
-		return nil
+		if got := operState(l.ctx, Netns(l.s.Prefix, ln.B.Node), ln.B.Interface); got != "down" {
+			l.t.Errorf("%s is %s after fail %s, want down", endName(ln.B), got, end)
+		}
+		if ln.Kind == plan.KindFabric {
+			l.reachable("with " + ln.Name + " failed")
+		}
+		if err := Restore(l.ctx, l.s, l.f, endName(ln.B)); err != nil {
+			l.t.Fatal(err)
+		}
+		if r := l.check("after restoring " + ln.Name); len(r.Excluded) != 0 {
+			l.t.Errorf("check after restoring %s excluded %v", ln.Name, r.Excluded)
+		}
 	}
-	r := check("after up")
-	if r.Reached != 12 || len(r.PerLink) != 2 {
-		t.Errorf("check after up: %d pairs reached, per-link %v; want 12 and 2 uplinks", r.Reached, r.PerLink)
-	}
+}
 
-	// A silent failure is only noticed by BFD (300 ms x 5 in this plan):
-	// flows hashed onto the link lose packets until then, 16 flows make
-	// sure some are.
-	a, err := FailAction(s, f2, "leaf1:swp2", FailOptions{Silent: true})
+// TestLabKinds runs seed-003 with closd everywhere, FRR everywhere and
+// mixed (FRR spines, closd leaves) through the life of a lab: up, status,
+// check, fail and restore of every link with a check after each, the other
+// failure modes, down, and nothing left behind.
+func TestLabKinds(t *testing.T) {
+	requireLabTools(t, true)
+	_, path := seed003(t)
+	closd := buildClosd(t)
+	for _, tc := range []struct {
+		name  string
+		kind  string
+		nodes map[string]string
+	}{
+		{"closd", KindClosd, nil},
+		{"frr", KindFRR, nil},
+		{"mixed", KindFRR, map[string]string{"leaf1": KindClosd, "leaf2": KindClosd}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+			defer cancel()
+			l := upLab(t, ctx, path, Options{Kind: tc.kind, NodeKinds: tc.nodes, Closd: closd})
+			if _, err := Up(ctx, path, Options{Name: l.name, Base: l.base}); err == nil || !strings.Contains(err.Error(), "already up") {
+				t.Errorf("second up of %s: %v; want already up", l.name, err)
+			}
+			l.sessionsUp()
+			r := l.check("after up")
+			if r.Reached != 12 || len(r.PerLink) != 2 {
+				t.Errorf("check after up: %d pairs reached, per-link %v; want 12 and 2 uplinks", r.Reached, r.PerLink)
+			}
+			l.everyLink()
+			l.otherModes()
+			if err := Down(ctx, l.base, l.name); err != nil {
+				t.Fatal(err)
+			}
+			if left := Leftovers(ctx, l.base, l.name); len(left) > 0 {
+				t.Errorf("after down, lab %s left: %v", l.name, left)
+			}
+		})
+	}
+}
+
+// otherModes: a silent link failure (measured: only BFD can see it), a
+// crashed spine and an isolated spine, each restored and checked.
+func (l *testLab) otherModes() {
+	t := l.t
+	t.Helper()
+	a, err := FailAction(l.s, l.f, "leaf1:swp2", FailOptions{Silent: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.Flows = func() ([]FlowEnds, error) { return PairsWith(f2, "server1") }
-	m, err := Measure(ctx, s, f2, a, MeasureOptions{Flows: 16, Rate: 100, Duration: 2500 * time.Millisecond}, &progress)
+	a.Flows = func() ([]FlowEnds, error) { return PairsWith(l.f, "server1") }
+	m, err := Measure(l.ctx, l.s, l.f, a, MeasureOptions{Flows: 16, Rate: 100, Duration: 2500 * time.Millisecond}, ioDiscard{})
 	if err != nil {
 		t.Fatalf("measure: %v", err)
 	}
 	t.Logf("measure leaf1:swp2 --silent: %+v", m)
-	if m.Sent < 16*300 || m.Lost == 0 || m.FlowsHit == 0 || m.FlowsHit == 16 || m.Unrecovered != 0 ||
+	// BFD in this plan detects in 300 ms x 5: flows hashed onto the link
+	// lose packets until then, 16 flows make sure some are.
+	if m.Pairs != 6 || m.Sent < 16*300 || m.Lost == 0 || m.FlowsHit == 0 || m.FlowsHit == 16 || m.Unrecovered != 0 ||
 		m.MaxGapMS < 100 || m.MaxGapMS > 2500 || m.ReconvergedS <= 0 || m.ReconvergedS > 2.5 {
 		t.Errorf("measure of a silent failure: %+v", m)
 	}
-	if s.Failures != nil && len(s.Failures) != 0 {
-		t.Errorf("measure left failures applied: %v", s.Failures)
+	if len(l.s.Failures) != 0 {
+		t.Errorf("measure left failures applied: %v", l.s.Failures)
 	}
-	if got := operState(ctx, Netns(s.Prefix, "leaf1"), "swp2"); got != "up" {
-		t.Errorf("leaf1:swp2 is %s after measure, want up", got)
-	}
-
-	if err := Fail(ctx, s, f2, "spine3:swp1", false); err != nil {
-		t.Fatal(err)
-	}
-	if err := Fail(ctx, s, f2, "leaf1:swp1", false); err == nil {
-		t.Errorf("failing leaf1:swp1 twice (by its other end) was accepted")
-	}
-	if got := operState(ctx, Netns(s.Prefix, "leaf1"), "swp1"); got != "down" {
-		t.Errorf("leaf1:swp1 is %s after fail, want down", got)
-	}
-	r = check("with leaf1:swp1 failed")
-	if len(r.Excluded) != 1 || r.Reached != 12 {
-		t.Errorf("check with a failed uplink: excluded %v, reached %d", r.Excluded, r.Reached)
-	}
-	if err := Restore(ctx, s, f2, "leaf1:swp1"); err != nil {
-		t.Fatal(err)
-	}
-	if r := check("after restoring leaf1:swp1"); len(r.Excluded) != 0 || len(r.PerLink) != 2 {
-		t.Errorf("check after restore: per-link %v, excluded %v; want both uplinks used", r.PerLink, r.Excluded)
-	}
-	if err := Fail(ctx, s, f2, "leaf2:swp2", true); err != nil {
-		t.Fatal(err)
-	}
-	if out, _ := nsRun(ctx, Netns(s.Prefix, "leaf2"), "nft", "list", "tables"); !strings.Contains(out, nftTable(s.Prefix, "swp2")) {
-		t.Errorf("silent fail left no nft table in leaf2: %q", out)
-	}
-	check("with leaf2:swp2 silently failed")
-	if err := Restore(ctx, s, f2, "spine4:swp2"); err != nil {
-		t.Fatal(err)
-	}
-	if err := Restore(ctx, s, f2, "spine4:swp2"); err == nil {
-		t.Errorf("restoring a link that is not failed was accepted")
+	if out, _ := nsRun(l.ctx, Netns(l.s.Prefix, "leaf1"), "nft", "list", "tables"); strings.Contains(out, nftTable(l.s.Prefix, "swp2")) {
+		t.Errorf("restore left the nft table in leaf1: %q", out)
 	}
 
-	if err := Down(ctx, base, name); err != nil {
+	// A crashed spine: its daemons die, BFD on the leaves notices.
+	spine, _ := l.s.Node("spine3")
+	pids := append([]int(nil), spine.Pids...)
+	if err := Fail(l.ctx, l.s, l.f, "spine3", false); err != nil {
 		t.Fatal(err)
 	}
-	if left := Leftovers(ctx, base, name); len(left) > 0 {
-		t.Errorf("after down, lab %s left: %v", name, left)
+	for _, p := range pids {
+		for try := 0; try < 20 && alive(p); try++ {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if alive(p) {
+			t.Errorf("spine3's daemon %d survived fail spine3", p)
+		}
 	}
+	l.reachable("with spine3 crashed")
+	if r := l.check("with spine3 crashed"); len(r.Excluded) != 1 {
+		t.Errorf("check with spine3 crashed excluded %v, want leaf1:swp1", r.Excluded)
+	}
+	if err := Restore(l.ctx, l.s, l.f, "spine3"); err != nil {
+		t.Fatal(err)
+	}
+	if spine, _ = l.s.Node("spine3"); len(spine.Pids) == 0 || !alive(spine.Pids[0]) {
+		t.Errorf("spine3 not restarted: %v", spine.Pids)
+	}
+	l.check("after restarting spine3")
+
+	// An isolated spine: its links lose carrier, its daemon runs on.
+	if err := FailWith(l.ctx, l.s, l.f, "spine4", FailOptions{Isolate: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Fail(l.ctx, l.s, l.f, "leaf2:swp2", false); err == nil {
+		t.Errorf("failing a link of isolated spine4 was accepted")
+	}
+	if got := operState(l.ctx, Netns(l.s.Prefix, "leaf1"), "swp2"); got != "down" {
+		t.Errorf("leaf1:swp2 is %s with spine4 isolated, want down", got)
+	}
+	l.reachable("with spine4 isolated")
+	if err := Restore(l.ctx, l.s, l.f, "spine4"); err != nil {
+		t.Fatal(err)
+	}
+	if err := Restore(l.ctx, l.s, l.f, "spine4"); err == nil {
+		t.Errorf("restoring spine4 twice was accepted")
+	}
+	l.check("after restoring spine4")
+}
+
+// TestLab2x8 runs a fabric of 2 spines and 8 leaves with closd: check
+// passes, and with a spine isolated every server still reaches every other.
+func TestLab2x8(t *testing.T) {
+	requireLabTools(t, false)
+	_, path := planned(t, func(in *plan.Intent) {
+		in.Name, in.LeavesPerPod, in.ServersPerLeaf = "lab-2x8", 8, 1
+		in.Capacity.ServersPerLeaf = 1
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	l := upLab(t, ctx, path, Options{Kind: KindClosd, Closd: buildClosd(t), Wait: 60 * time.Second})
+	if len(l.f.Nodes) != 10 || len(l.f.Servers) != 8 {
+		t.Fatalf("2x8 plan has %d switches and %d servers", len(l.f.Nodes), len(l.f.Servers))
+	}
+	if r := l.check("after up"); r.Reached != 56 {
+		t.Errorf("check: %d of 56 pairs reached", r.Reached)
+	}
+	spine := l.f.Nodes[0].Name
+	for _, n := range l.f.Nodes {
+		if n.Role == plan.RoleSpine {
+			spine = n.Name
+			break
+		}
+	}
+	if err := FailWith(ctx, l.s, l.f, spine, FailOptions{Isolate: true}); err != nil {
+		t.Fatal(err)
+	}
+	l.reachable("with " + spine + " isolated")
+	if err := Restore(ctx, l.s, l.f, spine); err != nil {
+		t.Fatal(err)
+	}
+	l.check("after restoring " + spine)
 }
 
 // TestDownCleansHalfMadeLab leaves namespaces and a root veth with a lab's
@@ -199,58 +391,67 @@ func TestDownCleansHalfMadeLab(t *testing.T) {
 	}
 }
 
-// TestLabClosd runs seed-003 with closd on the leaves and FRR on the spines,
-// built from this tree. closd's daemon loop is young: if it cannot run the
-// lab, up must fail naming closd and leave nothing behind.
-func TestLabClosd(t *testing.T) {
-	testenv.RequireRoot(t)
-	for _, tool := range []string{"ip", "go", "vtysh", "ping", "sysctl", FRRDir + "/zebra", FRRDir + "/bgpd", FRRDir + "/bfdd"} {
-		testenv.RequireTool(t, tool)
+// TestDownAllAfterCrash kills an up half way (the process dies, the
+// daemons it started live on), removes the state dir as a reboot of /run
+// would, and down --all must still find the lab by its markers and leave
+// nothing behind.
+func TestDownAllAfterCrash(t *testing.T) {
+	if os.Getenv("CLOS_LAB_CRASH_UP") != "" {
+		// The child: bring the lab up until the parent kills it.
+		_, _ = Up(context.Background(), os.Getenv("CLOS_LAB_CRASH_UP"), Options{Name: os.Getenv("CLOS_LAB_CRASH_NAME"),
+			Base: os.Getenv("CLOS_LAB_DIR"), Kind: KindClosd, Closd: os.Getenv("CLOS_LAB_CRASH_CLOSD"), Wait: time.Minute})
+		os.Exit(0)
 	}
+	requireLabTools(t, false)
 	_, path := seed003(t)
-	closd := t.TempDir() + "/closd"
-	if out, err := exec.Command("go", "build", "-o", closd, "github.com/closnet/clos/cmd/closd").CombinedOutput(); err != nil {
-		t.Fatalf("building closd: %v\n%s", err, out)
+	closd := buildClosd(t)
+	name, base := randName("c"), t.TempDir()
+	ctx := context.Background()
+	t.Cleanup(func() { _ = Down(ctx, base, name) })
+	child := exec.Command(os.Args[0], "-test.run=^TestDownAllAfterCrash$")
+	child.Env = append(os.Environ(), "CLOS_LAB_CRASH_UP="+path, "CLOS_LAB_CRASH_NAME="+name, "CLOS_LAB_DIR="+base, "CLOS_LAB_CRASH_CLOSD="+closd)
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
 	}
-	var rnd [4]byte
-	_, _ = rand.Read(rnd[:])
-	name := "d" + hex.EncodeToString(rnd[:])
-	base := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	t.Cleanup(func() { _ = Down(context.Background(), base, name) })
-	var progress bytes.Buffer
-	s, err := Up(ctx, path, Options{Name: name, Base: base, Kind: KindFRR, Closd: closd, Wait: 40 * time.Second, Out: &progress,
-		NodeKinds: map[string]string{"leaf1": KindClosd, "leaf2": KindClosd}})
-	if err != nil {
-		if !strings.Contains(err.Error(), "closd") {
-			t.Fatalf("up with closd failed without naming closd: %v\n%s", err, progress.String())
+	// Kill it once the first daemon runs: namespaces, veths and a closd
+	// exist, the lab is not up.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s, err := Load(base, name)
+		if err == nil && len(s.Nodes) > 0 && len(s.Nodes[0].Pids) > 0 {
+			break
 		}
-		t.Logf("closd cannot run the lab yet: %v", err)
-	} else {
-		f, err := readFabric(s)
-		if err != nil {
-			t.Fatal(err)
+		if time.Now().After(deadline) {
+			_ = child.Process.Kill()
+			_ = child.Wait()
+			t.Fatalf("up started no daemon in 30 s")
 		}
-		var r *CheckResult
-		for try := 0; try < 15; try++ {
-			if r, err = Check(ctx, s, f, &progress); err != nil {
-				t.Fatal(err)
-			}
-			if r.OK() {
-				break
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
-		if !r.OK() {
-			t.Errorf("check with closd leaves: %v", r.Missing)
-		}
-		if err := Down(ctx, base, name); err != nil {
-			t.Fatal(err)
-		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = child.Process.Kill()
+	_ = child.Wait()
+	if left := Leftovers(ctx, base, name); len(left) < 9 {
+		t.Fatalf("a killed up left only %v; want namespaces and the state dir", left)
+	}
+	if err := os.RemoveAll(filepath.Join(base, name)); err != nil {
+		t.Fatal(err)
+	}
+	other := t.TempDir()
+	if ns, err := Found(ctx, other); err != nil || len(ns) != 0 {
+		t.Errorf("another lab dir finds %v, %v; want nothing", ns, err)
+	}
+	ns, err := Found(ctx, base)
+	if err != nil || len(ns) != 1 || ns[0] != name {
+		t.Fatalf("Found(%s) = %v, %v; want [%s] by its markers", base, ns, err, name)
+	}
+	if err := Down(ctx, base, ns[0]); err != nil {
+		t.Fatal(err)
 	}
 	if left := Leftovers(ctx, base, name); len(left) > 0 {
-		t.Errorf("lab %s left: %v", name, left)
+		t.Errorf("after down: %v", left)
+	}
+	if out, _ := run(ctx, "ip", "netns", "list"); strings.Contains(out, Prefix(name)+"-") {
+		t.Errorf("namespaces left: %s", out)
 	}
 }
 

@@ -112,6 +112,13 @@ func TestResolve(t *testing.T) {
 
 func seed003(t *testing.T) (*plan.Fabric, string) {
 	t.Helper()
+	return planned(t, nil)
+}
+
+// planned plans the seed-003 preset, changed by edit if given, into a
+// temporary dir and returns the fabric and the path of its fabric.yaml.
+func planned(t *testing.T, edit func(*plan.Intent)) (*plan.Fabric, string) {
+	t.Helper()
 	in, err := plan.Preset("seed-003")
 	if err != nil {
 		t.Fatal(err)
@@ -119,6 +126,9 @@ func seed003(t *testing.T) (*plan.Fabric, string) {
 	// BFD at 100 ms x 3 flaps on a loaded shared 2-core box; detection in
 	// 1.5 s keeps the lab steady and still far below the hold timer.
 	in.BFD.Interval, in.BFD.Multiplier = 300, 5
+	if edit != nil {
+		edit(&in)
+	}
 	in.Defaults()
 	p, err := plan.Build(in)
 	if err != nil {

@@ -269,16 +269,9 @@ func build(ctx context.Context, s *State, f *plan.Fabric, kinds map[string]strin
 			}
 		}
 	}
-	for _, h := range f.Servers {
-		ns := Netns(s.Prefix, h.Name)
-		for _, r := range h.Routes {
-			args := []string{"ip", "-n", ns, "route", "replace", r.Prefix.String(), "via", r.Via.String()}
-			if r.Dev != "" {
-				args = append(args, "dev", r.Dev)
-			}
-			if _, err := run(ctx, args...); err != nil {
-				return fmt.Errorf("server %s: %w", h.Name, err)
-			}
+	for i := range f.Servers {
+		if err := serverRoutes(ctx, s, &f.Servers[i]); err != nil {
+			return err
 		}
 	}
 	say("starting routing daemons")
@@ -375,6 +368,22 @@ func build(ctx context.Context, s *State, f *plan.Fabric, kinds map[string]strin
 		return err
 	}
 	say("up: %d switches, %d servers, %d links; state in %s", len(f.Nodes), len(f.Servers), len(f.Links), s.dir)
+	return nil
+}
+
+// serverRoutes puts a server's planned routes in place. The kernel drops
+// them when their link goes down, so restore calls this too.
+func serverRoutes(ctx context.Context, s *State, h *plan.FabricHost) error {
+	ns := Netns(s.Prefix, h.Name)
+	for _, r := range h.Routes {
+		args := []string{"ip", "-n", ns, "route", "replace", r.Prefix.String(), "via", r.Via.String()}
+		if r.Dev != "" {
+			args = append(args, "dev", r.Dev)
+		}
+		if _, err := run(ctx, args...); err != nil {
+			return fmt.Errorf("server %s: %w", h.Name, err)
+		}
+	}
 	return nil
 }
 
