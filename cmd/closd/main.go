@@ -122,6 +122,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	logger.Info("control API listening", "socket", socket)
+	if a := cfg.Metrics.Address; a != "" {
+		ms, err := daemon.ListenMetrics(a, d)
+		if err != nil {
+			fmt.Fprintf(stderr, "closd: %v (set metrics.address to a free host:port, or leave it out to serve no metrics)\n", err)
+			srv.Close(context.Background())
+			return 1
+		}
+		defer ms.Close(context.Background())
+		logger.Info("metrics listening", "address", ms.Addr().String())
+	}
 	stopHUP := reloadOnHUP(ctx, d)
 	runErr := d.Run(d.StopAfterDrain(ctx, sigterm))
 	stopHUP()

@@ -149,6 +149,8 @@ type Daemon struct {
 	stopped   bool
 	// polGen counts reloads that changed the policy set (peerPolicy).
 	polGen int
+	// stats are the loop's counters for metrics (metrics.go).
+	stats loopStats
 }
 
 type event interface{}
@@ -195,6 +197,9 @@ type peer struct {
 	// adminDown is set while the operator has the neighbor shut down
 	// (ShutdownNeighbor); n.Shutdown is then set too.
 	adminDown bool
+	// updatesIn and updatesOut count UPDATEs over every session with the
+	// neighbor, for metrics; the RIB's go out past the fsm's counters.
+	updatesIn, updatesOut uint64
 }
 
 // dynRange is a listen-range neighbor: a template for the peers that
@@ -223,6 +228,9 @@ type session struct {
 	neg   fsm.Negotiated
 	// local is our address on the connection, with its zone.
 	local netip.Addr
+	// ribSent counts the RIB's messages sent on this session, which the
+	// fsm does not see.
+	ribSent uint64
 }
 
 // conn is a live connection; closed once detached from its session, after
@@ -1156,6 +1164,8 @@ func (d *Daemon) deliver(s *session, a fsm.DeliverUpdate) {
 		return
 	}
 	u := a.Update
+	p.updatesIn++
+	d.updateIn(d.now())
 	if f, ok := u.EndOfRIB(); ok {
 		if err := d.rib.EndOfRIB(s.ribID, f); err != nil {
 			p.log.Warn("End-of-RIB", "family", f.String(), "err", err)

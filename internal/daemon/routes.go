@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/closnet/clos/internal/bgp/fsm"
 	"github.com/closnet/clos/internal/bgp/rib"
@@ -20,6 +21,9 @@ func (d *Daemon) flush() {
 	for range 16 {
 		out := d.rib.Ready(d.now())
 		if out.Empty() {
+			// An UPDATE that changed nothing to forward closes its
+			// latency window without an observation.
+			d.stats.updateAt = time.Time{}
 			return
 		}
 		d.apply(out)
@@ -28,6 +32,7 @@ func (d *Daemon) flush() {
 }
 
 func (d *Daemon) apply(out *rib.Output) {
+	d.stats.bestChanges += uint64(len(out.Best))
 	for _, b := range out.Best {
 		m := d.best[b.Family]
 		if m == nil {
@@ -65,6 +70,8 @@ func (d *Daemon) apply(out *rib.Output) {
 			if ss == nil || ss.conn == nil || ss.conn.closed {
 				continue
 			}
+			ss.p.updatesOut += uint64(len(s.Msgs))
+			ss.ribSent += uint64(len(s.Msgs))
 			for _, msg := range s.Msgs {
 				d.send(ss, msg)
 			}
@@ -114,6 +121,7 @@ func (d *Daemon) program(out *rib.Output) {
 					var err error
 					m, err = d.o.Resolve(k.nh, k.local)
 					if err != nil {
+						d.stats.fibErrors++
 						d.log.Warn("next hop not reachable on a connected subnet: not installed", "prefix", c.Prefix, "next-hop", nh.Addr, "err", err)
 						continue
 					}
@@ -127,6 +135,7 @@ func (d *Daemon) program(out *rib.Output) {
 				continue
 			}
 			if err := ds.Set(c.Prefix, fib.ECMP(ms...)); err != nil {
+				d.stats.fibErrors++
 				d.log.Warn("route not installable", "prefix", c.Prefix, "err", err)
 				ds.Delete(c.Prefix)
 			}
@@ -146,8 +155,10 @@ func (d *Daemon) program(out *rib.Output) {
 		return nil
 	})
 	if err != nil {
+		d.stats.fibErrors++
 		d.log.Warn("fib update", "err", err)
 	}
+	d.fibHandoff()
 }
 
 func asPathString(p wire.ASPath) string {

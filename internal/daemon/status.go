@@ -88,6 +88,8 @@ func (d *Daemon) Neighbors(ctx context.Context) ([]NeighborStatus, error) {
 		all := d.bfdPeers()
 		for _, p := range d.peers {
 			st := p.main.fsm.Status()
+			// The RIB's UPDATEs go out past the fsm.
+			st.MessagesOut.Update += p.main.ribSent
 			ns := NeighborStatus{
 				Address:          p.remote.Addr(),
 				Description:      p.n.Description,
