@@ -36,6 +36,7 @@ import (
 	"github.com/closnet/clos/internal/config"
 	"github.com/closnet/clos/internal/fib"
 	"github.com/closnet/clos/internal/neigh"
+	"github.com/closnet/clos/internal/ra"
 )
 
 // Defaults of the timers the config file does not carry.
@@ -97,6 +98,12 @@ type Options struct {
 	// ConfigPath is the file Reload reads again (SIGHUP, the API's
 	// reload); empty refuses reloads.
 	ConfigPath string
+	// RA carries router discovery for unnumbered neighbors: nil opens a
+	// raw ICMPv6 socket (ra.Listen) when any neighbor is unnumbered.
+	RA ra.Conn
+	// Links reports interface state, for unnumbered neighbors and fast
+	// fall-over: nil watches netlink.
+	Links LinkWatcher
 }
 
 // Daemon is one closd: its sessions, its RIB and its FIB.
@@ -116,6 +123,15 @@ type Daemon struct {
 	byAddr map[netip.Addr]*peer
 	ranges []*dynRange
 	byRIB  map[rib.PeerID]*session
+	// unnum are the interface neighbors by interface; links is the last
+	// state of every interface; ra runs router discovery for unnumbered
+	// neighbors over raConn.
+	unnum  map[string]*peer
+	links  map[string]LinkState
+	ra     *ra.Engine
+	raConn ra.Conn
+	// linkCancel stops the link watcher.
+	linkCancel context.CancelFunc
 
 	fibBackend fib.Backend
 	fib        *fib.FIB
@@ -231,6 +247,9 @@ type session struct {
 	// ribSent counts the RIB's messages sent on this session, which the
 	// fsm does not see.
 	ribSent uint64
+	// ifname is the interface whose loss drops the session at once (fast
+	// fall-over), "" when none.
+	ifname string
 }
 
 // conn is a live connection; closed once detached from its session, after
@@ -269,6 +288,8 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 		cfg: cfg, o: o, log: o.Logger, now: o.Now,
 		byAddr:     map[netip.Addr]*peer{},
 		byRIB:      map[rib.PeerID]*session{},
+		unnum:      map[string]*peer{},
+		links:      map[string]LinkState{},
 		bfdByKey:   map[bfd.PeerKey]*peer{},
 		best:       map[wire.Family]map[netip.Prefix]Route{},
 		bestBy:     map[netip.Addr]int{},
@@ -326,6 +347,15 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 			d.ranges = append(d.ranges, &dynRange{i: i, n: n, prefix: n.ListenRange.Masked(), limit: limit})
 			continue
 		}
+		if n.Interface != "" {
+			p, err := d.newPeer(i, n, netip.Addr{})
+			if err != nil {
+				return nil, err
+			}
+			d.unnum[n.Interface] = p
+			d.peers = append(d.peers, p)
+			continue
+		}
 		p, err := d.newPeer(i, n, n.Address)
 		if err != nil {
 			return nil, err
@@ -342,10 +372,11 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 // newPeer makes the neighbor at addr; for a listen-range neighbor addr is
 // the address a connection came from.
 func (d *Daemon) newPeer(i int, n config.Neighbor, addr netip.Addr) (*peer, error) {
-	switch {
-	case n.Interface != "":
-		return nil, fmt.Errorf("daemon: neighbors[%d] (interface %s): unnumbered neighbors are not supported by this build of closd yet; give the peer's address instead", i, n.Interface)
-	case !addr.IsValid():
+	if n.Interface != "" {
+		if err := unnumberedCheck(n); err != nil {
+			return nil, fmt.Errorf("daemon: neighbors[%d] (interface %s): %w", i, n.Interface, err)
+		}
+	} else if !addr.IsValid() {
 		return nil, fmt.Errorf("daemon: neighbors[%d]: no address", i)
 	}
 	addr = addr.Unmap()
@@ -359,14 +390,17 @@ func (d *Daemon) newPeer(i int, n config.Neighbor, addr netip.Addr) (*peer, erro
 		remote:   netip.AddrPortFrom(addr, port),
 		received: map[nlriKey]struct{}{},
 	}
+	if n.Interface != "" {
+		p.name = n.Interface
+	}
 	p.log = d.log.With("neighbor", p.name)
-	p.topts = transport.Options{MD5Key: n.Password, GTSM: n.TTLSecurity, TTL: n.Multihop}
+	p.topts = transport.Options{MD5Key: n.Password, GTSM: n.TTLSecurity, TTL: n.Multihop, Interface: n.Interface}
 	if !n.TTLSecurity && n.Multihop == 0 && external(n.RemoteAS, d.cfg.ASN) {
 		// A directly connected eBGP peer: TTL 1, as FRR and BIRD do, on
 		// dialed and accepted connections alike.
 		p.topts.TTL = 1
 	}
-	if la := d.cfg.Listen.Address; la.IsValid() && !la.IsUnspecified() && la.Is4() == addr.Is4() {
+	if la := d.cfg.Listen.Address; n.Interface == "" && la.IsValid() && !la.IsUnspecified() && la.Is4() == addr.Is4() {
 		p.topts.LocalAddr = la
 	}
 	pas, err := peerAS(n.RemoteAS, n.ListenRange.IsValid())
@@ -391,9 +425,10 @@ func (d *Daemon) newPeer(i int, n config.Neighbor, addr netip.Addr) (*peer, erro
 		IdleHoldTime:    d.o.IdleHoldTime,
 		MaxIdleHoldTime: d.o.MaxIdleHoldTime,
 		Capabilities: wire.Capabilities{
-			Multiprotocol: fams,
-			RouteRefresh:  true,
-			AS4:           true,
+			Multiprotocol:   fams,
+			RouteRefresh:    true,
+			AS4:             true,
+			ExtendedNextHop: extendedNextHop(n, fams),
 		},
 		Jitter: rand.Float64,
 	}
@@ -447,6 +482,9 @@ func external(r config.RemoteAS, ours uint32) bool {
 
 func families(n config.Neighbor, addr netip.Addr) ([]wire.Family, error) {
 	if len(n.Families) == 0 {
+		if n.Interface != "" {
+			return []wire.Family{wire.IPv4Unicast, wire.IPv6Unicast}, nil
+		}
 		if addr.Is4() {
 			return []wire.Family{wire.IPv4Unicast}, nil
 		}
@@ -542,7 +580,26 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("daemon: bfd: %w", err)
 	}
+	err = d.startLinks(lctx)
+	if err == nil {
+		err = d.startUnnumbered()
+	}
+	if err != nil {
+		lcancel()
+		ln.Close()
+		if d.fib != nil {
+			d.fib.Close()
+		}
+		if d.bfd != nil {
+			d.bfd.Close()
+		}
+		d.closeDone.Do(func() { close(d.done) })
+		d.wg.Wait()
+		return fmt.Errorf("daemon: %w", err)
+	}
 	if err := d.startHosts(); err != nil {
+		// The link watcher and router discovery end with lctx and done.
+		d.stopUnnumbered()
 		ln.Close()
 		if d.fib != nil {
 			d.fib.Close()
@@ -625,6 +682,7 @@ func (d *Daemon) resetTimer(t *time.Timer) {
 	consider(d.sweepAt)
 	consider(d.hostsDeadline())
 	consider(d.servicesDeadline())
+	consider(d.raDeadline())
 	if at, ok := d.rib.NextDeadline(); ok {
 		consider(at)
 	}
@@ -650,6 +708,7 @@ func (d *Daemon) tick() {
 	}
 	d.hostsTick(now)
 	d.tickServices(now)
+	d.raTick(now)
 	if !d.sweepAt.IsZero() && !d.sweepAt.After(now) {
 		d.sweepAt = time.Time{}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -716,6 +775,10 @@ func (d *Daemon) do(s *session, a fsm.Action, now time.Time) {
 			// BFD says the path is dead: the fsm retries after
 			// ConnectRetry, and BFD Up dials at once.
 			p.log.Debug("not connecting while BFD is down")
+			return
+		}
+		if waitingForAddress(p) {
+			p.log.Debug("not connecting: no router advertisement from the peer yet")
 			return
 		}
 		d.dial(p)
@@ -840,6 +903,12 @@ func (d *Daemon) handle(ev event) {
 		d.handleHosts(ev)
 	case serviceResultEvent:
 		d.serviceResult(ev)
+	case linkEvent:
+		d.linkChanged(ev.s)
+	case raEvent:
+		d.raReceived(ev, now)
+	case raErrEvent:
+		d.log.Warn("router discovery socket", "err", ev.err)
 	case dialEvent:
 		p := ev.p
 		if ev.gen != p.dialGen || p.main.fsm.State() != fsm.StateConnect || p.main.conn != nil {
@@ -883,7 +952,10 @@ func (d *Daemon) handle(ev event) {
 func (d *Daemon) accepted(nc *net.TCPConn, now time.Time) {
 	ap, _ := netip.ParseAddrPort(nc.RemoteAddr().String())
 	addr := ap.Addr().Unmap().WithZone("")
-	p := d.byAddr[addr]
+	p := d.unnumberedAccept(ap.Addr())
+	if p == nil {
+		p = d.byAddr[addr]
+	}
 	if p == nil {
 		var inRange bool
 		p, inRange = d.dynamicPeer(addr, now)
@@ -1097,6 +1169,7 @@ func (d *Daemon) established(s *session, neg fsm.Negotiated) {
 	if s.conn != nil {
 		s.local = s.conn.tc.LocalAddr().Addr().Unmap()
 		pc.LocalAddress = s.local.WithZone("")
+		s.ifname = d.sessionIface(p, s.local)
 	}
 	switch p.n.RemovePrivateAS {
 	case "all":
@@ -1217,6 +1290,8 @@ func (d *Daemon) shutdown(ln *transport.Listener) {
 		d.bfd.Close()
 	}
 	d.closeDone.Do(func() { close(d.done) })
+	d.stopUnnumbered()
+	d.stopLinks()
 	d.wg.Wait()
 	// Readers that were blocked on the channel left their connections
 	// to the closers, and those have finished: nothing is left running.

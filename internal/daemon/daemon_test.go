@@ -280,7 +280,8 @@ asn: 65001
 neighbors:
   - interface: eth0
     remote-as: external
-`, "unnumbered neighbors are not supported"},
+    password: secret
+`, "TCP MD5 on an unnumbered neighbor is not supported"},
 	} {
 		_, err := New(parse(t, "c.yaml", tc.yaml), Options{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -35,6 +35,9 @@ type NeighborStatus struct {
 	RouteRefresh bool     `json:"route_refresh,omitempty"`
 	Local        string   `json:"local,omitempty"`
 	Remote       string   `json:"remote,omitempty"`
+	// Interface is set for an unnumbered neighbor; Address is then the
+	// link-local address learned on it (zero before one is).
+	Interface string `json:"interface,omitempty"`
 	// PrefixesReceived counts prefixes the peer announces now, before
 	// import policy and loop checks; PrefixesAccepted those in the RIB
 	// after them; PrefixesAdvertised those we announce to it.
@@ -93,6 +96,7 @@ func (d *Daemon) Neighbors(ctx context.Context) ([]NeighborStatus, error) {
 			ns := NeighborStatus{
 				Address:          p.remote.Addr(),
 				Description:      p.n.Description,
+				Interface:        p.n.Interface,
 				State:            p.main.fsm.State().String(),
 				AdminDown:        p.n.Shutdown,
 				ShutdownMessage:  p.n.ShutdownMessage,
