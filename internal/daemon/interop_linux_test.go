@@ -209,6 +209,11 @@ func (l *netLab) runClosd(t *testing.T, cfg string) *exec.Cmd {
 	t.Helper()
 	bin := closdBinary(t)
 	path := filepath.Join(l.dir, "closd.yaml")
+	if !strings.Contains(cfg, "\napi:") {
+		// Not the default socket in /run, which every closd on this
+		// machine (other tests, labs) would share.
+		cfg += fmt.Sprintf("api: {socket: %s/closd.sock}\n", l.dir)
+	}
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
