@@ -420,6 +420,7 @@ func (d *Daemon) newPeer(i int, n config.Neighbor, addr netip.Addr) (*peer, erro
 		RouterID:        d.cfg.RouterID,
 		PeerAS:          pas,
 		HoldTime:        time.Duration(timers.Hold) * time.Second,
+		Keepalive:       time.Duration(timers.Keepalive) * time.Second,
 		NoHoldTime:      timers.Hold == 0,
 		ConnectRetry:    d.o.ConnectRetry,
 		IdleHoldTime:    d.o.IdleHoldTime,

@@ -40,6 +40,11 @@ type Config struct {
 	// least 3 s. Unset (0) means DefaultHoldTime unless NoHoldTime.
 	HoldTime   time.Duration
 	NoHoldTime bool
+	// Keepalive is the interval we send KEEPALIVEs at once Established;
+	// 0 means a third of the negotiated hold time, which also caps it
+	// (RFC 4271 10), so a peer proposing a short hold still hears from us
+	// in time.
+	Keepalive time.Duration
 	// MinPeerHoldTime rejects a peer hold time below it (other than 0) with
 	// Unacceptable Hold Time; 0 accepts anything RFC 4271 allows (>= 3 s).
 	MinPeerHoldTime time.Duration
@@ -99,6 +104,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if d.HoldTime%time.Second != 0 {
 		return d, fmt.Errorf("fsm: hold time %v is not a whole number of seconds (the OPEN carries seconds)", d.HoldTime)
+	}
+	if d.Keepalive < 0 || d.Keepalive%time.Second != 0 {
+		return d, fmt.Errorf("fsm: keepalive time %v must be a positive whole number of seconds, or 0 for a third of the hold time", d.Keepalive)
 	}
 	def := func(v *time.Duration, x time.Duration, name string) error {
 		if *v < 0 {

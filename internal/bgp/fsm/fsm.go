@@ -804,12 +804,16 @@ func (s *Session) acceptOpen(o *wire.Open) {
 	s.peerOpen = o
 	local := &s.cfg.Capabilities
 	hold := min(s.cfg.HoldTime, time.Duration(o.HoldTime)*time.Second)
+	keepalive := hold / 3
+	if s.cfg.Keepalive > 0 && hold > 0 {
+		keepalive = min(keepalive, s.cfg.Keepalive)
+	}
 	s.neg = Negotiated{
 		PeerAS:               o.AS,
 		PeerID:               o.RouterID,
 		Inbound:              s.inbound,
 		HoldTime:             hold,
-		Keepalive:            hold / 3,
+		Keepalive:            keepalive,
 		Options:              wire.Negotiate(local, &o.Caps),
 		Families:             wire.CommonFamilies(local, &o.Caps),
 		RouteRefresh:         local.RouteRefresh && o.Caps.RouteRefresh,

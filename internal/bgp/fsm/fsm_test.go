@@ -169,7 +169,7 @@ func (h *harness) newSession(d *datadriven.TestData) (string, error) {
 	for key, dst := range map[string]*time.Duration{
 		"hold": &cfg.HoldTime, "connect-retry": &cfg.ConnectRetry, "idle-hold": &cfg.IdleHoldTime,
 		"max-idle-hold": &cfg.MaxIdleHoldTime, "stable": &cfg.StableTime, "min-peer-hold": &cfg.MinPeerHoldTime,
-		"open-hold": &cfg.OpenHoldTime,
+		"open-hold": &cfg.OpenHoldTime, "keepalive": &cfg.Keepalive,
 	} {
 		if *dst, err = durArg(d, key); err != nil {
 			return "", err
