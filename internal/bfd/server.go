@@ -8,6 +8,7 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -221,6 +222,9 @@ func (s *Server) readLoop(c Conn) {
 			time.Sleep(time.Millisecond) // never spin on a persistent error
 			continue
 		}
+		if meta.At.IsZero() {
+			meta.At = time.Now()
+		}
 		select {
 		case s.rx <- rxPacket{b: buf[:n], meta: meta}:
 		case <-s.done:
@@ -423,6 +427,12 @@ func (s *Server) Close() error {
 
 func (s *Server) loop() {
 	defer s.wg.Done()
+	// A thread of its own: the loop's wake-ups are the transmit schedule
+	// of every session, and must not wait behind other goroutines for a
+	// thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	raiseThreadPriority()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -438,6 +448,7 @@ func (s *Server) loop() {
 			// Packets already queued were received before now: feed them
 			// first so a slow loop does not mistake them for silence.
 			s.drainRx()
+			s.pollConns()
 			s.expire(time.Now())
 		}
 	}
@@ -450,6 +461,27 @@ func (s *Server) drainRx() {
 			s.receive(time.Now(), pk)
 		default:
 			return
+		}
+	}
+}
+
+// pollConns reads what the kernel already holds before sessions are
+// expired. On a loaded host the loop can wake after a peer's packet
+// arrived but before a reader ran; that packet, stamped with its arrival
+// time, must count. Bounded so a flood cannot stall the timers.
+func (s *Server) pollConns() {
+	for _, c := range s.conns {
+		pc, ok := c.(polledConn)
+		if !ok {
+			continue
+		}
+		for range 4096 {
+			buf := make([]byte, 128)
+			n, meta, ok := pc.TryRecv(buf)
+			if !ok {
+				break
+			}
+			s.receive(time.Now(), rxPacket{b: buf[:n], meta: meta})
 		}
 	}
 }
@@ -481,6 +513,10 @@ func (s *Server) expire(now time.Time) {
 }
 
 func (s *Server) receive(now time.Time, pk rxPacket) {
+	// Detection counts from arrival, not from when this loop got to it.
+	if at := pk.meta.At; !at.IsZero() && at.Before(now) && now.Sub(at) < time.Second {
+		now = at
+	}
 	pkt, err := ParseControl(pk.b)
 	if err != nil {
 		s.discard++

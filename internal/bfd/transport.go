@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"sync"
+	"time"
 )
 
 // Well-known ports.
@@ -19,6 +20,16 @@ type RecvMeta struct {
 	Ifindex  int        // arrival interface, 0 if unknown
 	TTL      int        // IP TTL / hop limit, -1 if unknown
 	Multihop bool       // arrived on the multihop port
+	// At is when the packet arrived: the kernel's receive timestamp when
+	// the transport has one, else when it was read. Detection counts from
+	// it, so a reader that was slow to run does not turn into silence.
+	At time.Time
+}
+
+// polledConn is a Conn that can hand over, without blocking, datagrams the
+// kernel holds but its reader has not picked up yet.
+type polledConn interface {
+	TryRecv(buf []byte) (int, RecvMeta, bool)
 }
 
 // Conn is a receiving socket.

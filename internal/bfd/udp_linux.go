@@ -8,7 +8,9 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/netip"
+	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -148,6 +150,9 @@ func listenUDP(ap netip.AddrPort, dev string, recv bool) (*net.UDPConn, error) {
 					set(unix.IPPROTO_IP, unix.IP_PKTINFO, 1)
 				}
 			}
+			if recv {
+				set(unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+			}
 		})
 		if err != nil {
 			return err
@@ -165,10 +170,15 @@ type udpConn struct {
 	c        *net.UDPConn
 	v6       bool
 	multihop bool
+	// dup is opened on the first TryRecv and closed by Close; mu orders
+	// the two (the loop and Close run on different goroutines).
+	mu     sync.Mutex
+	dupped bool
+	dup    int
 }
 
 func (u *udpConn) Recv(buf []byte) (int, RecvMeta, error) {
-	var oob [128]byte
+	var oob [256]byte
 	n, oobn, _, src, err := u.c.ReadMsgUDPAddrPort(buf, oob[:])
 	if err != nil {
 		if errors.Is(err, net.ErrClosed) {
@@ -176,17 +186,70 @@ func (u *udpConn) Recv(buf []byte) (int, RecvMeta, error) {
 		}
 		return 0, RecvMeta{}, err
 	}
+	read := time.Now()
 	m := RecvMeta{Src: netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), TTL: -1, Multihop: u.multihop}
-	parseOOB(oob[:oobn], &m)
+	m.At = stamp(read, parseOOB(oob[:oobn], &m))
 	return n, m, nil
 }
 
+// stamp turns the kernel's receive timestamp (wall clock, Unix ns) into a
+// time with the monotonic reading of read, when it was read. An absent or
+// implausible one (clock step) gives the read time.
+func stamp(read time.Time, ts int64) time.Time {
+	if ts <= 0 {
+		return read
+	}
+	if age := time.Duration(read.UnixNano() - ts); age >= 0 && age < time.Second {
+		return read.Add(-age)
+	}
+	return read
+}
+
+// TryRecv reads a datagram the kernel already holds, without waiting. It
+// reads through a duplicate of the socket so that it never waits behind
+// the reader blocked in Recv (which holds the socket's read lock).
+func (u *udpConn) TryRecv(buf []byte) (int, RecvMeta, bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if !u.dupped {
+		u.dupped, u.dup = true, -1
+		if rc, err := u.c.SyscallConn(); err == nil {
+			rc.Control(func(fd uintptr) {
+				if d, err := unix.Dup(int(fd)); err == nil {
+					u.dup = d
+				}
+			})
+		}
+	}
+	if u.dup < 0 {
+		return 0, RecvMeta{}, false
+	}
+	var oob [256]byte
+	n, oobn, _, from, err := unix.Recvmsg(u.dup, buf, oob[:], unix.MSG_DONTWAIT)
+	if err != nil {
+		return 0, RecvMeta{}, false
+	}
+	read := time.Now()
+	m := RecvMeta{TTL: -1, Multihop: u.multihop}
+	switch sa := from.(type) {
+	case *unix.SockaddrInet4:
+		m.Src = netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
+	case *unix.SockaddrInet6:
+		m.Src = netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(sa.Port))
+	default:
+		return 0, RecvMeta{}, false
+	}
+	m.At = stamp(read, parseOOB(oob[:oobn], &m))
+	return n, m, true
+}
+
 // parseOOB reads TTL/hop limit, destination and interface from the control
-// messages requested in listenUDP.
-func parseOOB(b []byte, m *RecvMeta) {
+// messages requested in listenUDP, and returns the kernel's receive
+// timestamp in Unix nanoseconds (0 if absent).
+func parseOOB(b []byte, m *RecvMeta) (ts int64) {
 	msgs, err := unix.ParseSocketControlMessage(b)
 	if err != nil {
-		return
+		return 0
 	}
 	for _, c := range msgs {
 		switch {
@@ -202,11 +265,25 @@ func parseOOB(b []byte, m *RecvMeta) {
 			// struct in6_pktinfo { in6_addr addr; unsigned int ifindex; }
 			m.Dst = netip.AddrFrom16([16]byte(c.Data[:16])).Unmap()
 			m.Ifindex = int(int32(binary.NativeEndian.Uint32(c.Data[16:])))
+		case c.Header.Level == unix.SOL_SOCKET && c.Header.Type == unix.SCM_TIMESTAMPNS && len(c.Data) >= 16:
+			// struct timespec { long tv_sec; long tv_nsec; } on 64-bit
+			sec := int64(binary.NativeEndian.Uint64(c.Data))
+			nsec := int64(binary.NativeEndian.Uint64(c.Data[8:]))
+			ts = sec*1e9 + nsec
 		}
 	}
+	return ts
 }
 
-func (u *udpConn) Close() error { return u.c.Close() }
+func (u *udpConn) Close() error {
+	u.mu.Lock()
+	if u.dupped && u.dup >= 0 {
+		unix.Close(u.dup)
+	}
+	u.dupped, u.dup = true, -1
+	u.mu.Unlock()
+	return u.c.Close()
+}
 
 type udpSender struct{ c *net.UDPConn }
 
