@@ -213,7 +213,18 @@ func build(ctx context.Context, s *State, f *plan.Fabric, kinds map[string]strin
 		}
 	}
 	say("cabling %d links", len(f.Links))
+	if usesHypervisor(f) {
+		if err := makeHypervisor(ctx, s); err != nil {
+			return err
+		}
+	}
 	for i, l := range f.Links {
+		if usesHypervisor(f) && l.Kind == plan.KindServer {
+			if err := cableServerLink(ctx, s, f, i, l); err != nil {
+				return err
+			}
+			continue
+		}
 		a, b := vethName(s.Prefix, i, 'a'), vethName(s.Prefix, i, 'b')
 		if _, err := run(ctx, "ip", "link", "add", a, "type", "veth", "peer", "name", b); err != nil {
 			return err
@@ -374,17 +385,7 @@ func build(ctx context.Context, s *State, f *plan.Fabric, kinds map[string]strin
 // serverRoutes puts a server's planned routes in place. The kernel drops
 // them when their link goes down, so restore calls this too.
 func serverRoutes(ctx context.Context, s *State, h *plan.FabricHost) error {
-	ns := Netns(s.Prefix, h.Name)
-	for _, r := range h.Routes {
-		args := []string{"ip", "-n", ns, "route", "replace", r.Prefix.String(), "via", r.Via.String()}
-		if r.Dev != "" {
-			args = append(args, "dev", r.Dev)
-		}
-		if _, err := run(ctx, args...); err != nil {
-			return fmt.Errorf("server %s: %w", h.Name, err)
-		}
-	}
-	return nil
+	return installServerRoutes(ctx, Netns(s.Prefix, h.Name), *h)
 }
 
 func fabricNode(f *plan.Fabric, name string) *plan.FabricNode {
