@@ -31,6 +31,9 @@ type Action struct {
 	// Flows picks the probe flows' endpoints. Nil: every ordered pair of
 	// servers (AllPairs).
 	Flows func() ([]FlowEnds, error)
+	// Report, if set, adds what the verb itself observed (e.g. a move:
+	// packets still reaching the old leaf) to the measurement's Extra.
+	Report func() map[string]any
 }
 
 // FlowEnds is where one probe flow runs: UDP from server From to address

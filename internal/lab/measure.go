@@ -64,6 +64,8 @@ type Measurement struct {
 	// SenderStallMS is the sender's longest pause beyond one interval: on a
 	// busy box the gaps are only this exact.
 	SenderStallMS float64 `json:"sender_stall_ms"`
+	// Extra is what the action reported (Action.Report).
+	Extra map[string]any `json:"extra,omitempty"`
 }
 
 // Validate checks the options given; zero values are filled by Measure.
@@ -272,6 +274,9 @@ func Measure(ctx context.Context, s *State, f *plan.Fabric, a *Action, o Measure
 	slices.Sort(maxGaps)
 	m.MaxGapMS = maxGaps[len(maxGaps)-1]
 	m.P50GapMS = maxGaps[len(maxGaps)/2]
+	if a.Report != nil {
+		m.Extra = a.Report()
+	}
 	return m, nil
 }
 
@@ -437,4 +442,11 @@ func (m *Measurement) Print(w io.Writer) {
 		fmt.Fprintf(w, "undo: max gap %.1f ms, %d packets lost\n", m.RestoreGapMS, m.RestoreLost)
 	}
 	fmt.Fprintf(w, "resolution: the sender paused up to %.1f ms beyond its interval on this box\n", m.SenderStallMS)
+	if len(m.Extra) > 0 {
+		fmt.Fprintf(w, "%s:", m.Mode)
+		for _, k := range sortedKeys(m.Extra) {
+			fmt.Fprintf(w, " %s=%v", k, m.Extra[k])
+		}
+		fmt.Fprintln(w)
+	}
 }

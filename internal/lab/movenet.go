@@ -100,8 +100,16 @@ func cableServerLink(ctx context.Context, s *State, f *plan.Fabric, i int, l pla
 		}
 	}
 	// closd sets the port's sysctls (arp_accept, so a gratuitous ARP
-	// creates an entry; proxy ARP) from its hosts: section.
-	return nil
+	// creates an entry; proxy ARP) from its hosts: section. Not ICMP
+	// redirects, though: several VMs share a leaf port behind a
+	// hypervisor, and a leaf forwarding between two of them out the port
+	// they came in on would redirect one straight to the other; the
+	// redirect outlives a move (Linux keeps it as a route exception for
+	// minutes) and blackholes the flow once they sit behind different
+	// leaves. IPv4 sends redirects if "all" or the port says so.
+	_, err := nsRun(ctx, Netns(s.Prefix, l.B.Node), "sysctl", "-q", "-w",
+		"net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf."+l.B.Interface+".send_redirects=0")
+	return err
 }
 
 // interfaceMAC is the MAC the plan fixes for a link end (the anycast

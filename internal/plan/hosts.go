@@ -176,15 +176,26 @@ func (p *Plan) serverRoutes(s *Node) []FabricRoute {
 	return out
 }
 
+// Probe timers of the hosts: section. A leaf that sees another leaf claim
+// one of its hosts with a newer sequence keeps forwarding to its own port
+// until its probes go unanswered, so the probe time bounds the data-plane
+// gap of a move for traffic entering at the old leaf. A live host answers
+// an ARP or NS in well under a millisecond, so 100 ms x 2 loses nothing
+// and bounds the gap near 200 ms (the engine's default is 1 s x 3).
+const (
+	hostProbeInterval = 100 * time.Millisecond
+	hostProbeRetries  = 2
+)
+
 // Hosts returns closd's hosts: section for leaf n in neighbor mode, nil
-// otherwise. Timers are the engine's defaults, written out so the file
-// says what runs.
+// otherwise. The other timers are the engine's defaults, written out so
+// the file says what runs.
 func (p *Plan) Hosts(n *Node) *config.Hosts {
 	if p.Intent.Hosts != HostsNeighbor || n.Role != RoleLeaf {
 		return nil
 	}
 	h := &config.Hosts{
-		AgingTime: config.Duration(300 * time.Second), ProbeInterval: config.Duration(time.Second), ProbeRetries: 3,
+		AgingTime: config.Duration(300 * time.Second), ProbeInterval: config.Duration(hostProbeInterval), ProbeRetries: hostProbeRetries,
 		MoveLimit: 5, MoveWindow: config.Duration(180 * time.Second), FreezeHold: config.Duration(600 * time.Second),
 		Multihomed: p.Intent.DualHomed, Community: HostCommunity,
 		Gateway: config.HostGateway{MAC: GatewayMAC}, Aggregate: true,
