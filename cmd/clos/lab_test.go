@@ -38,7 +38,7 @@ func TestLabArguments(t *testing.T) {
 		{[]string{"lab", "down", "extra"}, 2, `unexpected argument "extra"`},
 		{[]string{"lab", "down", "--all"}, 0, "no lab is up"},
 		{[]string{"lab", "measure"}, 2, "want -- VERB ARGS"},
-		{[]string{"lab", "measure", "--", "graph"}, 2, "cannot be measured; measurable verbs: fail, restore"},
+		{[]string{"lab", "measure", "--", "graph"}, 2, "cannot be measured; measurable verbs: fail, "},
 		{[]string{"lab", "measure", "--", "restore", "x:y"}, 1, "no lab is up"},
 		{[]string{"lab", "measure", "--rate", "5000", "--", "fail", "leaf1:swp1"}, 2, "--rate 5000"},
 		{[]string{"lab", "measure", "--", "fail", "leaf1:swp1"}, 1, "no lab is up"},
