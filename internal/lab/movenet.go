@@ -56,6 +56,9 @@ func makeHypervisor(ctx context.Context, s *State) error {
 	if _, err := run(ctx, "ip", "netns", "add", ns); err != nil {
 		return err
 	}
+	if _, err := run(ctx, "ip", "-n", ns, "link", "set", "lo", "up", "alias", marker(s.dir)); err != nil {
+		return err
+	}
 	_, err := nsRun(ctx, ns, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
 	return err
 }
@@ -79,6 +82,8 @@ func cableServerLink(ctx context.Context, s *State, f *plan.Fabric, i int, l pla
 		port := hvPort(i, e.peer)
 		steps = append(steps,
 			[]string{"ip", "link", "add", tmp, "type", "veth", "peer", "name", tmpPeer},
+			[]string{"ip", "link", "set", tmp, "alias", marker(s.dir)},
+			[]string{"ip", "link", "set", tmpPeer, "alias", marker(s.dir)},
 			[]string{"ip", "link", "set", tmpPeer, "netns", hv},
 			[]string{"ip", "-n", hv, "link", "set", tmpPeer, "name", port},
 			[]string{"ip", "-n", hv, "link", "set", port, "master", br},
