@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"sync"
 	"testing"
 	"time"
@@ -186,6 +187,19 @@ func TestHostRoutesLearnMoveWithdraw(t *testing.T) {
 	}
 	if len(st.Hosts) != 0 || st.Counters.Originated != 1 || st.Counters.Withdrawn != 1 || st.Counters.Probes != 2 || st.Engine.Rejected != 1 {
 		t.Errorf("a's host status = %+v", st)
+	}
+	ms, err := ListenMetrics("127.0.0.1:0", a.d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ms.Close(context.Background())
+	text := scrape(t, "http://"+ms.Addr().String()+"/metrics")
+	for _, re := range []string{`(?m)^closd_hosts\{interface="swp3"\} 0$`, `(?m)^closd_hosts_events_total\{event="withdrawn"\} 1$`,
+		`(?m)^closd_hosts_events_total\{event="probes"\} 2$`, `(?m)^closd_hosts_events_total\{event="rejected"\} 1$`,
+		`(?m)^closd_hosts_remote_routes 1$`, `(?m)^closd_hosts_watching 1$`} {
+		if !regexp.MustCompile(re).MatchString(text) {
+			t.Errorf("a's metrics lack %s", re)
+		}
 	}
 	sb, err := b.d.Hosts(context.Background())
 	if err != nil {
