@@ -46,6 +46,7 @@ type planFlags struct {
 	linkAddressing, hosts, asnScheme                        string
 	reuseLeafASNs, bfd, dualHomed                           bool
 	bfdInterval, bfdMultiplier                              int
+	bfdTimers                                               string
 	loopbacks, loopbacks6, links, links6, servers, servers6 string
 	subnet4, subnet6                                        int
 	oversub, serverSpeed, fabricSpeed                       float64
@@ -82,6 +83,7 @@ func newPlanFlags(stderr io.Writer) *planFlags {
 	fs.BoolVar(&f.bfd, "bfd", true, "BFD on every session (e.g. --bfd=false)")
 	fs.IntVar(&f.bfdInterval, "bfd-interval", 0, "BFD interval in ms, default 100 (e.g. --bfd-interval 300)")
 	fs.IntVar(&f.bfdMultiplier, "bfd-multiplier", 0, "BFD detect multiplier, default 3 (e.g. --bfd-multiplier 5)")
+	fs.StringVar(&f.bfdTimers, "bfd-timers", "", "BFD interval (ms) and multiplier in one, for closd and FRR alike (e.g. --bfd-timers 50x3)")
 	fs.StringVar(&f.loopbacks, "loopbacks", "", "IPv4 loopback pool, default 10.0.0.0/16 (e.g. --loopbacks 10.0.0.0/20)")
 	fs.StringVar(&f.loopbacks6, "loopbacks6", "", "IPv6 loopback pool, optional (e.g. --loopbacks6 fd00::/64)")
 	fs.StringVar(&f.links, "links", "", "IPv4 link pool for /31s, default 10.1.0.0/16 (e.g. --links 10.64.0.0/14)")
@@ -172,6 +174,13 @@ func (f *planFlags) apply(in *plan.Intent) []string {
 			positive(fl.Name, f.bfdInterval, &in.BFD.Interval)
 		case "bfd-multiplier":
 			positive(fl.Name, f.bfdMultiplier, &in.BFD.Multiplier)
+		case "bfd-timers":
+			iv, m, err := plan.ParseBFDTimers(f.bfdTimers)
+			if err != nil {
+				errs = append(errs, "--bfd-timers: "+err.Error())
+				break
+			}
+			in.BFD.Interval, in.BFD.Multiplier = iv, m
 		case "loopbacks":
 			prefix(fl.Name, f.loopbacks, &in.Pools.Loopbacks4)
 		case "loopbacks6":

@@ -149,4 +149,3 @@ func TestSoak100At10ms(t *testing.T) {
 		t.Errorf("received %d packets, want at least %d at 10 ms intervals", rx, want)
 	}
 }
-
