@@ -29,8 +29,8 @@ type AnycastIntent struct {
 // (docs/anycast.md): kind tcp, exec, http or dns with that kind's fields.
 type HostCheck struct {
 	Kind         string   `yaml:"kind"`
-	Address      string   `yaml:"address,omitempty"`
 	Command      []string `yaml:"command,omitempty"`
+	Address      string   `yaml:"address,omitempty"`
 	URL          string   `yaml:"url,omitempty"`
 	ExpectStatus int      `yaml:"expect-status,omitempty"`
 	Name         string   `yaml:"name,omitempty"`
@@ -61,7 +61,7 @@ const HostASNBase = 4210000000
 
 // HostDrainTime is how long a draining host keeps its routes (with the
 // GRACEFUL_SHUTDOWN community) before it withdraws them.
-const HostDrainTime = "5s"
+const HostDrainTime = 5 * time.Second
 
 // Policy names for host sessions.
 const (
@@ -458,35 +458,6 @@ func (p *Plan) leafHostClosd(n *Node, c *config.Config) {
 	}
 }
 
-// hostServices is a service in closd's services schema (COMMON config).
-type hostService struct {
-	Name      string         `yaml:"name"`
-	Addresses []string       `yaml:"addresses,flow"`
-	Check     hostCheckYAML  `yaml:"check"`
-	Interval  string         `yaml:"interval,omitempty"`
-	Timeout   string         `yaml:"timeout,omitempty"`
-	Rise      int            `yaml:"rise,omitempty"`
-	Fall      int            `yaml:"fall,omitempty"`
-	Drain     *hostDrainYAML `yaml:"drain,omitempty"`
-}
-
-type hostCheckYAML struct {
-	Kind         string   `yaml:"kind"`
-	Address      string   `yaml:"address,omitempty"`
-	Command      []string `yaml:"command,omitempty,flow"`
-	URL          string   `yaml:"url,omitempty"`
-	ExpectStatus int      `yaml:"expect-status,omitempty"`
-	Name         string   `yaml:"name,omitempty"`
-	QType        string   `yaml:"qtype,omitempty"`
-}
-
-type hostDrainYAML struct {
-	GracefulShutdown bool   `yaml:"graceful-shutdown"`
-	Prepend          int    `yaml:"prepend"`
-	Time             string `yaml:"time"`
-	OnSigterm        bool   `yaml:"on-sigterm"`
-}
-
 // HostConfig is server s's closd config (role: host): its loopbacks
 // announced, one session per family to its leaf's gateway, the services
 // placed on it with their checks, and drain behaviour.
@@ -526,38 +497,22 @@ func (p *Plan) HostConfig(s *Node) *config.Config {
 	c.Policy.RouteMaps = []config.RouteMap{{Name: policyToUpper, Entries: []config.RouteMapEntry{
 		{Seq: 10, Action: "permit", Match: config.RouteMapMatch{PrefixList: policyLocal}},
 	}}}
+	hc := p.Intent.HostChecks
+	iv, _ := time.ParseDuration(hc.Interval) // checked by Build
+	to, _ := time.ParseDuration(hc.Timeout)
+	for _, a := range p.services(s) {
+		c.Services = append(c.Services, config.Service{
+			Name: a.Name, Addresses: a.Prefixes, Check: config.Check(a.Check),
+			Interval: config.Duration(iv), Timeout: config.Duration(to), Rise: hc.Rise, Fall: hc.Fall,
+		})
+	}
+	on, prepend, drain := true, 0, config.Duration(HostDrainTime)
+	c.Drain = &config.Drain{GracefulShutdown: &on, Prepend: &prepend, Time: &drain, OnSigterm: &on}
 	return c
 }
 
-// HostClosd renders server s's closd config: HostConfig plus the services
-// and drain sections of closd's schema.
-func (p *Plan) HostClosd(s *Node) ([]byte, error) {
-	base, err := p.HostConfig(s).Marshal()
-	if err != nil {
-		return nil, err
-	}
-	hc := p.Intent.HostChecks
-	var svcs []hostService
-	for _, a := range p.services(s) {
-		svcs = append(svcs, hostService{
-			Name: a.Name, Addresses: prefixStrings(a.Prefixes),
-			Check:    hostCheckYAML(a.Check),
-			Interval: hc.Interval, Timeout: hc.Timeout, Rise: hc.Rise, Fall: hc.Fall,
-		})
-	}
-	doc := struct {
-		Services []hostService `yaml:"services"`
-		Drain    hostDrainYAML `yaml:"drain"`
-	}{svcs, hostDrainYAML{GracefulShutdown: true, Time: HostDrainTime, OnSigterm: true}}
-	if doc.Services == nil {
-		doc.Services = []hostService{}
-	}
-	tail, err := encodeYAML(doc)
-	if err != nil {
-		return nil, err
-	}
-	return append(base, tail...), nil
-}
+// HostClosd renders server s's closd config.
+func (p *Plan) HostClosd(s *Node) ([]byte, error) { return p.HostConfig(s).Marshal() }
 
 // frrHostPolicy writes leaf n's prefix lists, AS-path lists and
 // route-maps for its servers' sessions.

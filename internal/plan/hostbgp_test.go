@@ -8,12 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/closnet/clos/internal/anycast"
 	"github.com/closnet/clos/internal/config"
 	"github.com/closnet/clos/internal/testenv"
-	"go.yaml.in/yaml/v3"
 )
 
 func bgpSeed(t testing.TB) Intent {
@@ -118,27 +116,6 @@ func TestHostsBGPPlan(t *testing.T) {
 	}
 }
 
-// hostDoc is the services part of a host config, read back as closd will.
-type hostDoc struct {
-	Services []struct {
-		Name      string   `yaml:"name"`
-		Addresses []string `yaml:"addresses"`
-		Check     struct {
-			Kind    string   `yaml:"kind"`
-			Address string   `yaml:"address"`
-			Command []string `yaml:"command"`
-		} `yaml:"check"`
-		Interval string `yaml:"interval"`
-		Timeout  string `yaml:"timeout"`
-		Rise     int    `yaml:"rise"`
-		Fall     int    `yaml:"fall"`
-	} `yaml:"services"`
-	Drain struct {
-		GracefulShutdown bool   `yaml:"graceful-shutdown"`
-		Time             string `yaml:"time"`
-	} `yaml:"drain"`
-}
-
 func TestHostsBGPClosdConfigs(t *testing.T) {
 	for name, in := range bgpVariants(t) {
 		p := mustBuild(t, in)
@@ -168,47 +145,22 @@ func TestHostsBGPClosdConfigs(t *testing.T) {
 			}
 		}
 		for _, s := range p.Servers {
-			base, err := p.HostConfig(s).Marshal()
+			data, err := p.HostClosd(s)
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := config.Parse(name+"/"+s.Name+".yaml", base)
+			c, err := config.Parse(name+"/"+s.Name+".yaml", data)
 			if err != nil {
-				t.Fatalf("%v\n%s", err, base)
+				t.Fatalf("%v\n%s", err, data)
 			}
 			if c.Role != "host" || len(c.Neighbors) != len(s.Gateways) || c.Neighbors[0].RemoteAS.Kind != config.ASNumbers {
 				t.Errorf("%s/%s: %+v", name, s.Name, c)
 			}
-			full, err := p.HostClosd(s)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.HasPrefix(full, base) {
-				t.Fatalf("%s/%s: the host config does not start with its base config", name, s.Name)
-			}
-			var doc hostDoc
-			if err := yaml.Unmarshal(full[len(base):], &doc); err != nil {
-				t.Fatalf("%s/%s: services: %v", name, s.Name, err)
-			}
-			if !doc.Drain.GracefulShutdown || doc.Drain.Time != HostDrainTime {
-				t.Errorf("%s/%s: drain %+v", name, s.Name, doc.Drain)
+			if !c.DrainOnSigterm() || c.Drain.Time.D() != HostDrainTime || !*c.Drain.GracefulShutdown {
+				t.Errorf("%s/%s: drain %+v", name, s.Name, c.Drain)
 			}
 			// The services must be a valid anycast engine config.
-			var ac anycast.Config
-			for _, sv := range doc.Services {
-				as := anycast.Service{Name: sv.Name, Rise: sv.Rise, Fall: sv.Fall,
-					Check: anycast.CheckSpec{Kind: anycast.CheckKind(sv.Check.Kind), Address: sv.Check.Address, Command: sv.Check.Command}}
-				for _, a := range sv.Addresses {
-					as.Addresses = append(as.Addresses, netip.MustParsePrefix(a))
-				}
-				if sv.Interval != "" {
-					as.Interval, _ = time.ParseDuration(sv.Interval)
-				}
-				if sv.Timeout != "" {
-					as.Timeout, _ = time.ParseDuration(sv.Timeout)
-				}
-				ac.Services = append(ac.Services, as)
-			}
+			ac := c.ServicesConfig()
 			if err := anycast.Validate(anycast.Normalize(ac)); err != nil {
 				t.Errorf("%s/%s: services: %v", name, s.Name, err)
 			}
