@@ -29,6 +29,7 @@ type Options struct {
 	Base      string            // state base dir; default BaseDir()
 	Wait      time.Duration     // bound on waiting for sessions; default 60 s
 	Closd     string            // closd binary; default next to this executable, then PATH
+	Clos      string            // clos binary serving bgp hosts' service targets; default this executable
 	Out       io.Writer         // progress
 }
 
@@ -119,6 +120,7 @@ func nodeKinds(f *plan.Fabric, def string, over map[string]string) (map[string]s
 	for _, n := range f.Nodes {
 		kinds[n.Name] = def
 	}
+	hostKinds(f, kinds)
 	for n, k := range over {
 		if _, ok := kinds[n]; !ok {
 			var ns []string
@@ -189,7 +191,7 @@ func build(ctx context.Context, s *State, f *plan.Fabric, kinds map[string]strin
 		s.Nodes = append(s.Nodes, Node{Name: n.Name, Role: n.Role, Kind: kinds[n.Name], Netns: Netns(s.Prefix, n.Name)})
 	}
 	for _, h := range f.Servers {
-		s.Nodes = append(s.Nodes, Node{Name: h.Name, Role: plan.RoleServer, Netns: Netns(s.Prefix, h.Name)})
+		s.Nodes = append(s.Nodes, Node{Name: h.Name, Role: plan.RoleServer, Kind: kinds[h.Name], Netns: Netns(s.Prefix, h.Name)})
 	}
 	if err := s.Save(); err != nil {
 		return err
@@ -285,16 +287,19 @@ func build(ctx context.Context, s *State, f *plan.Fabric, kinds map[string]strin
 			return err
 		}
 	}
+	if err := setupHosts(ctx, s, f, o.Clos); err != nil {
+		return err
+	}
 	say("starting routing daemons")
 	for i := range s.Nodes {
 		n := &s.Nodes[i]
-		if n.Role == plan.RoleServer {
-			continue
+		if n.Kind == "" {
+			continue // a server without a daemon
 		}
-		fn := fabricNode(f, n.Name)
-		src := filepath.Join(s.PlanDir, fn.FRR)
+		closdConf, frrConf := nodeConfigs(f, n.Name)
+		src := filepath.Join(s.PlanDir, frrConf)
 		if n.Kind == KindClosd {
-			src = filepath.Join(s.PlanDir, fn.Closd)
+			src = filepath.Join(s.PlanDir, closdConf)
 		}
 		data, err := os.ReadFile(src)
 		if err != nil {
@@ -554,7 +559,7 @@ func Sessions(ctx context.Context, s *State, f *plan.Fabric) ([]Session, error) 
 			out = append(out, x)
 		}
 	}
-	return out, nil
+	return append(out, hostSessions(ctx, s, f)...), nil
 }
 
 type peerState struct {
