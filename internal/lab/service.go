@@ -423,7 +423,7 @@ func hostSessions(ctx context.Context, s *State, f *plan.Fabric) []Session {
 		if n.Kind == KindFRR {
 			peers = frrPeers(ctx, n)
 		} else {
-			peers = closdPeers(n)
+			peers = closdPeers(ctx, n)
 		}
 		for _, gw := range h.Gateways {
 			x := Session{Node: n.Name, Interface: h.Interfaces[0].Name, Peer: h.Interfaces[0].Peer, Neighbor: gw.String(), State: "Idle"}
