@@ -284,6 +284,14 @@ func RenderReload(r daemon.ReloadReport) string {
 		pfx = append(pfx, "-"+p.String())
 	}
 	line("networks", pfx)
+	pfx = nil
+	for _, p := range r.AggregatesAdded {
+		pfx = append(pfx, "+"+p.String())
+	}
+	for _, p := range r.AggregatesRemoved {
+		pfx = append(pfx, "-"+p.String())
+	}
+	line("aggregates", pfx)
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "  note: %s\n", n)
 	}

@@ -104,6 +104,9 @@ type Options struct {
 	// Links reports interface state, for unnumbered neighbors and fast
 	// fall-over: nil watches netlink.
 	Links LinkWatcher
+	// InterfaceAddrs lists an interface's addresses for `clos show
+	// interfaces`; nil asks the OS. Tests pass a fake.
+	InterfaceAddrs func(ifindex int) []netip.Prefix
 }
 
 // Daemon is one closd: its sessions, its RIB and its FIB.

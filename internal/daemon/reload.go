@@ -40,6 +40,10 @@ type ReloadReport struct {
 	// NetworksAdded and NetworksRemoved are originated prefixes.
 	NetworksAdded   []netip.Prefix `json:"networks_added"`
 	NetworksRemoved []netip.Prefix `json:"networks_removed"`
+	// AggregatesAdded and AggregatesRemoved are aggregates (one whose
+	// summary-only changed is both).
+	AggregatesAdded   []netip.Prefix `json:"aggregates_added"`
+	AggregatesRemoved []netip.Prefix `json:"aggregates_removed"`
 	// Notes are changes that only take effect at the next start.
 	Notes []string `json:"notes,omitempty"`
 }
@@ -132,7 +136,8 @@ func policyOnly(a, b config.Neighbor) bool {
 
 func (d *Daemon) applyConfig(cfg *config.Config) (ReloadReport, error) {
 	rep := ReloadReport{Unchanged: []string{}, Added: []string{}, Removed: []string{}, Refreshed: []string{}, Reset: []string{},
-		NetworksAdded: []netip.Prefix{}, NetworksRemoved: []netip.Prefix{}}
+		NetworksAdded: []netip.Prefix{}, NetworksRemoved: []netip.Prefix{},
+		AggregatesAdded: []netip.Prefix{}, AggregatesRemoved: []netip.Prefix{}}
 	old := d.cfg
 	if err := restartOnly(old, cfg); err != nil {
 		return rep, err
@@ -316,6 +321,7 @@ func (d *Daemon) applyConfig(cfg *config.Config) (ReloadReport, error) {
 				d.log.Warn("config reload: removing an aggregate", "prefix", p, "err", err)
 			}
 			delete(d.discard, p)
+			rep.AggregatesRemoved = append(rep.AggregatesRemoved, p)
 		}
 	}
 	for p, a := range newAgg {
@@ -324,9 +330,13 @@ func (d *Daemon) applyConfig(cfg *config.Config) (ReloadReport, error) {
 				d.log.Warn("config reload: adding an aggregate", "prefix", p, "err", err)
 				continue
 			}
+			rep.AggregatesAdded = append(rep.AggregatesAdded, p)
 		}
 		d.discard[p] = a.Discard
 	}
+
+	slices.SortFunc(rep.AggregatesAdded, netip.Prefix.Compare)
+	slices.SortFunc(rep.AggregatesRemoved, netip.Prefix.Compare)
 
 	// Networks.
 	want := map[netip.Prefix]bool{}
