@@ -19,10 +19,10 @@ func TestCheckConfig(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
 	bad := filepath.Join(dir, "bad.yaml")
-	unnumbered := filepath.Join(dir, "unnumbered.yaml")
+	unnumbered := filepath.Join(dir, "unrunnable.yaml")
 	os.WriteFile(good, []byte("router-id: 10.0.0.1\nasn: 65001\nneighbors:\n  - address: 10.1.0.0\n    remote-as: external\n"), 0o644)
 	os.WriteFile(bad, []byte("router-id: 10.0.0.1\nasn: 65001\nneighbors:\n  - address: 10.1.0.0\n    remote_as: 65002\n"), 0o644)
-	os.WriteFile(unnumbered, []byte("router-id: 10.0.0.1\nasn: 65001\nneighbors:\n  - interface: eth0\n    remote-as: external\n"), 0o644)
+	os.WriteFile(unnumbered, []byte("router-id: 10.0.0.1\nasn: 65001\nredistribute: {connected: {}}\n"), 0o644)
 
 	for _, tc := range []struct {
 		name   string
@@ -34,8 +34,8 @@ func TestCheckConfig(t *testing.T) {
 		{"unknown field names file, line and field", []string{"--check-config", bad}, 2, "bad.yaml:5"},
 		{"missing file", []string{"--check-config", filepath.Join(dir, "none.yaml")}, 2, "none.yaml"},
 		{"stray argument", []string{"run"}, 2, "unexpected argument"},
-		{"valid but not runnable is said so", []string{"--check-config", unnumbered}, 0, "cannot run it: daemon: neighbors[0] (interface eth0): unnumbered"},
-		{"run refuses what it cannot run", []string{"--config", unnumbered, "--fib=false"}, 2, "unnumbered neighbors are not supported"},
+		{"valid but not runnable is said so", []string{"--check-config", unnumbered}, 0, "cannot run it: daemon: redistribute.connected is not supported"},
+		{"run refuses what it cannot run", []string{"--config", unnumbered, "--fib=false"}, 2, "redistribute.connected is not supported"},
 		{"bad log level", []string{"--config", good, "--log-level", "loud"}, 2, `log level "loud"`},
 		{"API socket where none can be made", []string{"--config", good, "--fib=false", "--api-socket", filepath.Join(good, "closd.sock")}, 1, "closd: control API: api socket " + filepath.Join(good, "closd.sock")},
 	} {
