@@ -246,3 +246,98 @@ func TestHostsOffWithoutSection(t *testing.T) {
 		t.Errorf("Hosts without a section: %v", err)
 	}
 }
+
+// answeringKernel is a fake kernel behind which the host is still there:
+// every probe is answered with a REACHABLE entry, as Linux reports.
+type answeringKernel struct {
+	neigh.FakeKernel
+	env *hostEnv
+}
+
+func (k *answeringKernel) Probe(p neigh.Probe) error {
+	if err := k.FakeKernel.Probe(p); err != nil {
+		return err
+	}
+	k.env.mu.Lock()
+	w := k.env.watchers[len(k.env.watchers)-1]
+	k.env.mu.Unlock()
+	go w.Send(neigh.NeighEvent{Interface: p.Interface, IP: p.IP, MAC: p.MAC, State: neigh.NUDReachable})
+	return nil
+}
+
+// TestHostRoutesDualHomed: a server attached to two leaves with one
+// address (multihomed: true) is advertised by both with the same
+// sequence, and the spine spreads traffic over both.
+func TestHostRoutesDualHomed(t *testing.T) {
+	ps, pa, pb := freePort(t, "127.0.0.3"), freePort(t, "127.0.0.1"), freePort(t, "127.0.0.2")
+	leafCfg := func(name, addr string, asn, port int) string {
+		return fmt.Sprintf(`
+router-id: %s
+asn: %d
+listen: {address: %s, port: %d}
+bgp: {timers: {keepalive: 1, hold: 3}}
+neighbors:
+  - {address: 127.0.0.3, remote-as: 65100, port: %d}
+hosts:
+  interfaces: [{name: swp3, allowed: [10.1.0.0/24]}]
+  probe-interval: 100ms
+  probe-retries: 2
+  multihomed: true
+`, addr, asn, addr, port, ps)
+	}
+	spine := parse(t, "spine.yaml", fmt.Sprintf(`
+router-id: 127.0.0.3
+asn: 65100
+listen: {address: 127.0.0.3, port: %d}
+bgp: {timers: {keepalive: 1, hold: 3}, multipath-relax: true}
+neighbors:
+  - {address: 127.0.0.1, remote-as: 65001, port: %d}
+  - {address: 127.0.0.2, remote-as: 65002, port: %d}
+`, ps, pa, pb))
+	ea, eb := newHostEnv(), newHostEnv()
+	ka, kb := &answeringKernel{env: ea}, &answeringKernel{env: eb}
+	oa, ob := ea.options(Options{ConnectRetry: time.Second}), eb.options(Options{ConnectRetry: time.Second})
+	oa.HostKernel, ob.HostKernel = ka, kb
+	s := start(t, "spine", spine, Options{ConnectRetry: time.Second})
+	a := start(t, "a", parse(t, "a.yaml", leafCfg("a", "127.0.0.1", 65001, int(pa))), oa)
+	b := start(t, "b", parse(t, "b.yaml", leafCfg("b", "127.0.0.2", 65002, int(pb))), ob)
+	waitFor(t, "sessions", func() (bool, string) {
+		n1, n2 := neighbor(t, s.d, "127.0.0.1"), neighbor(t, s.d, "127.0.0.2")
+		return n1.State == "Established" && n2.State == "Established", n1.State + "/" + n2.State
+	})
+	ea.watcher(t).Send(neigh.NeighEvent{Interface: "swp3", IP: vmIP, MAC: vmMAC, State: neigh.NUDReachable})
+	waitFor(t, "the spine has a's route", func() (bool, string) {
+		_, ok := bestPath(hostPaths(t, s.d, "10.1.0.10/32"))
+		return ok, ""
+	})
+	eb.watcher(t).Send(neigh.NeighEvent{Interface: "swp3", IP: vmIP, MAC: vmMAC, State: neigh.NUDReachable})
+	var multipath int
+	waitFor(t, "both leaves at one sequence, ECMP at the spine", func() (bool, string) {
+		sa, _ := a.d.Hosts(context.Background())
+		sb, _ := b.d.Hosts(context.Background())
+		multipath = 0
+		err := s.d.query(context.Background(), func() {
+			s.d.rib.LocRIB(wire.IPv4Unicast, 0, func(r rib.Route) bool {
+				if r.Prefix == vmPfx && r.Multipath {
+					multipath++
+				}
+				return true
+			})
+		})
+		if err != nil || len(sa.Hosts) != 1 || len(sb.Hosts) != 1 {
+			return false, fmt.Sprintf("a %+v b %+v", sa.Hosts, sb.Hosts)
+		}
+		return sa.Hosts[0].Seq == sb.Hosts[0].Seq && multipath == 2,
+			fmt.Sprintf("seq a %d b %d, spine multipath %d", sa.Hosts[0].Seq, sb.Hosts[0].Seq, multipath)
+	})
+	sa, _ := a.d.Hosts(context.Background())
+	if sa.Engine.Freezes != 0 || sa.Engine.Withdrawn != 0 {
+		t.Errorf("a shared host was fought over: %+v", sa.Engine)
+	}
+	// One link fails: only that leaf's route goes; the spine keeps the other.
+	ea.watcher(t).Send(neigh.LinkEvent{Interface: "swp3", Up: false})
+	waitFor(t, "the spine keeps b's path alone", func() (bool, string) {
+		ps := hostPaths(t, s.d, "10.1.0.10/32")
+		return len(ps) == 1, fmt.Sprintf("%+v", ps)
+	})
+}
