@@ -38,7 +38,7 @@ json() { sed -n "s/^ *\"$1\": *\\([-0-9.e]*\\),\\{0,1\\}\$/\\1/p" "$2" | head -n
 step "plan: clos plan --preset seed-003"
 "$clos" plan --preset seed-003 -o "$work/plan"
 
-declare -A up_s sessions check gap_link lost_link gap_silent lost_silent reconv_silent hit_silent rss
+declare -A up_s sessions check gap_link p50_link lost_link gap_silent p50_silent lost_silent reconv_silent hit_silent flows rss
 for kind in closd frr; do
 	lab="demo$run-$kind"
 	labs+=("$lab")
@@ -58,11 +58,14 @@ for kind in closd frr; do
 	"$clos" lab measure --name "$lab" --json -- fail spine3:swp1 | tee "$work/$kind-link.json"
 	gap_link[$kind]=$(json max_gap_ms "$work/$kind-link.json")
 	lost_link[$kind]=$(json lost "$work/$kind-link.json")
+	p50_link[$kind]=$(json p50_gap_ms "$work/$kind-link.json")
+	flows[$kind]=$(json flows "$work/$kind-link.json")
 
 	step "$kind: clos lab measure -- fail --silent spine3:swp1 (link up, packets dropped: only BFD can see it)"
 	"$clos" lab measure --name "$lab" --json -- fail --silent spine3:swp1 | tee "$work/$kind-silent.json"
 	gap_silent[$kind]=$(json max_gap_ms "$work/$kind-silent.json")
 	lost_silent[$kind]=$(json lost "$work/$kind-silent.json")
+	p50_silent[$kind]=$(json p50_gap_ms "$work/$kind-silent.json")
 	reconv_silent[$kind]=$(awk -v s="$(json reconverged_s "$work/$kind-silent.json")" 'BEGIN { printf "%.3f", s }')
 	hit_silent[$kind]=$(json flows_hit "$work/$kind-silent.json")
 
@@ -86,13 +89,16 @@ printf '%-44s %14s %14s\n' "lab up until every session established (s)" "${up_s[
 printf '%-44s %14s %14s\n' "BGP session ends established (of 8)" "${sessions[closd]}" "${sessions[frr]}"
 printf '%-44s %14s %14s\n' "check: reachability and every ECMP uplink" "${check[closd]}" "${check[frr]}"
 printf '%-44s %14s %14s\n' "link down spine3:swp1: max gap (ms)" "${gap_link[closd]}" "${gap_link[frr]}"
+printf '%-44s %14s %14s\n' "link down spine3:swp1: p50 gap (ms)" "${p50_link[closd]}" "${p50_link[frr]}"
 printf '%-44s %14s %14s\n' "link down spine3:swp1: packets lost" "${lost_link[closd]}" "${lost_link[frr]}"
 printf '%-44s %14s %14s\n' "silent loss spine3:swp1: max gap (ms)" "${gap_silent[closd]}" "${gap_silent[frr]}"
-printf '%-44s %14s %14s\n' "silent loss spine3:swp1: flows hit (of 8)" "${hit_silent[closd]}" "${hit_silent[frr]}"
+printf '%-44s %14s %14s\n' "silent loss spine3:swp1: p50 gap (ms)" "${p50_silent[closd]}" "${p50_silent[frr]}"
+printf '%-44s %14s %14s\n' "silent loss spine3:swp1: flows hit (of ${flows[closd]})" "${hit_silent[closd]}" "${hit_silent[frr]}"
 printf '%-44s %14s %14s\n' "silent loss spine3:swp1: packets lost" "${lost_silent[closd]}" "${lost_silent[frr]}"
 printf '%-44s %14s %14s\n' "silent loss: reconverged after (s)" "${reconv_silent[closd]}" "${reconv_silent[frr]}"
 printf '%-44s %14s %14s\n' "routing daemon memory per switch (MiB RSS)" "${rss[closd]}" "${rss[frr]}"
-printf '\nflows: 8 UDP flows server1 -> server4 at 200 packets/s each; gaps are per flow.\n'
+printf '\nflows: %s UDP flows, two per ordered server pair (12 pairs), at 200 packets/s each; gaps are per flow,\n' "${flows[closd]}"
+printf 'p50 is over all flows (flows whose path never crossed the failure have no gap).\n'
 printf 'This box is shared and has 2 cores: compare the columns, not the absolute numbers.\n'
 
 for k in closd frr; do
