@@ -8,7 +8,7 @@ set -euo pipefail
 
 what=${1:-test}
 case "$what" in
-test) pkgs=(gcc libc6-dev iproute2 iputils-ping nftables tcpdump frr bird2 gobgpd prometheus systemd) ;;
+test) pkgs=(gcc libc6-dev iproute2 iputils-ping nftables tcpdump frr bird2 gobgpd prometheus systemd curl) ;;
 demo) pkgs=(gcc libc6-dev iproute2 iputils-ping nftables frr) ;;
 *)
 	echo "deps.sh: unknown target '$what'; valid: test, demo" >&2

@@ -37,3 +37,22 @@ func TestRegisteredEndpoint(t *testing.T) {
 		}
 	}
 }
+
+func TestAllowed(t *testing.T) {
+	const self, sock = 1000, 120
+	for _, tc := range []struct {
+		c    Cred
+		want bool
+	}{
+		{Cred{UID: 0, GID: 0}, true},
+		{Cred{UID: self, GID: 1000}, true},
+		{Cred{UID: 2000, GID: sock}, true},
+		{Cred{UID: 2000, GID: 2000, Groups: []uint32{5, sock}}, true},
+		{Cred{UID: 2000, GID: 2000, Groups: []uint32{5}}, false},
+		{Cred{UID: 2000, GID: 2000}, false},
+	} {
+		if got := Allowed(tc.c, self, sock); got != tc.want {
+			t.Errorf("Allowed(%+v) = %v, want %v", tc.c, got, tc.want)
+		}
+	}
+}

@@ -55,15 +55,22 @@ type Server struct {
 	done chan error
 }
 
-// Start listens on path and serves h until Close.
+// Start listens on path and serves h until Close, to root, the daemon's
+// user and the socket's group only (Allowed); others get 403.
 func Start(path string, h http.Handler) (*Server, error) {
 	l, err := Listen(path)
 	if err != nil {
 		return nil, err
 	}
+	gid, err := socketGID(path)
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("api socket %s: %w", path, err)
+	}
 	s := &Server{
 		path: path,
-		srv:  &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second},
+		srv: &http.Server{Handler: guard(h, uint32(os.Geteuid()), gid), ReadHeaderTimeout: 5 * time.Second,
+			ConnContext: connContext},
 		done: make(chan error, 1),
 	}
 	go func() { s.done <- s.srv.Serve(l) }()
