@@ -43,6 +43,9 @@ type HostNet interface {
 	// and not a route with another owner.
 	AddHostRoute(prefix netip.Prefix, ifname string) error
 	DelHostRoute(prefix netip.Prefix, ifname string) error
+	// SetProxy adds (on) or removes an IPv6 proxy neighbor entry for ip
+	// on the port (hosts_proxy.go).
+	SetProxy(ip netip.Addr, ifname string, on bool) error
 }
 
 // hostWatchRetry is how long after a watcher failed to start the daemon
@@ -67,7 +70,9 @@ type hostRoutes struct {
 	origin map[netip.Prefix]neigh.Originate
 	// aggregates are the allowed subnets originated with aggregate: true.
 	aggregates []netip.Prefix
-	stats      HostCounters
+	// proxy is the IPv6 proxy ND state per address (hosts_proxy.go).
+	proxy map[netip.Addr]*proxyState
+	stats HostCounters
 }
 
 // HostCounters count what the engine's stats do not: actions the daemon
@@ -322,6 +327,7 @@ func (d *Daemon) hostsRemote(rs []rib.RemoteHost) {
 			ev = neigh.RemoteRoute{Prefix: r.Prefix, Seq: r.Seq, Sticky: r.Sticky}
 		}
 		h.log.Debug("other leaf's claim", "prefix", r.Prefix, "present", r.Present, "seq", r.Seq, "sticky", r.Sticky)
+		d.hostProxyUpdate(r.Prefix.Addr(), func(s *proxyState) { s.remote = r.Present })
 		d.hostsDo(h.e.Step(now, ev))
 	}
 }
@@ -378,6 +384,7 @@ func (d *Daemon) hostOriginate(a neigh.Originate) {
 	}
 	h.origin[a.Prefix] = a
 	h.stats.Originated++
+	d.hostProxyUpdate(a.Prefix.Addr(), func(s *proxyState) { s.local = a.Interface })
 	h.log.Info("host route originated", "prefix", a.Prefix, "interface", a.Interface, "mac", a.MAC, "seq", a.Seq, "sticky", a.Sticky)
 	if had && old.Interface != a.Interface {
 		if err := h.net.DelHostRoute(a.Prefix, old.Interface); err != nil {
@@ -401,6 +408,7 @@ func (d *Daemon) hostWithdraw(a neigh.Withdraw) {
 	}
 	delete(h.origin, a.Prefix)
 	h.stats.Withdrawn++
+	d.hostProxyUpdate(a.Prefix.Addr(), func(s *proxyState) { s.local = "" })
 	if err := d.rib.Unoriginate(a.Prefix); err != nil {
 		h.stats.RouteErrors++
 		h.log.Error("withdrawing a host route", "prefix", a.Prefix, "err", err)

@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/closnet/clos/internal/neigh"
@@ -13,13 +14,15 @@ type FakeHostNet struct {
 	mu     sync.Mutex
 	Ports  map[string]neigh.AnycastGateway
 	Routes map[netip.Prefix]string // host prefix -> port
+	// Proxies holds the IPv6 proxy entries as "ADDR%PORT".
+	Proxies map[string]bool
 	// Fail makes calls for the named port fail.
 	Fail map[string]bool
 }
 
 // NewFakeHostNet makes an empty FakeHostNet.
 func NewFakeHostNet() *FakeHostNet {
-	return &FakeHostNet{Ports: map[string]neigh.AnycastGateway{}, Routes: map[netip.Prefix]string{}, Fail: map[string]bool{}}
+	return &FakeHostNet{Ports: map[string]neigh.AnycastGateway{}, Routes: map[netip.Prefix]string{}, Proxies: map[string]bool{}, Fail: map[string]bool{}}
 }
 
 // SetupPort implements HostNet.
@@ -110,4 +113,32 @@ func (w *FakeHostWatcher) Closed() bool {
 	default:
 		return false
 	}
+}
+
+// SetProxy implements HostNet.
+func (f *FakeHostNet) SetProxy(ip netip.Addr, ifname string, on bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.Fail[ifname] {
+		return fmt.Errorf("fake: no port %s", ifname)
+	}
+	k := ip.String() + "%" + ifname
+	if on {
+		f.Proxies[k] = true
+	} else {
+		delete(f.Proxies, k)
+	}
+	return nil
+}
+
+// ProxyList lists the proxy entries, sorted.
+func (f *FakeHostNet) ProxyList() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for k := range f.Proxies {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }

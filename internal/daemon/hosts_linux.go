@@ -157,3 +157,23 @@ func (LinuxHostNet) DelHostRoute(prefix netip.Prefix, ifname string) error {
 	}
 	return nil
 }
+
+// SetProxy adds or removes `ip -6 neigh proxy IP dev PORT`.
+func (LinuxHostNet) SetProxy(ip netip.Addr, ifname string, on bool) error {
+	l, err := netlink.LinkByName(ifname)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if !on && errors.As(err, &nf) {
+			return nil
+		}
+		return err
+	}
+	n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: unix.AF_INET6, Flags: netlink.NTF_PROXY, IP: ip.AsSlice()}
+	if on {
+		return netlink.NeighSet(n)
+	}
+	if err := netlink.NeighDel(n); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ESRCH) {
+		return err
+	}
+	return nil
+}

@@ -268,3 +268,93 @@ func apiGet(sock, path string, v any) error {
 	}
 	return json.Unmarshal(b, v)
 }
+
+// TestLinuxHostNet runs LinuxHostNet in a fresh namespace: the gateway
+// (both families, virtual MAC) and sysctls on a port, a host route, an
+// IPv6 proxy entry, and their removal.
+func TestLinuxHostNet(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireTool(t, "ip")
+	var rb [3]byte
+	rand.Read(rb[:])
+	pfx := "ct" + hex.EncodeToString(rb[:])
+	ns, port := pfx+"hn", pfx+"p"
+	sh(t, "ip", "netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	sh(t, "ip", "-n", ns, "link", "add", port, "type", "veth", "peer", "name", pfx+"q")
+	sh(t, "ip", "-n", ns, "link", "set", port, "up")
+	sh(t, "ip", "-n", ns, "link", "set", pfx+"q", "up")
+
+	inNS := func(f func() error) error {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			return err
+		}
+		defer orig.Close()
+		h, err := netns.GetFromName(ns)
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		if err := netns.Set(h); err != nil {
+			return err
+		}
+		defer netns.Set(orig)
+		return f()
+	}
+	var hn LinuxHostNet
+	gw := neigh.AnycastGateway{IPv4: netip.MustParsePrefix("10.1.0.1/24"), IPv6: netip.MustParsePrefix("2001:db8:1::1/64"), MAC: neigh.MAC{2, 0, 0, 0, 1, 1}}
+	host := netip.MustParsePrefix("10.1.0.10/32")
+	proxy := netip.MustParseAddr("2001:db8:1::20")
+	if err := inNS(func() error { return hn.SetupPort(port, gw) }); err != nil {
+		t.Fatal(err)
+	}
+	// A second setup (closd restarting) changes nothing and fails nothing.
+	if err := inNS(func() error { return hn.SetupPort(port, gw) }); err != nil {
+		t.Fatal(err)
+	}
+	out := sh(t, "ip", "-n", ns, "addr", "show", port)
+	for _, want := range []string{"02:00:00:00:01:01", "inet 10.1.0.1/24", "inet6 2001:db8:1::1/64"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("port lacks %q:\n%s", want, out)
+		}
+	}
+	for _, s := range []string{"net.ipv4.conf." + port + ".proxy_arp", "net.ipv4.conf." + port + ".arp_accept"} {
+		if v := strings.TrimSpace(sh(t, "ip", "netns", "exec", ns, "sysctl", "-n", s)); v != "1" {
+			t.Errorf("%s = %s", s, v)
+		}
+	}
+	if err := inNS(func() error {
+		if err := hn.AddHostRoute(host, port); err != nil {
+			return err
+		}
+		return hn.SetProxy(proxy, port, true)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if out := sh(t, "ip", "-n", ns, "route", "show", "10.1.0.10/32"); !strings.Contains(out, "dev "+port) || !strings.Contains(out, "proto 202") || !strings.Contains(out, "metric 10") {
+		t.Errorf("host route: %q", out)
+	}
+	if out := sh(t, "ip", "-n", ns, "-6", "neigh", "show", "proxy"); !strings.Contains(out, "2001:db8:1::20 dev "+port) {
+		t.Errorf("proxy entries: %q", out)
+	}
+	if err := inNS(func() error {
+		if err := hn.DelHostRoute(host, port); err != nil {
+			return err
+		}
+		if err := hn.DelHostRoute(host, port); err != nil { // gone already: fine
+			return err
+		}
+		return hn.SetProxy(proxy, port, false)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if out := sh(t, "ip", "-n", ns, "route", "show", "10.1.0.10/32"); strings.TrimSpace(out) != "" {
+		t.Errorf("host route left: %q", out)
+	}
+	if out := sh(t, "ip", "-n", ns, "-6", "neigh", "show", "proxy"); strings.Contains(out, "2001:db8:1::20") {
+		t.Errorf("proxy entry left: %q", out)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -339,5 +340,50 @@ neighbors:
 	waitFor(t, "the spine keeps b's path alone", func() (bool, string) {
 		ps := hostPaths(t, s.d, "10.1.0.10/32")
 		return len(ps) == 1, fmt.Sprintf("%+v", ps)
+	})
+}
+
+// TestHostsIPv6Proxy: an IPv6 host held on one port gets proxy ND entries
+// on the leaf's other ports of its subnet (not its own); a host another
+// leaf advertises gets them on every port; both go with the host.
+func TestHostsIPv6Proxy(t *testing.T) {
+	cfg := parse(t, "a.yaml", fmt.Sprintf(`
+router-id: 10.0.0.1
+asn: 65001
+listen: {address: 127.0.0.1, port: %d}
+hosts:
+  interfaces:
+    - {name: swp3, allowed: ["2001:db8:1::/64"]}
+    - {name: swp4, allowed: ["2001:db8:1::/64"]}
+    - {name: swp5, allowed: [10.1.0.0/24]}
+  probe-interval: 50ms
+  probe-retries: 1
+`, freePort(t, "127.0.0.1")))
+	env := newHostEnv()
+	a := start(t, "a", cfg, env.options(Options{}))
+	w := env.watcher(t)
+	local := netip.MustParseAddr("2001:db8:1::10")
+	w.Send(neigh.NeighEvent{Interface: "swp3", IP: local, MAC: vmMAC, State: neigh.NUDReachable})
+	waitFor(t, "a proxy entry on the other port only", func() (bool, string) {
+		got := env.net.ProxyList()
+		return slices.Equal(got, []string{"2001:db8:1::10%swp4"}), fmt.Sprint(got)
+	})
+	remote := netip.MustParsePrefix("2001:db8:1::20/128")
+	feed := func(present bool) {
+		if err := a.d.query(context.Background(), func() {
+			a.d.hostsRemote([]rib.RemoteHost{{Family: wire.IPv6Unicast, Prefix: remote, Present: present, Seq: 3}})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	feed(true)
+	if got := env.net.ProxyList(); !slices.Equal(got, []string{"2001:db8:1::10%swp4", "2001:db8:1::20%swp3", "2001:db8:1::20%swp4"}) {
+		t.Errorf("with a remote host: %v", got)
+	}
+	feed(false)
+	w.Send(neigh.NeighEvent{Interface: "swp3", IP: local, MAC: vmMAC, State: neigh.NUDFailed})
+	waitFor(t, "no proxy entries left", func() (bool, string) {
+		got := env.net.ProxyList()
+		return len(got) == 0, fmt.Sprint(got)
 	})
 }
