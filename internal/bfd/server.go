@@ -99,6 +99,8 @@ type StateChange struct {
 	From, To State
 	Diag     Diag
 	At       time.Time
+	// PeerRestarted: see Action.PeerRestarted.
+	PeerRestarted bool
 }
 
 // Counters are per-session packet counts.
@@ -575,7 +577,7 @@ func (s *Server) apply(p *peer, now time.Time, acts []Action) {
 			}
 		case ActionStateChange:
 			if s.cfg.OnStateChange != nil && !p.removed {
-				s.cfg.OnStateChange(StateChange{Key: p.key, From: a.From, To: a.To, Diag: a.Diag, At: now})
+				s.cfg.OnStateChange(StateChange{Key: p.key, From: a.From, To: a.To, Diag: a.Diag, At: now, PeerRestarted: a.PeerRestarted})
 			}
 		case ActionDiscard:
 			p.cnt.RxDiscarded++

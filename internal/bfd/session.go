@@ -130,6 +130,12 @@ type Action struct {
 	// StateChange.
 	From, To State
 	Diag     Diag
+	// PeerRestarted: an Up session went Down because the peer sent Down
+	// from a new discriminator, i.e. the peer started a new session (a
+	// restarted daemon, FRR's bfdd re-creating a session for bgpd) while
+	// its packets kept arriving: a control-plane event rather than a dead
+	// path.
+	PeerRestarted bool
 	// Discard.
 	Err error
 }
@@ -151,6 +157,9 @@ func (a Action) String() string {
 		return fmt.Sprintf("send %v diag=%d my=%d your=%d tx=%v rx=%v mult=%d%s",
 			p.State, p.Diag, p.MyDiscr, p.YourDiscr, p.DesiredMinTx, p.RequiredMinRx, p.DetectMult, fl)
 	case ActionStateChange:
+		if a.PeerRestarted {
+			return fmt.Sprintf("state %v -> %v (%v, peer restarted its session)", a.From, a.To, a.Diag)
+		}
 		return fmt.Sprintf("state %v -> %v (%v)", a.From, a.To, a.Diag)
 	case ActionDiscard:
 		return fmt.Sprintf("discard: %v", a.Err)
@@ -370,6 +379,7 @@ func (s *Session) recv(now time.Time, p *ControlPacket, raw []byte) {
 		return
 	}
 	prevMinRx := s.remoteMinRx
+	restarted := s.remoteDiscr != 0 && p.MyDiscr != s.remoteDiscr
 	s.remoteDiscr = p.MyDiscr
 	s.remoteState = p.State
 	s.remoteDiag = p.Diag
@@ -418,6 +428,13 @@ func (s *Session) recv(now time.Time, p *ControlPacket, raw []byte) {
 		case StateUp:
 			if p.State == StateDown {
 				s.setState(now, StateDown, DiagNeighborDown)
+				if restarted {
+					for i := range s.actions {
+						if s.actions[i].Kind == ActionStateChange && s.actions[i].To == StateDown {
+							s.actions[i].PeerRestarted = true
+						}
+					}
+				}
 			}
 		}
 	}

@@ -36,7 +36,17 @@ type peerBFD struct {
 	// remembered so that the same one is put back.
 	gw     fib.Member
 	gwDown bool
+	// restartGrace runs while the peer restarted its BFD session (see
+	// bfd.StateChange.PeerRestarted): BGP and the FIB are left alone
+	// unless the new session is not Up when it fires.
+	restartGrace *time.Timer
+	graceDown    bfd.StateChange
 }
+
+// peerRestartGrace is how long a peer that restarted its BFD session has
+// to bring the new one Up before closd treats the Down as a failure. The
+// new session needs a slow-start round trip or two (1 s each).
+const peerRestartGrace = 4 * time.Second
 
 // bfdEnabled reports whether a neighbor runs BFD.
 func bfdEnabled(n config.Neighbor) bool { return n.BFD.Enabled && n.Interface == "" }
@@ -161,6 +171,9 @@ func (d *Daemon) removeBFD(p *peer) {
 		p.log.Warn("bfd: removing the session", "err", err)
 	}
 	delete(d.bfdByKey, b.key)
+	if b.restartGrace != nil {
+		b.restartGrace.Stop()
+	}
 	d.gatewayDown(p, false)
 	p.bfd = nil
 }
@@ -198,28 +211,53 @@ func (d *Daemon) bfdStateChange(sc bfd.StateChange) {
 		return
 	}
 	b := p.bfd
-	b.state = sc.To
+	if sc.From != sc.To { // Down -> Down is the restart grace timer
+		b.state = sc.To
+	}
 	p.log.Info("bfd: state change", "from", sc.From.String(), "to", sc.To.String(), "diag", sc.Diag.String())
 	d.bfdx.count(sc)
 	switch sc.To {
 	case bfd.StateUp:
 		b.wasUp = true
 		b.ups++
+		if b.restartGrace != nil {
+			b.restartGrace.Stop()
+			b.restartGrace = nil
+			p.log.Info("bfd: the peer's new session is up; BGP was left alone")
+		}
 		d.gatewayDown(p, false)
 		if b.hold {
 			b.hold = false
-			// The session may have given up a dial while held; try now
-			// rather than after ConnectRetry.
-			if !p.n.Shutdown && p.main.fsm.State() == fsm.StateConnect && p.main.conn == nil {
-				d.dial(p)
-			}
+			d.bfdKickBGP(p)
 		}
 	case bfd.StateDown:
-		if sc.From != bfd.StateUp || !b.wasUp {
+		if sc.From == bfd.StateDown && b.restartGrace != nil {
+			// The grace timer fired (it queues a Down -> Down change)
+			// and the peer's new session is still not Up.
+			b.restartGrace = nil
+			if b.state == bfd.StateUp {
+				return
+			}
+			p.log.Warn("bfd: the peer restarted its session and the new one did not come up", "grace", peerRestartGrace)
+			sc = b.graceDown
+		} else if sc.From != bfd.StateUp || !b.wasUp {
 			return
+		} else if sc.PeerRestarted {
+			// RFC 5880 makes the session go Down, but the peer's packets
+			// are arriving: give its new session the time to come Up.
+			p.log.Info("bfd: the peer restarted its session; waiting for the new one before touching BGP", "grace", peerRestartGrace)
+			b.lastDown, b.downAt = sc.Diag, sc.At
+			b.downs++
+			b.graceDown = sc
+			key := b.key
+			b.restartGrace = time.AfterFunc(peerRestartGrace, func() {
+				d.bfdChanged(bfd.StateChange{Key: key, From: bfd.StateDown, To: bfd.StateDown, Diag: sc.Diag, At: time.Now()})
+			})
+			return
+		} else {
+			b.lastDown, b.downAt = sc.Diag, sc.At
+			b.downs++
 		}
-		b.lastDown, b.downAt = sc.Diag, sc.At
-		b.downs++
 		if d.remoteAdminDown(b.key) {
 			// RFC 5882 3.2: the peer took BFD down on purpose; the path
 			// is not known to have failed.
@@ -254,6 +292,30 @@ func (d *Daemon) remoteAdminDown(k bfd.PeerKey) bool {
 		}
 	}
 	return false
+}
+
+// bfdKickBGP restarts the neighbor's BGP at once when BFD, which held it,
+// is Up again: the session dropped because the path failed, and the path
+// is back, so neither the idle hold (which doubles with each drop) nor a
+// ConnectRetry started while held should add to the outage.
+func (d *Daemon) bfdKickBGP(p *peer) {
+	s := p.main
+	if p.n.Shutdown || s == nil {
+		return
+	}
+	now := d.now()
+	switch s.fsm.State() {
+	case fsm.StateIdle:
+		d.step(s, fsm.IdleHoldTimerExpires{}, now)
+	case fsm.StateActive:
+		if s.conn == nil {
+			d.step(s, fsm.ConnectRetryTimerExpires{}, now)
+		}
+	case fsm.StateConnect:
+		if s.conn == nil {
+			d.dial(p)
+		}
+	}
 }
 
 // bfdHeld reports whether BGP must wait for BFD before connecting.
