@@ -72,6 +72,11 @@ type hostRoutes struct {
 	aggregates []netip.Prefix
 	// proxy is the IPv6 proxy ND state per address (hosts_proxy.go).
 	proxy map[netip.Addr]*proxyState
+	// ready holds the ports set up (gateway, sysctls, kernel timers) and
+	// not down since: a port that comes up again, or appears only after
+	// start (a VM's tap), is set up then.
+	ready map[string]bool
+	gw    neigh.AnycastGateway
 	stats HostCounters
 }
 
@@ -192,21 +197,35 @@ func (d *Daemon) startHosts() error {
 			h.watch = w
 		}
 	}
-	gw := neigh.AnycastGateway{IPv4: h.cfg.Gateway.IPv4, IPv6: h.cfg.Gateway.IPv6}
+	h.gw = neigh.AnycastGateway{IPv4: h.cfg.Gateway.IPv4, IPv6: h.cfg.Gateway.IPv6}
 	if h.cfg.Gateway.MAC != "" {
-		gw.MAC, _ = neigh.ParseMAC(h.cfg.Gateway.MAC)
+		h.gw.MAC, _ = neigh.ParseMAC(h.cfg.Gateway.MAC)
 	}
+	h.ready = map[string]bool{}
 	for _, name := range h.ifnames {
-		if err := h.net.SetupPort(name, gw); err != nil {
-			// A port that is missing now may appear later (a VM's tap);
-			// the watcher picks its neighbors up then.
-			h.log.Warn("preparing a server port", "interface", name, "err", err)
-		}
+		d.hostSetupPort(name)
 	}
-	d.hostsDo(h.e.Start())
 	h.log.Info("host routes on", "interfaces", h.ifnames, "allowed", h.allowed, "aggregate", h.cfg.Aggregate)
 	d.startHostWatch()
 	return nil
+}
+
+// hostSetupPort puts the gateway, the sysctls and the engine's kernel
+// timers on a port.
+func (d *Daemon) hostSetupPort(name string) {
+	h := d.hosts
+	if err := h.net.SetupPort(name, h.gw); err != nil {
+		// A port missing now may appear later (a VM's tap): it is set
+		// up when the watcher reports it up.
+		h.log.Warn("preparing a server port", "interface", name, "err", err)
+		return
+	}
+	for _, a := range h.e.Start() {
+		if t, ok := a.(neigh.SetKernelTimers); ok && t.Interface == name {
+			d.hostsDo([]neigh.Action{t})
+		}
+	}
+	h.ready[name] = true
 }
 
 // startHostWatch starts a watcher and a goroutine that hands its events to
@@ -273,6 +292,13 @@ func (d *Daemon) handleHosts(ev hostsEvent) {
 	}
 	switch ev := ev.(type) {
 	case hostNeighEvent:
+		if l, ok := ev.ev.(neigh.LinkEvent); ok {
+			if !l.Up {
+				delete(h.ready, l.Interface)
+			} else if !h.ready[l.Interface] && slices.Contains(h.ifnames, l.Interface) {
+				d.hostSetupPort(l.Interface)
+			}
+		}
 		d.hostsDo(h.e.Step(d.now(), ev.ev))
 	case hostWatchEnd:
 		h.stats.WatcherFailures++

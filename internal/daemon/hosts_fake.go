@@ -142,3 +142,18 @@ func (f *FakeHostNet) ProxyList() []string {
 	slices.Sort(out)
 	return out
 }
+
+// SetFail makes calls for port fail (or work again).
+func (f *FakeHostNet) SetFail(port string, fail bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Fail[port] = fail
+}
+
+// Port reports the gateway a port was set up with.
+func (f *FakeHostNet) Port(name string) (neigh.AnycastGateway, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	g, ok := f.Ports[name]
+	return g, ok
+}

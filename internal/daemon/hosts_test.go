@@ -387,3 +387,30 @@ hosts:
 		return len(got) == 0, fmt.Sprint(got)
 	})
 }
+
+// TestHostsPortAppearsLater: a port missing at start (a VM's tap not
+// created yet) is set up when the watcher reports it up.
+func TestHostsPortAppearsLater(t *testing.T) {
+	cfg := parse(t, "a.yaml", fmt.Sprintf(`
+router-id: 10.0.0.1
+asn: 65001
+listen: {address: 127.0.0.1, port: %d}
+hosts:
+  interfaces: [{name: tap7, allowed: [10.1.0.0/24]}]
+  gateway: {ipv4: 10.1.0.1/24}
+`, freePort(t, "127.0.0.1")))
+	env := newHostEnv()
+	env.net.SetFail("tap7", true)
+	env.kernel.Fail = map[string]bool{"tap7": true}
+	start(t, "a", cfg, env.options(Options{}))
+	w := env.watcher(t)
+	if _, ok := env.net.Port("tap7"); ok {
+		t.Fatal("a missing port was set up")
+	}
+	env.net.SetFail("tap7", false)
+	w.Send(neigh.LinkEvent{Interface: "tap7", Up: true})
+	waitFor(t, "the port set up once it is up", func() (bool, string) {
+		gw, ok := env.net.Port("tap7")
+		return ok && gw.IPv4 == netip.MustParsePrefix("10.1.0.1/24"), fmt.Sprint(gw, ok)
+	})
+}
