@@ -7,12 +7,14 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/closnet/clos/internal/bgp/rib"
 	"github.com/closnet/clos/internal/bgp/wire"
+	"github.com/closnet/clos/internal/config"
 	"github.com/closnet/clos/internal/neigh"
 )
 
@@ -413,4 +415,63 @@ hosts:
 		gw, ok := env.net.Port("tap7")
 		return ok && gw.IPv4 == netip.MustParsePrefix("10.1.0.1/24"), fmt.Sprint(gw, ok)
 	})
+}
+
+// TestHostsReload: a reload that moves the allowed subnet, adds a port,
+// turns on the aggregate and changes the community withdraws the hosts
+// now outside, originates the new subnet, sets the new port up, restarts
+// the watcher for the new port list and re-originates with the community.
+func TestHostsReload(t *testing.T) {
+	port := freePort(t, "127.0.0.1")
+	conf := func(hosts string) *config.Config {
+		return parse(t, "a.yaml", fmt.Sprintf("router-id: 10.0.0.1\nasn: 65001\nlisten: {address: 127.0.0.1, port: %d}\n%s", port, hosts))
+	}
+	env := newHostEnv()
+	a := start(t, "a", conf(`
+hosts:
+  interfaces: [{name: swp3, allowed: [10.1.0.0/24, 10.3.0.0/24]}]
+  probe-interval: 50ms
+`), env.options(Options{}))
+	w := env.watcher(t)
+	w.Send(neigh.NeighEvent{Interface: "swp3", IP: vmIP, MAC: vmMAC, State: neigh.NUDReachable})
+	w.Send(neigh.NeighEvent{Interface: "swp3", IP: netip.MustParseAddr("10.3.0.7"), MAC: vmMAC, State: neigh.NUDReachable})
+	waitFor(t, "two hosts", func() (bool, string) {
+		st, _ := a.d.Hosts(context.Background())
+		return len(st.Hosts) == 2, fmt.Sprint(st.Hosts)
+	})
+	rep, err := a.d.ApplyConfig(context.Background(), conf(`
+hosts:
+  interfaces:
+    - {name: swp3, allowed: [10.3.0.0/24]}
+    - {name: swp4, allowed: [10.3.0.0/24]}
+  probe-interval: 50ms
+  community: "65000:7"
+  aggregate: true
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range rep.Notes {
+		if strings.Contains(n, "other sections") {
+			t.Errorf("reload note: %s", n)
+		}
+	}
+	if ps := hostPaths(t, a.d, "10.1.0.10/32"); len(ps) != 0 {
+		t.Errorf("host outside the new prefixes kept: %+v", ps)
+	}
+	if ps := hostPaths(t, a.d, "10.3.0.7/32"); len(ps) != 1 || len(ps[0].comms) != 1 || ps[0].comms[0] != 65000<<16|7 {
+		t.Errorf("kept host with the new community: %+v", ps)
+	}
+	if ps := hostPaths(t, a.d, "10.3.0.0/24"); len(ps) != 1 || !ps[0].local {
+		t.Errorf("new aggregate: %+v", ps)
+	}
+	if _, ok := env.net.Port("swp4"); !ok {
+		t.Error("the new port was not set up")
+	}
+	env.mu.Lock()
+	n := len(env.watchers)
+	env.mu.Unlock()
+	if n != 2 {
+		t.Errorf("%d watchers, want a new one for the new port list", n)
+	}
 }

@@ -164,6 +164,7 @@ func (d *Daemon) applyConfig(cfg *config.Config) (ReloadReport, error) {
 		c.RouterID, c.ASN, c.Role, c.Listen, c.API, c.Log, c.Metrics, c.BGP = netip.Addr{}, 0, "", config.Listen{}, config.API{}, config.Log{}, config.Metrics{}, config.BGP{}
 		c.Neighbors, c.Networks, c.Aggregates, c.Policy, c.Interfaces, c.Redistribute = nil, nil, nil, config.Policy{}, nil, config.Redistribute{}
 	}
+	a.Hosts, b.Hosts = nil, nil // hostsReload applies it
 	if !reflect.DeepEqual(a, b) {
 		rep.Notes = append(rep.Notes, "other sections changed: a reload does not apply them; they take effect at the next start of closd")
 	}
@@ -205,6 +206,7 @@ func (d *Daemon) applyConfig(cfg *config.Config) (ReloadReport, error) {
 		}
 	}
 	// From here on nothing is refused.
+	rep.Notes = append(rep.Notes, d.hostsReload(cfg.Hosts)...)
 	policyChanged := !reflect.DeepEqual(old.Policy, cfg.Policy)
 	if policyChanged {
 		d.polGen++
