@@ -242,10 +242,14 @@ func (d *Daemon) bfdStateChange(sc bfd.StateChange) {
 			sc = b.graceDown
 		} else if sc.From != bfd.StateUp || !b.wasUp {
 			return
-		} else if sc.PeerRestarted {
+		} else if sc.PeerRestarted || d.bgpJustEstablished(p) {
 			// RFC 5880 makes the session go Down, but the peer's packets
-			// are arriving: give its new session the time to come Up.
-			p.log.Info("bfd: the peer restarted its session; waiting for the new one before touching BGP", "grace", peerRestartGrace)
+			// are arriving (a new session), or BGP has just come up, when
+			// FRR's bgpd re-registers the session and bfdd replaces it
+			// (silently or with a new discriminator): give the peer's new
+			// session the time to come Up.
+			p.log.Info("bfd: the peer restarted its session, or BGP just came up; waiting for BFD before touching BGP",
+				"grace", peerRestartGrace, "peer-restarted", sc.PeerRestarted)
 			b.lastDown, b.downAt = sc.Diag, sc.At
 			b.downs++
 			b.graceDown = sc
@@ -292,6 +296,18 @@ func (d *Daemon) remoteAdminDown(k bfd.PeerKey) bool {
 		}
 	}
 	return false
+}
+
+// bgpSettle is how long after BGP reaches Established a BFD Down gets the
+// restart grace: FRR's bgpd re-creates its BFD session when BGP comes up.
+const bgpSettle = 3 * time.Second
+
+func (d *Daemon) bgpJustEstablished(p *peer) bool {
+	s := p.main
+	if s == nil || s.fsm.State() != fsm.StateEstablished {
+		return false
+	}
+	return d.now().Sub(s.fsm.Status().EstablishedAt) < bgpSettle
 }
 
 // bfdKickBGP restarts the neighbor's BGP at once when BFD, which held it,

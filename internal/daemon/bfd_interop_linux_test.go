@@ -129,8 +129,30 @@ neighbors:
 		ok, _ := l.kernelRoute("10.2.0.0/24")
 		return s == "Established" && b == "up" && ok, s + " " + b
 	})
+	// closd gives BFD a grace for bgpSettle after BGP comes up (FRR
+	// re-creates its session then); cut BFD only after it.
+	time.Sleep(bgpSettle + time.Second)
+	poll(t, "BGP and BFD still up together", func() (bool, string) {
+		s, _ := f.state(usV4)
+		b, _ := f.bfdPeerStatus(usV4)
+		ok, _ := l.kernelRoute("10.2.0.0/24")
+		return s == "Established" && b == "up" && ok, s + " " + b
+	})
 	mark := len(logs.String())
-
+	// FRR re-created its BFD session as BGP came up; closd must have
+	// waited for the new one instead of dropping BGP (the startup flap).
+	if strings.Contains(logs.String()[:mark], "bfd: session down, dropping BGP") {
+		var bl []string
+		for _, l := range strings.Split(logs.String()[:mark], "\n") {
+			if strings.Contains(l, "bfd") {
+				bl = append(bl, l)
+			}
+		}
+		t.Errorf("closd dropped BGP at startup because of FRR's re-created BFD session:\n%s", strings.Join(bl, "\n"))
+	}
+	if strings.Contains(logs.String()[:mark], "waiting for BFD before touching BGP") {
+		t.Logf("FRR restarted its BFD session at startup; closd kept BGP")
+	}
 	// Lose BFD arriving at closd; BGP on TCP still flows.
 	tbl := l.pfx + "t"
 	sh(t, "ip", "netns", "exec", l.us, "nft", "add", "table", "inet", tbl)
@@ -165,8 +187,24 @@ neighbors:
 		s, _ := f.state(usV4)
 		return s != "Established", s
 	})
-	// Recovery (BFD Up again, BGP back) is tested in process
-	// (TestBFDDownDropsTheSession): against FRR it is slow and uneven, as
-	// bgpd re-registers its BFD session when BGP comes up (see
-	// docs/closd.md).
+
+	// Recovery: BFD packets flow again; BFD comes Up, BGP re-establishes
+	// and FRR's route is back in the kernel, bounded well below the idle
+	// hold and ConnectRetry closd would otherwise wait out.
+	sh(t, "ip", "netns", "exec", l.us, "nft", "delete", "table", "inet", tbl)
+	restored := time.Now()
+	var back time.Duration
+	for time.Since(restored) < 15*time.Second {
+		if ok, _ := l.kernelRoute("10.2.0.0/24"); ok {
+			back = time.Since(restored)
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if back == 0 {
+		s, _ := f.state(usV4)
+		b, _ := f.bfdPeerStatus(usV4)
+		t.Fatalf("10.2.0.0/24 not back in closd's kernel table 15 s after BFD packets flowed again (FRR: BGP %s, BFD %s)", s, b)
+	}
+	t.Logf("FRR's route back in the kernel %v after the drop was removed", back)
 }
