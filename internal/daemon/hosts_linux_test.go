@@ -207,6 +207,12 @@ hosts:
 	if out := sh(t, "ip", "-n", la, "route", "show", "10.1.0.10/32", "proto", "202"); !strings.Contains(out, sa) {
 		t.Errorf("A's kernel route to the VM: %q", out)
 	}
+	// Data plane: B reaches the VM through A's host route.
+	poll(t, "B's kernel has the VM via A", func() (bool, string) {
+		out, _ := shErr("ip", "-n", lb, "route", "show", "10.1.0.10/32", "proto", "201")
+		return strings.Contains(out, "10.250.0.1"), out
+	})
+	sh(t, "ip", "netns", "exec", lb, "ping", "-c1", "-W2", "10.1.0.10")
 
 	// Move: the VM's address leaves h1 (its link stays up) and comes up
 	// behind B with the same MAC, announced by a gratuitous ARP.
@@ -237,8 +243,13 @@ hosts:
 	if out, _ := shErr("ip", "-n", la, "route", "show", "10.1.0.10/32", "proto", "202"); strings.TrimSpace(out) != "" {
 		t.Errorf("A kept its kernel route to the VM: %q", out)
 	}
-	// Traffic follows: the VM, now behind B, reaches A's gateway address
-	// through the fabric... and B's own anycast gateway answers it first.
+	// Traffic follows the VM: A reaches it through B now, and the VM
+	// reaches its gateway (B's copy of the anycast address) unchanged.
+	poll(t, "A's kernel has the VM via B", func() (bool, string) {
+		out, _ := shErr("ip", "-n", la, "route", "show", "10.1.0.10/32")
+		return strings.Contains(out, "10.250.0.2") && !strings.Contains(out, sa), out
+	})
+	sh(t, "ip", "netns", "exec", la, "ping", "-c1", "-W2", "10.1.0.10")
 	sh(t, "ip", "netns", "exec", h2, "ping", "-c1", "-W2", "10.1.0.1")
 	if out := sh(t, "ip", "-n", lb, "route", "show", "10.1.0.10/32", "proto", "202"); !strings.Contains(out, sb) {
 		t.Errorf("B's kernel route to the VM: %q", out)
