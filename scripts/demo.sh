@@ -65,7 +65,7 @@ for kind in closd frr; do
 	"$clos" lab measure --name "$lab" --json -- fail --silent spine3:swp1 | tee "$work/$kind-silent.json"
 	gap_silent[$kind]=$(json max_gap_ms "$work/$kind-silent.json")
 	lost_silent[$kind]=$(json lost "$work/$kind-silent.json")
-	p50_silent[$kind]=$(json p50_gap_ms "$work/$kind-silent.json")
+	p50_silent[$kind]=$(json p50_hit_gap_ms "$work/$kind-silent.json")
 	reconv_silent[$kind]=$(awk -v s="$(json reconverged_s "$work/$kind-silent.json")" 'BEGIN { printf "%.3f", s }')
 	hit_silent[$kind]=$(json flows_hit "$work/$kind-silent.json")
 
@@ -92,13 +92,13 @@ printf '%-44s %14s %14s\n' "link down spine3:swp1: max gap (ms)" "${gap_link[clo
 printf '%-44s %14s %14s\n' "link down spine3:swp1: p50 gap (ms)" "${p50_link[closd]}" "${p50_link[frr]}"
 printf '%-44s %14s %14s\n' "link down spine3:swp1: packets lost" "${lost_link[closd]}" "${lost_link[frr]}"
 printf '%-44s %14s %14s\n' "silent loss spine3:swp1: max gap (ms)" "${gap_silent[closd]}" "${gap_silent[frr]}"
-printf '%-44s %14s %14s\n' "silent loss spine3:swp1: p50 gap (ms)" "${p50_silent[closd]}" "${p50_silent[frr]}"
+printf '%-44s %14s %14s\n' "silent loss spine3:swp1: p50 gap, flows hit (ms)" "${p50_silent[closd]}" "${p50_silent[frr]}"
 printf '%-44s %14s %14s\n' "silent loss spine3:swp1: flows hit (of ${flows[closd]})" "${hit_silent[closd]}" "${hit_silent[frr]}"
 printf '%-44s %14s %14s\n' "silent loss spine3:swp1: packets lost" "${lost_silent[closd]}" "${lost_silent[frr]}"
 printf '%-44s %14s %14s\n' "silent loss: reconverged after (s)" "${reconv_silent[closd]}" "${reconv_silent[frr]}"
 printf '%-44s %14s %14s\n' "routing daemon memory per switch (MiB RSS)" "${rss[closd]}" "${rss[frr]}"
 printf '\nflows: %s UDP flows, two per ordered server pair (12 pairs), at 200 packets/s each; gaps are per flow,\n' "${flows[closd]}"
-printf 'p50 is over all flows (flows whose path never crossed the failure have no gap).\n'
+printf 'link down p50 is over all flows (a flow whose path never crossed the link has no gap); silent loss p50 is over the flows hit.\n'
 printf 'This box is shared and has 2 cores: compare the columns, not the absolute numbers.\n'
 
 for k in closd frr; do

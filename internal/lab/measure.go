@@ -51,9 +51,12 @@ type Measurement struct {
 	Sent    int    `json:"sent"`
 	// Lost, the gaps, FlowsHit and ReconvergedS are about the phase from
 	// Apply to Undo (or to the end when the action has no Undo).
-	Lost         int     `json:"lost"`
-	MaxGapMS     float64 `json:"max_gap_ms"`
-	P50GapMS     float64 `json:"p50_gap_ms"`
+	Lost     int     `json:"lost"`
+	MaxGapMS float64 `json:"max_gap_ms"`
+	P50GapMS float64 `json:"p50_gap_ms"`
+	// P50HitGapMS is the median gap of the flows that had one: most flows
+	// of a fabric never cross a given link, which puts p50_gap_ms at 0.
+	P50HitGapMS  float64 `json:"p50_hit_gap_ms"`
 	FlowsHit     int     `json:"flows_hit"`
 	ReconvergedS float64 `json:"reconverged_s"`
 	// Restore* are about the phase after Undo.
@@ -274,6 +277,9 @@ func Measure(ctx context.Context, s *State, f *plan.Fabric, a *Action, o Measure
 	slices.Sort(maxGaps)
 	m.MaxGapMS = maxGaps[len(maxGaps)-1]
 	m.P50GapMS = maxGaps[len(maxGaps)/2]
+	if hit := maxGaps[len(maxGaps)-m.FlowsHit:]; len(hit) > 0 {
+		m.P50HitGapMS = hit[len(hit)/2]
+	}
 	if a.Report != nil {
 		m.Extra = a.Report()
 	}
@@ -432,8 +438,8 @@ func failedSession(s *State, f *plan.Fabric, x Session) bool {
 
 // Print writes the measurement as text.
 func (m *Measurement) Print(w io.Writer) {
-	fmt.Fprintf(w, "%s (%s): %d of %d flows over %d pairs hit, max gap %.1f ms, p50 gap %.1f ms, %d of %d packets lost, reconverged after %.3f s",
-		m.Verb, m.Mode, m.FlowsHit, m.Flows, m.Pairs, m.MaxGapMS, m.P50GapMS, m.Lost, m.Sent, m.ReconvergedS)
+	fmt.Fprintf(w, "%s (%s): %d of %d flows over %d pairs hit, max gap %.1f ms, p50 gap %.1f ms (%.1f ms over the flows hit), %d of %d packets lost, reconverged after %.3f s",
+		m.Verb, m.Mode, m.FlowsHit, m.Flows, m.Pairs, m.MaxGapMS, m.P50GapMS, m.P50HitGapMS, m.Lost, m.Sent, m.ReconvergedS)
 	if m.Unrecovered > 0 {
 		fmt.Fprintf(w, " (%d flows never recovered)", m.Unrecovered)
 	}
