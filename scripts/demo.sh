@@ -92,7 +92,7 @@ printf '%-44s %14s %14s\n' "link down spine3:swp1: max gap (ms)" "${gap_link[clo
 printf '%-44s %14s %14s\n' "link down spine3:swp1: p50 gap (ms)" "${p50_link[closd]}" "${p50_link[frr]}"
 printf '%-44s %14s %14s\n' "link down spine3:swp1: packets lost" "${lost_link[closd]}" "${lost_link[frr]}"
 printf '%-44s %14s %14s\n' "silent loss spine3:swp1: max gap (ms)" "${gap_silent[closd]}" "${gap_silent[frr]}"
-printf '%-44s %14s %14s\n' "silent loss spine3:swp1: p50 gap, flows hit (ms)" "${p50_silent[closd]}" "${p50_silent[frr]}"
+printf '%-44s %14s %14s\n' "silent loss: p50 gap of the flows hit (ms)" "${p50_silent[closd]}" "${p50_silent[frr]}"
 printf '%-44s %14s %14s\n' "silent loss spine3:swp1: flows hit (of ${flows[closd]})" "${hit_silent[closd]}" "${hit_silent[frr]}"
 printf '%-44s %14s %14s\n' "silent loss spine3:swp1: packets lost" "${lost_silent[closd]}" "${lost_silent[frr]}"
 printf '%-44s %14s %14s\n' "silent loss: reconverged after (s)" "${reconv_silent[closd]}" "${reconv_silent[frr]}"
