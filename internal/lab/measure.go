@@ -36,6 +36,11 @@ const (
 	defaultPPS  = 8000
 	maxDuration = 60 * time.Second
 	warmup      = time.Second
+	// convergeBound is how long measure waits for sessions cut by an
+	// earlier change: closd backs its idle hold off up to 120 s when a
+	// session flaps again within a minute (RFC 4271 8.1.1,
+	// DampPeerOscillations), FRR retries within seconds.
+	convergeBound = 150 * time.Second
 )
 
 // Measurement is what measure reports. Gaps are the longest stretch, per
@@ -133,7 +138,7 @@ func Measure(ctx context.Context, s *State, f *plan.Fabric, a *Action, o Measure
 	}
 	// A lab still converging from an earlier failure would make the
 	// numbers about that one: start from every session established.
-	if err := waitConverged(ctx, s, f, 30*time.Second, out); err != nil {
+	if err := waitConverged(ctx, s, f, convergeBound, out); err != nil {
 		return nil, err
 	}
 	rxs, port, err := listenAll(s, ends)
