@@ -282,17 +282,53 @@ func (d *Daemon) tickServices(now time.Time) {
 	}
 }
 
-// serviceExport adapts a peer's export policy for host mode: a host
-// announces only what it originates (its loopback and its services), never
-// a route learned from one leaf to the other, which would make it a transit
-// path between them. It also takes the drain prepend off towards iBGP
-// peers, for whom our own AS in the path would be a loop.
+// serviceExport is the RIB policy hook of routing on the host, for each
+// session as it comes up and on a policy reload:
+//   - a host announces only what it originates (its loopback and its
+//     services), never a route learned from one leaf to the other, which
+//     would make it a transit path between them;
+//   - the drain prepend is taken off towards iBGP peers, for whom our own AS
+//     in the path would be a loop;
+//   - a route the import policy refuses is logged (a leaf's filter on what a
+//     server may announce): the first few per session, then a count.
 func (d *Daemon) serviceExport(pc *rib.PeerConfig) {
+	if pc.Import != nil {
+		pc.Import = &loggedImport{inner: pc.Import, d: d, neighbor: pc.Address.String()}
+	}
 	if d.cfg.Role != "host" && d.svc == nil {
 		return
 	}
 	pc.Export = hostExport{inner: pc.Export, d: d, ibgp: pc.Type == rib.IBGP}
 	pc.ExportName = fmt.Sprintf("host|%v|%s", pc.Type == rib.IBGP, pc.ExportName)
+}
+
+// maxLoggedRefusals bounds the refusals logged one by one per session, so a
+// peer announcing a full table it may not cannot flood the log.
+const maxLoggedRefusals = 20
+
+type loggedImport struct {
+	inner    rib.Policy
+	d        *Daemon
+	neighbor string
+	refused  int
+}
+
+func (l *loggedImport) Import(i rib.PathInfo, f wire.Family, p netip.Prefix, a *wire.PathAttrs) (*wire.PathAttrs, bool) {
+	out, ok := l.inner.Import(i, f, p, a)
+	if !ok || out == nil {
+		l.refused++
+		switch {
+		case l.refused <= maxLoggedRefusals:
+			l.d.log.Warn("route refused by the import policy", "neighbor", l.neighbor, "prefix", p, "as-path", asPathString(a.ASPath))
+		case l.refused == maxLoggedRefusals+1:
+			l.d.log.Warn("more routes refused by the import policy; not logging each", "neighbor", l.neighbor)
+		}
+	}
+	return out, ok
+}
+
+func (l *loggedImport) Export(i rib.PathInfo, f wire.Family, p netip.Prefix, a *wire.PathAttrs) (*wire.PathAttrs, bool) {
+	return l.inner.Export(i, f, p, a)
 }
 
 type hostExport struct {

@@ -1,0 +1,398 @@
+package daemon
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netns"
+
+	"github.com/closnet/clos/internal/testenv"
+)
+
+// Routing on the host against FRR, in network namespaces the test makes:
+// closd in host mode with two FRR leaves, and a closd leaf filtering an FRR
+// host.
+
+var (
+	closOnce sync.Once
+	closBin  string
+	closErr  error
+)
+
+// closCLI builds cmd/clos once per test binary, beside closd.
+func closCLI(t *testing.T) string {
+	t.Helper()
+	closOnce.Do(func() {
+		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+		if _, err := os.Stat(goTool); err != nil {
+			goTool = "go"
+		}
+		closBin = filepath.Join(filepath.Dir(closdBinary(t)), "clos")
+		if out, err := exec.Command(goTool, "build", "-o", closBin, "github.com/closnet/clos/cmd/clos").CombinedOutput(); err != nil {
+			closErr = fmt.Errorf("go build clos: %v\n%s", err, out)
+		}
+	})
+	if closErr != nil {
+		t.Fatal(closErr)
+	}
+	return closBin
+}
+
+type svcLab struct {
+	pfx string
+	dir string
+	ns  map[string]string // role -> namespace
+}
+
+func newSvcLab(t *testing.T, roles ...string) *svcLab {
+	t.Helper()
+	testenv.RequireRoot(t)
+	testenv.RequireTool(t, "ip")
+	var rb [3]byte
+	rand.Read(rb[:])
+	l := &svcLab{pfx: "cs" + hex.EncodeToString(rb[:]), ns: map[string]string{}}
+	for _, r := range roles {
+		n := l.pfx + r
+		sh(t, "ip", "netns", "add", n)
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", n).Run() })
+		sh(t, "ip", "-n", n, "link", "set", "lo", "up")
+		l.ns[r] = n
+	}
+	dir, err := os.MkdirTemp("", l.pfx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o777)
+	l.dir = dir
+	return l
+}
+
+// link joins roles a and b with a veth, a at addrA and b at addrB (/30).
+func (l *svcLab) link(t *testing.T, a, b, addrA, addrB string) {
+	t.Helper()
+	ia, ib := l.pfx+a+b, l.pfx+b+a
+	sh(t, "ip", "link", "add", ia, "netns", l.ns[a], "type", "veth", "peer", "name", ib, "netns", l.ns[b])
+	sh(t, "ip", "-n", l.ns[a], "addr", "add", addrA+"/30", "dev", ia)
+	sh(t, "ip", "-n", l.ns[b], "addr", "add", addrB+"/30", "dev", ib)
+	sh(t, "ip", "-n", l.ns[a], "link", "set", ia, "up")
+	sh(t, "ip", "-n", l.ns[b], "link", "set", ib, "up")
+}
+
+// start runs args in role's namespace until the test ends and returns the
+// process and its output.
+func (l *svcLab) start(t *testing.T, role, name string, args ...string) (*exec.Cmd, *lockedBuffer) {
+	t.Helper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", l.ns[role]}, args...)...)
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan struct{})
+	go func() { cmd.Wait(); close(waited) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-waited:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-waited
+		}
+		if t.Failed() {
+			t.Logf("--- %s output:\n%s", name, out.String())
+		}
+	})
+	return cmd, out
+}
+
+// frrIn starts bgpd (no zebra) in role's namespace with conf.
+func (l *svcLab) frrIn(t *testing.T, role, conf string) *frr {
+	t.Helper()
+	bgpd := testenv.RequireTool(t, "/usr/lib/frr/bgpd")
+	vtysh := testenv.RequireTool(t, "vtysh")
+	dir := filepath.Join(l.dir, role)
+	os.Mkdir(dir, 0o777)
+	os.Chmod(dir, 0o777)
+	cf := filepath.Join(dir, "bgpd.conf")
+	os.WriteFile(cf, []byte(conf), 0o644)
+	l.start(t, role, "bgpd "+role, bgpd, "-Z", "-S", "-f", cf, "-i", filepath.Join(dir, "bgpd.pid"),
+		"--vty_socket", dir, "-z", filepath.Join(dir, "zserv.api"))
+	return &frr{l: &netLab{dir: dir}, vtysh: vtysh}
+}
+
+// listenIn opens a TCP listener on 127.0.0.1 in namespace ns that accepts
+// and closes every connection: the service a tcp check probes.
+func listenIn(t *testing.T, ns string, port int) net.Listener {
+	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer orig.Close()
+	h, err := netns.GetFromName(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := netns.Set(h); err != nil {
+		t.Fatal(err)
+	}
+	ln, lerr := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err := netns.Set(orig); err != nil {
+		// This thread is in the wrong namespace: never reuse it.
+		panic(err)
+	}
+	if lerr != nil {
+		t.Fatal(lerr)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// rssKiB reads VmRSS of pid from /proc.
+func rssKiB(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	m := regexp.MustCompile(`VmRSS:\s+(\d+) kB`).FindSubmatch(b)
+	if m == nil {
+		return -1
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
+}
+
+func frrLeafConf(dir string, asn int, id, host, network string) string {
+	return fmt.Sprintf(`frr defaults datacenter
+log file %s/bgpd.log informational
+router bgp %d
+ bgp router-id %s
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+ bgp bestpath as-path multipath-relax
+ neighbor %s remote-as 65101
+ neighbor %s timers 1 3
+ neighbor %s timers connect 1
+ address-family ipv4 unicast
+  network %s
+ exit-address-family
+!
+`, dir, asn, id, host, host, host, network)
+}
+
+// routeJSON is FRR's view of one prefix: present, and the raw JSON.
+func (f *frr) route(prefix string) (bool, string) {
+	m, out := f.json("show bgp ipv4 unicast " + prefix + " json")
+	paths, _ := m["paths"].([]any)
+	return len(paths) > 0, out
+}
+
+func TestInteropHostModeFRRLeaves(t *testing.T) {
+	l := newSvcLab(t, "h", "a", "b")
+	l.link(t, "h", "a", "10.252.1.1", "10.252.1.2")
+	l.link(t, "h", "b", "10.252.2.1", "10.252.2.2")
+	fa := l.frrIn(t, "a", frrLeafConf(filepath.Join(l.dir, "a"), 65001, "10.0.0.1", "10.252.1.1", "10.1.0.0/24"))
+	fb := l.frrIn(t, "b", frrLeafConf(filepath.Join(l.dir, "b"), 65002, "10.0.0.2", "10.252.2.1", "10.2.0.0/24"))
+	ln := listenIn(t, l.ns["h"], 0)
+	port := ln.Addr().(*net.TCPAddr).Port
+	sock := filepath.Join(l.dir, "closd.sock")
+	cfg := fmt.Sprintf(`router-id: 10.0.0.21
+asn: 65101
+role: host
+api: {socket: %s}
+bgp: {timers: {keepalive: 1, hold: 3}}
+neighbors:
+  - {address: 10.252.1.2, remote-as: 65001}
+  - {address: 10.252.2.2, remote-as: 65002}
+services:
+  - name: web
+    addresses: [10.255.0.80/32]
+    check: {kind: tcp, address: "127.0.0.1:%d"}
+    interval: 200ms
+    timeout: 150ms
+    rise: 2
+    fall: 3
+  - name: dns
+    addresses: [10.255.0.53/32, "2001:db8:ff::53/128"]
+    check: {kind: tcp, address: "127.0.0.1:%d"}
+  - name: ntp
+    addresses: [10.255.0.123/32]
+    check: {kind: exec, command: ["/bin/true"]}
+  - name: api
+    addresses: [10.255.0.81/32]
+    check: {kind: http, url: "http://127.0.0.1:%d/", expect-status: 200}
+drain: {graceful-shutdown: true, prepend: 1, time: 2s}
+`, sock, port, port, port)
+	path := filepath.Join(l.dir, "closd.yaml")
+	os.WriteFile(path, []byte(cfg), 0o644)
+	closd, _ := l.start(t, "h", "closd", closdBinary(t), "--config", path)
+
+	for _, f := range []*frr{fa, fb} {
+		poll(t, "the leaf to learn the service address and the host's loopback", func() (bool, string) {
+			ok1, out := f.route("10.255.0.80/32")
+			ok2, _ := f.route("10.0.0.21/32")
+			return ok1 && ok2, out
+		})
+	}
+	if ok, out := fb.route("10.1.0.0/24"); ok {
+		t.Errorf("leaf b learned leaf a's network through the host:\n%s", out)
+	}
+	if ok, _ := fa.route("10.255.0.81/32"); ok {
+		t.Error("a service whose http check cannot pass is announced")
+	}
+	if out := sh(t, "ip", "-n", l.ns["h"], "addr", "show", "dev", "lo"); !strings.Contains(out, "10.255.0.80/32") || !strings.Contains(out, "2001:db8:ff::53/128") {
+		t.Errorf("service addresses not on the host's loopback:\n%s", out)
+	}
+	poll(t, "the host to install both leaves' networks", func() (bool, string) {
+		out, _ := shErr("ip", "-n", l.ns["h"], "route", "show", "proto", "201")
+		return strings.Contains(out, "10.1.0.0/24") && strings.Contains(out, "10.2.0.0/24"), out
+	})
+	// Memory with 2 sessions and 4 services, beside FRR's bgpd.
+	time.Sleep(2 * time.Second)
+	bgpdPid, _ := os.ReadFile(filepath.Join(l.dir, "a", "bgpd.pid"))
+	bp, _ := strconv.Atoi(strings.TrimSpace(string(bgpdPid)))
+	t.Logf("RSS: closd host (2 sessions, 4 services) %d KiB; FRR bgpd leaf (no zebra) %d KiB", rssKiB(closd.Process.Pid), rssKiB(bp))
+
+	// Killing the listener withdraws within fall x interval (+ timeout).
+	ln.Close()
+	killed := time.Now()
+	for _, f := range []*frr{fa, fb} {
+		pollFast(t, "the service address withdrawn at the leaf", func() (bool, string) {
+			ok, out := f.route("10.255.0.80/32")
+			return !ok, out
+		})
+	}
+	t.Logf("withdrawn at both FRR leaves %v after the listener closed (checks 200ms x 3, timeout 150ms)", time.Since(killed).Round(time.Millisecond))
+	listenIn(t, l.ns["h"], port)
+	poll(t, "the service address back", func() (bool, string) { return fa.route("10.255.0.80/32") })
+
+	// clos drain: the community and the prepend at FRR, then the
+	// withdrawal after the drain time.
+	clos := closCLI(t)
+	if out, err := shErr(clos, "drain", "--service", "web", "--socket", sock); err != nil {
+		t.Fatalf("clos drain: %v\n%s", err, out)
+	}
+	drained := time.Now()
+	pollFast(t, "the graceful-shutdown community at FRR", func() (bool, string) {
+		ok, out := fa.route("10.255.0.80/32")
+		return ok && strings.Contains(out, "graceful-shutdown") && strings.Contains(out, `"65101 65101"`), out
+	})
+	seen := time.Since(drained)
+	pollFast(t, "the drained address withdrawn", func() (bool, string) {
+		ok, out := fa.route("10.255.0.80/32")
+		return !ok, out
+	})
+	t.Logf("drain: community seen at FRR after %v, withdrawn after %v (drain time 2s)", seen.Round(time.Millisecond), time.Since(drained).Round(time.Millisecond))
+	if out, err := shErr(clos, "show", "services", "web", "--socket", sock); err != nil || !strings.Contains(out, "drained") {
+		t.Errorf("clos show services after the drain: %v\n%s", err, out)
+	}
+	if out, err := shErr(clos, "undrain", "--socket", sock); err != nil {
+		t.Fatalf("clos undrain: %v\n%s", err, out)
+	}
+	poll(t, "the undrained address back without the community", func() (bool, string) {
+		ok, out := fa.route("10.255.0.80/32")
+		return ok && !strings.Contains(out, "graceful-shutdown"), out
+	})
+}
+
+// pollFast retries cond every 20 ms for up to 30 s.
+func pollFast(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, s := cond()
+		if ok {
+			return
+		}
+		last = s
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out after 30 s waiting for %s; last: %s", what, last)
+}
+
+func TestInteropLeafFiltersFRRHost(t *testing.T) {
+	l := newSvcLab(t, "l", "s")
+	l.link(t, "l", "s", "10.253.0.1", "10.253.0.2")
+	sdir := filepath.Join(l.dir, "s")
+	l.frrIn(t, "s", fmt.Sprintf(`frr defaults datacenter
+log file %s/bgpd.log informational
+router bgp 65150
+ bgp router-id 10.0.0.21
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+ neighbor 10.253.0.1 remote-as 65001
+ neighbor 10.253.0.1 timers 1 3
+ neighbor 10.253.0.1 timers connect 1
+ address-family ipv4 unicast
+  network 10.0.0.21/32
+  network 10.255.0.53/32
+  network 10.255.0.0/24
+  network 10.99.0.0/24
+ exit-address-family
+!
+`, sdir))
+	sock := filepath.Join(l.dir, "closd.sock")
+	cfg := fmt.Sprintf(`router-id: 10.0.0.1
+asn: 65001
+api: {socket: %s}
+bgp: {timers: {keepalive: 1, hold: 3}}
+neighbors:
+  - listen-range: 10.253.0.0/30
+    remote-as: 65100-65199
+    max-prefix: 10
+    route-map: {in: FROM-HOST}
+policy:
+  prefix-lists:
+    - name: HOST
+      entries:
+        - {seq: 5, action: permit, prefix: 10.0.0.21/32}
+        - {seq: 10, action: permit, prefix: 10.255.0.53/32}
+  route-maps:
+    - name: FROM-HOST
+      entries:
+        - {seq: 10, action: permit, match: {prefix-list: HOST}}
+`, sock)
+	path := filepath.Join(l.dir, "closd.yaml")
+	os.WriteFile(path, []byte(cfg), 0o644)
+	_, logs := l.start(t, "l", "closd", closdBinary(t), "--config", path, "--fib=false")
+	clos := closCLI(t)
+	poll(t, "closd to accept the host's loopback and service", func() (bool, string) {
+		out, _ := shErr(clos, "show", "bgp", "routes", "--socket", sock)
+		return strings.Contains(out, "10.0.0.21/32") && strings.Contains(out, "10.255.0.53/32"), out
+	})
+	poll(t, "the refusals in closd's log", func() (bool, string) {
+		s := logs.String()
+		return strings.Contains(s, "route refused by the import policy") && strings.Contains(s, "prefix=10.99.0.0/24") &&
+			strings.Contains(s, "prefix=10.255.0.0/24"), s
+	})
+	out, _ := shErr(clos, "show", "bgp", "routes", "--socket", sock)
+	if strings.Contains(out, "10.99.0.0/24") || strings.Contains(out, "10.255.0.0/24") {
+		t.Errorf("closd accepted a prefix the host may not announce:\n%s", out)
+	}
+}
