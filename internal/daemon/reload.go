@@ -163,6 +163,7 @@ func (d *Daemon) applyConfig(cfg *config.Config) (ReloadReport, error) {
 	for _, c := range []*config.Config{&a, &b} {
 		c.RouterID, c.ASN, c.Role, c.Listen, c.API, c.Log, c.Metrics, c.BGP = netip.Addr{}, 0, "", config.Listen{}, config.API{}, config.Log{}, config.Metrics{}, config.BGP{}
 		c.Neighbors, c.Networks, c.Aggregates, c.Policy, c.Interfaces, c.Redistribute = nil, nil, nil, config.Policy{}, nil, config.Redistribute{}
+		c.Services, c.Drain = nil, nil // services.go applies them
 	}
 	a.Hosts, b.Hosts = nil, nil // hostsReload applies it
 	if !reflect.DeepEqual(a, b) {
@@ -204,6 +205,10 @@ func (d *Daemon) applyConfig(cfg *config.Config) (ReloadReport, error) {
 			d.cfg, d.pol = old, oldPol
 			return rep, refuse("aggregate without a prefix")
 		}
+	}
+	if err := d.checkServices(cfg); err != nil {
+		d.cfg, d.pol = old, oldPol
+		return rep, refuse("%w", err)
 	}
 	// From here on nothing is refused.
 	rep.Notes = append(rep.Notes, d.hostsReload(cfg.Hosts)...)
@@ -373,6 +378,7 @@ func (d *Daemon) applyConfig(cfg *config.Config) (ReloadReport, error) {
 		rep.NetworksAdded = append(rep.NetworksAdded, p)
 	}
 	d.nets = keep
+	rep.Notes = append(rep.Notes, d.applyServices(cfg)...)
 	return rep, nil
 }
 

@@ -490,46 +490,81 @@ func (d *Daemon) serviceCommand(ctx context.Context, name string, drain bool) er
 
 // ReconfigureServices applies a new config's services and drain sections
 // without flapping healthy services: removed services are withdrawn and
-// their addresses taken off the loopback, new ones start down.
+// their addresses taken off the loopback, new ones start down. A config
+// reload (SIGHUP) does the same through checkServices and applyServices.
 func (d *Daemon) ReconfigureServices(ctx context.Context, c *config.Config) error {
 	var err error
 	qerr := d.query(ctx, func() {
-		sv := d.svc
-		if sv == nil {
-			err = errors.New("services can only be changed on a closd started with a services section; restart it")
-			return
+		if err = d.checkServices(c); err == nil {
+			d.applyServices(c)
+			d.flush()
 		}
-		cfg := c.ServicesConfig()
-		acts, rerr := sv.eng.Reconfigure(d.now(), cfg)
-		if rerr != nil {
-			err = rerr
-			return
-		}
-		keep := map[netip.Prefix]bool{}
-		for _, s := range cfg.Services {
-			for _, p := range s.Addresses {
-				keep[p] = true
-			}
-		}
-		d.serviceActions(acts)
-		for p := range sv.onLo {
-			if !keep[p] {
-				if rerr := sv.lo.Remove(p); rerr != nil {
-					d.log.Warn("removing a service address from the loopback", "address", p, "err", rerr)
-				}
-				delete(sv.onLo, p)
-			}
-		}
-		sv.cfg = cfg
-		for _, s := range cfg.Services {
-			d.loopbackAdd(s)
-		}
-		d.flush()
 	})
 	if qerr != nil {
 		return qerr
 	}
 	return err
+}
+
+// checkServices says whether the running daemon can move to c's services;
+// it changes nothing.
+func (d *Daemon) checkServices(c *config.Config) error {
+	cfg := c.ServicesConfig()
+	if _, err := anycast.New(cfg); err != nil {
+		return fmt.Errorf("services: %w", err)
+	}
+	for _, s := range cfg.Services {
+		for _, p := range s.Addresses {
+			if slices.Contains(c.Networks, p) {
+				return fmt.Errorf("service %s: %s is also in networks; a service address is announced only while its check passes, so leave it out of networks", s.Name, p)
+			}
+		}
+	}
+	return nil
+}
+
+// applyServices moves the services to c's, which checkServices accepted.
+// It runs on the loop.
+func (d *Daemon) applyServices(c *config.Config) []string {
+	cfg := c.ServicesConfig()
+	sv := d.svc
+	if sv == nil {
+		if len(cfg.Services) == 0 {
+			return nil
+		}
+		eng, err := anycast.New(cfg)
+		if err != nil {
+			return []string{"services: " + err.Error()}
+		}
+		d.svc = &services{cfg: cfg, eng: eng, routes: map[netip.Prefix]anycast.Announce{},
+			onLo: map[netip.Prefix]bool{}, loErr: map[string]string{}}
+		d.startServices()
+		return []string{fmt.Sprintf("services: started %d", len(cfg.Services))}
+	}
+	acts, err := sv.eng.Reconfigure(d.now(), cfg)
+	if err != nil {
+		return []string{"services: " + err.Error()}
+	}
+	keep := map[netip.Prefix]bool{}
+	for _, s := range cfg.Services {
+		for _, p := range s.Addresses {
+			keep[p] = true
+		}
+	}
+	d.serviceActions(acts)
+	for p := range sv.onLo {
+		if !keep[p] {
+			if rerr := sv.lo.Remove(p); rerr != nil {
+				d.log.Warn("removing a service address from the loopback", "address", p, "err", rerr)
+			}
+			delete(sv.onLo, p)
+		}
+	}
+	sv.cfg = cfg
+	for _, s := range cfg.Services {
+		d.loopbackAdd(s)
+	}
+	return nil
 }
 
 // servicesDrained reports whether no service is announced any more.

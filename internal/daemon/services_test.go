@@ -323,3 +323,37 @@ func TestStripPrepend(t *testing.T) {
 		t.Errorf("strip another AS = %v", got)
 	}
 }
+
+func TestServicesFollowAConfigReload(t *testing.T) {
+	checks := &fakeChecks{mode: map[string]string{"127.0.0.1:53": "pass", "127.0.0.1:80": "pass"}}
+	lo := NewFakeLoopback()
+	const dns = `
+services:
+  - {name: dns, addresses: [10.255.0.53/32], check: {kind: tcp, address: "127.0.0.1:53"}, interval: 50ms, timeout: 30ms}
+`
+	h, l1, l2 := hostAndLeaves(t, dns, checks, lo)
+	waitFor(t, "dns at leaf1", func() (bool, string) { return routes(t, l1.d)["10.255.0.53/32"].ASPath == "65101", "" })
+	c2 := *h.d.cfg
+	web := parse(t, "web.yaml", "router-id: 10.0.0.21\nasn: 65101\nrole: host\nservices:\n  - {name: web, addresses: [10.255.0.80/32], check: {kind: tcp, address: \"127.0.0.1:80\"}, interval: 50ms, timeout: 30ms}\n")
+	c2.Services, c2.Drain = web.Services, web.Drain
+	if _, err := h.d.ApplyConfig(context.Background(), &c2); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "dns withdrawn and web announced at leaf1", func() (bool, string) {
+		r := routes(t, l1.d)
+		_, dnsThere := r["10.255.0.53/32"]
+		return !dnsThere && r["10.255.0.80/32"].ASPath == "65101", fmt.Sprint(r)
+	})
+	if got := lo.Addrs(); !slices.Equal(got, []netip.Prefix{netip.MustParsePrefix("10.255.0.80/32")}) {
+		t.Errorf("loopback after the reload = %v", got)
+	}
+	// A service address also in networks is refused as a whole.
+	c3 := c2
+	c3.Networks = append(slices.Clone(c2.Networks), netip.MustParsePrefix("10.255.0.80/32"))
+	if _, err := h.d.ApplyConfig(context.Background(), &c3); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("reload with a service address in networks: %v", err)
+	}
+	h.stop(t)
+	l1.stop(t)
+	l2.stop(t)
+}
