@@ -128,9 +128,10 @@ services:
 drain: {graceful-shutdown: true, time: 300ms}
 `, checks, lo)
 
-	if got, want := lo.Addrs(), []netip.Prefix{netip.MustParsePrefix("10.255.0.53/32"), netip.MustParsePrefix("10.255.0.80/32"), netip.MustParsePrefix("2001:db8:ff::80/128")}; !slices.Equal(got, want) {
-		t.Errorf("loopback = %v, want %v", got, want)
-	}
+	waitFor(t, "the service addresses on the loopback", func() (bool, string) {
+		got, want := lo.Addrs(), []netip.Prefix{netip.MustParsePrefix("10.255.0.53/32"), netip.MustParsePrefix("10.255.0.80/32"), netip.MustParsePrefix("2001:db8:ff::80/128")}
+		return slices.Equal(got, want), fmt.Sprint(got)
+	})
 	waitFor(t, "both leaves to see the dns address and the host's loopback", func() (bool, string) {
 		r1, r2 := routes(t, l1.d), routes(t, l2.d)
 		return r1["10.255.0.53/32"].ASPath == "65101" && r2["10.255.0.53/32"].ASPath == "65101" && r1["10.0.0.21/32"].ASPath == "65101",
