@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -103,6 +104,20 @@ func TestBFDAuthMatchingKeysComeUp(t *testing.T) {
 	}
 	if r.Stats.Sessions != 2 || r.Stats.Up != 2 || r.Stats.UpTransitions < 2 {
 		t.Errorf("stats = %+v, want 2 sessions up after at least 2 transitions", r.Stats)
+	}
+	ms, err := ListenMetrics("127.0.0.1:0", a.d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ms.Close(context.Background())
+	text := scrape(t, "http://"+ms.Addr().String()+"/metrics")
+	for _, re := range []string{`(?m)^closd_bfd_sessions 2$`, `(?m)^closd_bfd_sessions_up 2$`,
+		`(?m)^closd_bfd_state_changes_total\{direction="up"\} [1-9]`, `(?m)^closd_bfd_state_changes_total\{direction="down"\} 0$`,
+		`(?m)^closd_bfd_session_up\{owner="bgp",peer="127.0.0.2"\} 1$`, `(?m)^closd_bfd_session_up\{owner="standalone",peer="127.0.0.12"\} 1$`,
+		`(?m)^closd_bfd_detection_time_seconds\{peer="127.0.0.2"\} 0.3$`, `(?m)^closd_bfd_packets_total\{kind="rx",peer="127.0.0.2"\} [1-9]`} {
+		if !regexp.MustCompile(re).MatchString(text) {
+			t.Errorf("metrics lack %s", re)
+		}
 	}
 	a.stop(t)
 	b.stop(t)
