@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/closnet/clos/internal/api"
+	"github.com/closnet/clos/internal/plan"
 )
 
 // hostsView is the part of closd's /v1/hosts these tests read.
@@ -265,6 +266,49 @@ func TestDualHomedLab(t *testing.T) {
 		}
 		l.reachable("after restoring " + end)
 	}
+}
+
+// TestDCILab: two sites sharing the server subnet, joined between their
+// border leaves; a VM restarted at the backup site is reached through its
+// host route from the primary, and the primary stays the aggregate's path.
+func TestDCILab(t *testing.T) {
+	requireLabTools(t, false)
+	closd := buildClosd(t)
+	in, err := plan.Preset("dci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, path := writePlan(t, in)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	l := upLab(t, ctx, path, Options{Kind: KindClosd, Closd: closd})
+	l.reachable("dci")
+	agg := netip.MustParsePrefix("10.2.0.0/16")
+	for _, spine := range []string{"spine1", "spine3"} {
+		out, _ := run(ctx, "ip", "-n", Netns(l.s.Prefix, spine), "route", "show", agg.String())
+		// Both sites' spines reach the aggregate through site a's leaves
+		// (10.1.0.x), never through site b's (10.1.1.x) or the border alone.
+		if spine == "spine1" && (!strings.Contains(out, "10.1.0.") || strings.Contains(out, "dev swp3")) {
+			t.Errorf("%s routes the aggregate %q; want via site a's leaves", spine, out)
+		}
+		if spine == "spine3" && !strings.Contains(out, "dev swp3") {
+			t.Errorf("%s routes the aggregate %q; want via its border leaf to the primary (prepended backup)", spine, out)
+		}
+		t.Logf("%s: %s", spine, strings.Join(strings.Fields(out), " "))
+	}
+	s1 := netip.MustParseAddr("10.2.0.2")
+	start := time.Now()
+	l.move("server1", "leaf3", false)
+	l.heldOn(s1, "leaf3", "swp3")
+	l.waitFor("site a reaches server1 through the interconnect", 10*time.Second, func() (bool, string) {
+		r := l.route("spine1", s1)
+		return strings.Contains(r, "dev swp3"), r // spine1:swp3 faces border1
+	})
+	t.Logf("server1 restarted at site b (leaf3): held there and routed from site a after %s", time.Since(start).Round(time.Millisecond))
+	l.reachable("with server1 at site b")
+	l.move("server1", "leaf1", false)
+	l.heldOn(s1, "leaf1", "swp3")
+	l.reachable("with server1 back at site a")
 }
 
 func hasHost(v hostsView, ip netip.Addr, iface string) bool {

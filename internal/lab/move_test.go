@@ -21,6 +21,12 @@ func neighborFabric(t *testing.T, dual bool) (*plan.Fabric, string) {
 		t.Fatal(err)
 	}
 	in.Hosts, in.DualHomed = plan.HostsNeighbor, dual
+	return writePlan(t, in)
+}
+
+// writePlan plans in (BFD slowed for a shared box) and writes it to a dir.
+func writePlan(t *testing.T, in plan.Intent) (*plan.Fabric, string) {
+	t.Helper()
 	// BFD at 100 ms x 3 flaps on a loaded shared 2-core box.
 	in.BFD.Interval, in.BFD.Multiplier = 300, 5
 	p, err := plan.Build(in)

@@ -18,7 +18,9 @@ func checkHostKinds(f *plan.Fabric, kinds map[string]string) error {
 	}
 	var frr []string
 	for _, n := range f.Nodes {
-		if n.Role == plan.RoleLeaf && kinds[n.Name] != KindClosd {
+		// The plan writes no frr.conf where FRR cannot do the job: leaves,
+		// and the border leaves joining the sites of a DCI.
+		if (n.Role == plan.RoleLeaf || n.FRR == "") && kinds[n.Name] != KindClosd {
 			frr = append(frr, n.Name)
 		}
 		if n.Name == hypervisor {
@@ -29,7 +31,7 @@ func checkHostKinds(f *plan.Fabric, kinds map[string]string) error {
 		return nil
 	}
 	sort.Strings(frr)
-	return inputf("fabric %s has hosts: neighbor, which needs closd on every leaf (FRR cannot learn host routes from ARP/ND), but %s would run FRR; use --kind closd, or --node-kind %s=closd",
+	return inputf("fabric %s has hosts: neighbor, which needs closd on every leaf (FRR cannot learn host routes from ARP/ND) and on the border leaves of a DCI, but %s would run FRR; use --kind closd, or --node-kind %s=closd",
 		f.Name, strings.Join(frr, ", "), frr[0])
 }
 

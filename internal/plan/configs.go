@@ -127,6 +127,7 @@ func (p *Plan) Closd(n *Node) *config.Config {
 		c.Policy.RouteMaps = []config.RouteMap{{Name: policyToUpper, Entries: []config.RouteMapEntry{
 			{Seq: 10, Action: "permit", Match: config.RouteMapMatch{PrefixList: policyLocal}},
 		}}}
+		p.backupPrepend(n, c)
 	}
 	for _, ifc := range n.Interfaces {
 		if ifc.Kind == KindBridge {

@@ -42,6 +42,7 @@ func (b *builder) checkHostMode() {
 	default:
 		b.errf("hosts", "%q; valid: subnet (a subnet per leaf), neighbor (shared subnet, host routes from ARP/ND), bgp (closd on every server)", in.Hosts)
 	}
+	b.checkSites()
 	if in.DualHomed {
 		if in.Hosts != HostsNeighbor {
 			b.errf("dual-homed", "needs hosts: neighbor (both leaves learn the server's one address); got hosts: %s", in.Hosts)
@@ -223,7 +224,7 @@ func (p *Plan) Hosts(n *Node) *config.Hosts {
 // learn hosts from ARP/ND and originate them with a mobility sequence, so
 // in neighbor mode leaves run closd only.
 func (p *Plan) writesFRR(n *Node) bool {
-	return p.Intent.Hosts != HostsNeighbor || n.Role != RoleLeaf
+	return (p.Intent.Hosts != HostsNeighbor || n.Role != RoleLeaf) && !p.dciBorder(n)
 }
 
 // localEntries is what a leaf may announce upstream: its loopbacks and
@@ -240,6 +241,12 @@ func (p *Plan) localEntries(n *Node) []hostEntry {
 			le = pf.Addr().BitLen()
 		}
 		out = append(out, hostEntry{pf, le})
+	}
+	if p.dciBorder(n) {
+		// Host routes and aggregates of the other site pass through.
+		for _, pf := range p.Intent.sharedPools() {
+			out = append(out, hostEntry{pf, pf.Addr().BitLen()})
+		}
 	}
 	return out
 }

@@ -229,3 +229,63 @@ func TestHostModeErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestDCI(t *testing.T) {
+	p := mustBuild(t, preset(t, "dci"))
+	f := p.Fabric()
+	asns := map[uint32]string{}
+	var dci int
+	for _, n := range f.Nodes {
+		if o, dup := asns[n.ASN]; dup && n.Role != RoleSpine {
+			t.Errorf("%s and %s share ASN %d", o, n.Name, n.ASN)
+		}
+		asns[n.ASN] = n.Name
+		if n.Role == RoleBorderLeaf && n.FRR != "" {
+			t.Errorf("%s: border leaf of a DCI got an frr.conf", n.Name)
+		}
+	}
+	for _, l := range f.Links {
+		if l.A.Node == "border1" && l.B.Node == "border2" {
+			dci++
+		}
+	}
+	if dci != 1 || len(f.Nodes) != 10 || len(f.Servers) != 8 {
+		t.Fatalf("%d interconnects, %d switches, %d servers; want 1, 10, 8", dci, len(f.Nodes), len(f.Servers))
+	}
+	seen := map[netip.Prefix]string{}
+	for _, s := range f.Servers {
+		a := s.Interfaces[0].Addresses[0]
+		if o, dup := seen[a]; dup {
+			t.Errorf("%s and %s share %s", o, s.Name, a)
+		}
+		seen[a] = s.Name
+	}
+	if got := f.Servers[4]; got.Name != "server5" || got.Leaf != "leaf3" || got.Interfaces[0].Addresses[0] != netip.MustParsePrefix("10.2.0.6/32") {
+		t.Errorf("site b's first server: %+v", got)
+	}
+	backup := p.Closd(p.Node("leaf3"))
+	primary := p.Closd(p.Node("leaf1"))
+	rm := backup.Policy.RouteMaps[0].Entries[0]
+	if rm.Match.PrefixList != policyAggregate || len(rm.Set.Prepend) != dciPrepend || len(primary.Policy.RouteMaps[0].Entries) != 1 {
+		t.Errorf("backup leaf route-map %+v, primary %+v", backup.Policy.RouteMaps, primary.Policy.RouteMaps)
+	}
+	var transit bool
+	for _, e := range p.Closd(p.Node("border1")).Policy.PrefixLists[0].Entries {
+		transit = transit || (e.Prefix == netip.MustParsePrefix("10.2.0.0/16") && e.LE == 32)
+	}
+	if !transit {
+		t.Error("border1 does not pass the shared subnet's host routes")
+	}
+	for _, c := range []struct {
+		in   Intent
+		want string
+	}{
+		{Intent{Sites: 2, BorderLeaves: 1}, "sites: 2 sites share the server subnet, which needs hosts: neighbor"},
+		{Intent{Sites: 2, Hosts: HostsNeighbor}, "want border-leaves: 1 or more"},
+		{Intent{Sites: 3}, "sites: 3; valid: 1, or 2"},
+	} {
+		if _, err := Build(c.in); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v; want %q", c.in, err, c.want)
+		}
+	}
+}

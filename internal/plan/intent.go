@@ -29,6 +29,7 @@ type Intent struct {
 	LinkAddressing      string        `yaml:"link-addressing"`
 	Hosts               string        `yaml:"hosts"`
 	DualHomed           bool          `yaml:"dual-homed"`
+	Sites               int           `yaml:"sites"`
 	Pools               Pools         `yaml:"pools"`
 	ServerSubnet        SubnetLengths `yaml:"server-subnet-length"`
 	ASN                 ASNIntent     `yaml:"asn"`
@@ -168,6 +169,7 @@ func (in *Intent) Defaults() {
 	}
 	defs(&in.LinkAddressing, LinksIPv4)
 	defs(&in.Hosts, "subnet")
+	def(&in.Sites, 1)
 	if !in.Pools.Loopbacks4.IsValid() {
 		in.Pools.Loopbacks4 = netip.MustParsePrefix("10.0.0.0/16")
 	}
@@ -222,7 +224,7 @@ func (in *Intent) Defaults() {
 }
 
 // Presets by name.
-var Presets = []string{"seed-003", "rfc7938-3stage", "rfc7938-5stage"}
+var Presets = []string{"seed-003", "rfc7938-3stage", "rfc7938-5stage", "dci"}
 
 // Preset returns the intent of a named preset; sizes left zero are filled
 // by Defaults, so flags may override them before.
@@ -244,6 +246,19 @@ func Preset(name string) (Intent, error) {
 			Numbering:    Numbering{SpineFirst: 3},
 			// A lab: anycast checks fast enough to measure (200 ms x 3).
 			HostChecks: HostChecks{Interval: "200ms", Timeout: "150ms", Rise: 2, Fall: 3},
+		}, nil
+	case "dci":
+		// Two seed-003-sized sites, each with a border leaf, joined by an
+		// L3 interconnect and sharing the server subnet (docs/plan.md, DCI).
+		return Intent{
+			Name: "dci", Stages: 3, Planes: 1, SpinesPerPlane: 2, Pods: 1, LeavesPerPod: 2,
+			ServersPerLeaf: 2, BorderLeaves: 1, Hosts: HostsNeighbor, Sites: 2,
+			Pools: Pools{
+				Loopbacks4: netip.MustParsePrefix("10.0.0.0/24"),
+				Links4:     netip.MustParsePrefix("10.1.0.0/24"),
+				Servers4:   netip.MustParsePrefix("10.2.0.0/16"),
+			},
+			Capacity: Capacity{ServersPerLeaf: 2, UplinksPerLeaf: 4, BorderLeaves: 2, UplinksPerBorder: 4},
 		}, nil
 	case "rfc7938-3stage":
 		return Intent{Name: "rfc7938-3stage", Stages: 3, Planes: 1, SpinesPerPlane: 4, LeavesPerPod: 8, ServersPerLeaf: 4}, nil

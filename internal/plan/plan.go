@@ -102,6 +102,7 @@ type Plan struct {
 	Anycast          []Anycast // hosts: bgp services and where they run
 
 	byName map[string]*Node
+	backup map[string]bool // switches of the backup site (sites: 2)
 }
 
 // Node returns the switch or server called name.
@@ -133,6 +134,7 @@ type builder struct {
 	errs Errors
 	p    *Plan
 
+	serverBase   int // server ids start after this (site b of a DCI)
 	spinesPerPod int // planes * spines-per-plane
 	leafPar      int // links from a leaf to each spine of its pod
 	spinePar     int // links from a spine to each super-spine of its plane
@@ -169,6 +171,11 @@ func Build(in Intent) (*Plan, error) {
 	b.links()
 	b.hostSessions()
 	b.oversubscription()
+	if b.in.Sites == 2 {
+		if err := b.secondSite(); err != nil {
+			return nil, err
+		}
+	}
 	return b.p, nil
 }
 
@@ -345,7 +352,9 @@ func (b *builder) spineID(pod, s int) int { return (pod-1)*b.in.Capacity.SpinesP
 func (b *builder) superID(plane, k int) int {
 	return (plane-1)*b.in.Capacity.SuperSpinesPerPlane + k
 }
-func (b *builder) serverID(leafID, j int) int { return (leafID-1)*b.in.Capacity.ServersPerLeaf + j }
+func (b *builder) serverID(leafID, j int) int {
+	return b.serverBase + (leafID-1)*b.in.Capacity.ServersPerLeaf + j
+}
 
 func (b *builder) maxLeafID() int   { return b.leafID(b.in.Pods, b.in.LeavesPerPod) }
 func (b *builder) maxSpineID() int  { return b.spineID(b.in.Pods, b.spinesPerPod) }
