@@ -45,7 +45,7 @@ type planFlags struct {
 	leafUplinks, spineUplinks                               int
 	linkAddressing, hosts, asnScheme                        string
 	reuseLeafASNs, bfd, dualHomed                           bool
-	bfdInterval, bfdMultiplier                              int
+	sites, bfdInterval, bfdMultiplier                       int
 	bfdTimers                                               string
 	loopbacks, loopbacks6, links, links6, servers, servers6 string
 	subnet4, subnet6                                        int
@@ -74,6 +74,7 @@ func newPlanFlags(stderr io.Writer) *planFlags {
 	fs.StringVar(&f.linkAddressing, "link-addressing", "", "ipv4 (/31), ipv6 (/127), dual, or unnumbered; default ipv4 (e.g. --link-addressing unnumbered)")
 	fs.StringVar(&f.hosts, "hosts", "", "how servers attach: subnet (a subnet per leaf, default), neighbor (one shared subnet, anycast gateway, host routes from ARP/ND; leaves run closd) or bgp (closd on each server, BGP to its leaf) (e.g. --hosts bgp)")
 	fs.BoolVar(&f.dualHomed, "dual-homed", false, "with --hosts neighbor: every server has a link to each leaf of a pair, the same /32 on both (e.g. --dual-homed)")
+	fs.IntVar(&f.sites, "sites", 0, "2: two sites sharing the server subnet, joined between border leaves (DCI; --hosts neighbor, default 1) (e.g. --sites 2)")
 	fs.Func("anycast", "with --hosts bgp: place a service NAME=PREFIX[,PREFIX...]:SERVER[,SERVER...], repeatable (e.g. --anycast dns=10.255.0.53/32:server1,server3)", func(v string) error {
 		f.anycast = append(f.anycast, v)
 		return nil
@@ -153,6 +154,8 @@ func (f *planFlags) apply(in *plan.Intent) []string {
 			in.Hosts = f.hosts
 		case "dual-homed":
 			in.DualHomed = f.dualHomed
+		case "sites":
+			positive(fl.Name, f.sites, &in.Sites)
 		case "anycast":
 			in.Anycast = nil // the flags replace the intent file's services
 			for _, v := range f.anycast {
