@@ -2,10 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/closnet/clos/internal/lab"
+	"github.com/closnet/clos/internal/plan"
 )
 
 func TestLabArguments(t *testing.T) {
@@ -55,5 +60,40 @@ func TestLabArguments(t *testing.T) {
 		if got != tc.status || !strings.Contains(out.String()+errb.String(), tc.want) {
 			t.Errorf("clos %v: status %d, output %q; want %d and %q", tc.args, got, out.String()+errb.String(), tc.status, tc.want)
 		}
+	}
+}
+
+// TestLabVerbTable: a verb another feature registers is dispatched by clos
+// lab and by measure, two-word verbs before one-word ones.
+func TestLabVerbTable(t *testing.T) {
+	ran := ""
+	labVerbs["fail test-two"] = labVerb{
+		run: func(_ context.Context, args []string, _, _ io.Writer) error {
+			ran = strings.Join(args, " ")
+			return nil
+		},
+		action: func(*lab.State, *plan.Fabric, []string, io.Writer) (*lab.Action, error) { return nil, nil },
+		usage:  "  fail test-two ARG\n        a verb of the test",
+	}
+	t.Cleanup(func() { delete(labVerbs, "fail test-two") })
+	name, _, rest, ok := findLabVerb([]string{"fail", "test-two", "x"})
+	if !ok || name != "fail test-two" || len(rest) != 1 || rest[0] != "x" {
+		t.Errorf("findLabVerb(fail test-two x) = %q, %v, %v", name, rest, ok)
+	}
+	if name, _, rest, ok := findLabVerb([]string{"fail", "leaf1:swp1"}); !ok || name != "fail" || len(rest) != 1 {
+		t.Errorf("findLabVerb(fail leaf1:swp1) = %q, %v, %v", name, rest, ok)
+	}
+	var out, errb bytes.Buffer
+	if code := runLab([]string{"fail", "test-two", "a", "b"}, &out, &errb); code != 0 || ran != "a b" {
+		t.Errorf("clos lab fail test-two a b: exit %d, ran %q, %s", code, ran, errb.String())
+	}
+	out.Reset()
+	runLab([]string{"--help"}, &out, &errb)
+	if !strings.Contains(out.String(), "fail test-two ARG") {
+		t.Errorf("--help does not show a registered verb's usage:\n%s", out.String())
+	}
+	errb.Reset()
+	if code := runLab([]string{"measure", "--", "graph"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "fail test-two") {
+		t.Errorf("measure -- graph: exit %d, %s; want the measurable verbs listed", code, errb.String())
 	}
 }

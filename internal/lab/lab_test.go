@@ -2,6 +2,7 @@ package lab
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -297,5 +298,99 @@ func TestGraph(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("dot lacks %q:\n%s", want, b.String())
 		}
+	}
+}
+
+func TestFlowEnds(t *testing.T) {
+	f, _ := seed003(t)
+	all := AllPairs(f)
+	if len(all) != 12 {
+		t.Fatalf("AllPairs: %d, want 12 ordered pairs of 4 servers", len(all))
+	}
+	for _, e := range all {
+		if len(e.Receivers) != 1 || e.Receivers[0] == e.From || !e.To.IsValid() {
+			t.Errorf("AllPairs: %s", e)
+		}
+	}
+	with, err := PairsWith(f, "server1")
+	if err != nil || len(with) != 6 {
+		t.Fatalf("PairsWith(server1) = %v, %v; want 6", with, err)
+	}
+	for _, e := range with {
+		if e.From != "server1" && e.Receivers[0] != "server1" {
+			t.Errorf("PairsWith(server1): %s", e)
+		}
+	}
+	if _, err := PairsWith(f, "server9"); err == nil {
+		t.Errorf("PairsWith(server9) accepted")
+	}
+	anycast := netip.MustParseAddr("10.255.0.53")
+	to, err := ToAddress(f, anycast, []string{"server1", "server4"})
+	if err != nil || len(to) != 2 {
+		t.Fatalf("ToAddress = %v, %v; want from server2 and server3", to, err)
+	}
+	for _, e := range to {
+		if e.To != anycast || len(e.Receivers) != 2 || e.From == "server1" || e.From == "server4" {
+			t.Errorf("ToAddress: %s", e)
+		}
+	}
+	if _, err := ToAddress(f, anycast, nil); err == nil {
+		t.Errorf("ToAddress with no receiver accepted")
+	}
+	if _, err := ToAddress(f, anycast, []string{"server1", "server2", "server3", "server4"}); err == nil {
+		t.Errorf("ToAddress served by every server accepted")
+	}
+}
+
+func TestFailModes(t *testing.T) {
+	f, _ := seed003(t)
+	s := &State{Name: "x", Prefix: Prefix("x"), dir: t.TempDir()}
+	for _, n := range f.Nodes {
+		s.Nodes = append(s.Nodes, Node{Name: n.Name, Role: n.Role, Kind: KindFRR})
+	}
+	for _, h := range f.Servers {
+		s.Nodes = append(s.Nodes, Node{Name: h.Name, Role: plan.RoleServer})
+	}
+	for _, tc := range []struct {
+		what string
+		o    FailOptions
+		mode string // "" for bad input
+	}{
+		{"leaf1:swp1", FailOptions{}, ModeLink},
+		{"spine3:swp1", FailOptions{Silent: true}, ModeSilent},
+		{"spine3", FailOptions{}, ModeNode},
+		{"spine3", FailOptions{Isolate: true}, ModeIsolate},
+		{"spine3", FailOptions{Isolate: true, Silent: true}, ModeIsolateSilent},
+		{"server1", FailOptions{Isolate: true}, ModeIsolate},
+		{"server1", FailOptions{}, ""},
+		{"spine3", FailOptions{Silent: true}, ""},
+		{"leaf1:swp1", FailOptions{Isolate: true}, ""},
+		{"leaf9", FailOptions{}, ""},
+		{"leaf1:swp9", FailOptions{}, ""},
+	} {
+		mode, _, err := failMode(s, f, tc.what, tc.o)
+		if mode != tc.mode || (tc.mode == "") != (err != nil) {
+			t.Errorf("failMode(%s, %+v) = %q, %v; want %q", tc.what, tc.o, mode, err, tc.mode)
+		}
+		var ie *InputError
+		if err != nil && !errors.As(err, &ie) {
+			t.Errorf("failMode(%s, %+v): %v is not an input error", tc.what, tc.o, err)
+		}
+	}
+	// Isolating a node with a failed link, and failing a link of an
+	// isolated node, are refused.
+	s.Failures = []Failure{{Target: "leaf1:swp1", Mode: ModeLink}}
+	if _, _, err := failMode(s, f, "spine3", FailOptions{Isolate: true}); err == nil {
+		t.Errorf("isolating spine3 with leaf1:swp1 failed was accepted")
+	}
+	s.Failures = []Failure{{Target: "spine4", Mode: ModeIsolate}}
+	if _, _, err := failMode(s, f, "leaf2:swp2", FailOptions{}); err == nil {
+		t.Errorf("failing a link of isolated spine4 was accepted")
+	}
+	if _, err := RestoreAction(s, f, "spine3"); err == nil {
+		t.Errorf("restore of a node not failed accepted")
+	}
+	if a, err := RestoreAction(s, f, "spine4"); err != nil || a.Undo != nil || a.Mode != "restore" {
+		t.Errorf("RestoreAction(spine4) = %+v, %v", a, err)
 	}
 }
