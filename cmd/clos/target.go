@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/closnet/clos/internal/config"
+	"github.com/closnet/clos/internal/lab"
 )
 
 // nodeSocketDir is where the lab planner puts each node's API socket:
@@ -31,8 +32,8 @@ type target struct {
 // error on stderr and returns false.
 func parseTarget(verb string, args []string, extra []string, stderr io.Writer) (target, bool) {
 	t := target{flags: map[string]string{}}
-	node := ""
-	valid := "--socket PATH, --node NAME, --json"
+	node, labName := "", ""
+	valid := "--socket PATH, --node NAME [--lab LAB], --json"
 	for _, e := range extra {
 		valid += ", --" + e
 	}
@@ -61,7 +62,7 @@ func parseTarget(verb string, args []string, extra []string, stderr io.Writer) (
 				return t, false
 			}
 			t.json = true
-		case name == "socket" || name == "node" || isExtra:
+		case name == "socket" || name == "node" || name == "lab" || isExtra:
 			if !hasVal {
 				if i+1 >= len(args) {
 					fmt.Fprintf(stderr, "clos %s: --%s needs a value\n", verb, name)
@@ -75,6 +76,8 @@ func parseTarget(verb string, args []string, extra []string, stderr io.Writer) (
 				t.socket = val
 			case "node":
 				node = val
+			case "lab":
+				labName = val
 			default:
 				t.flags[name] = val
 			}
@@ -92,7 +95,15 @@ func parseTarget(verb string, args []string, extra []string, stderr io.Writer) (
 			fmt.Fprintf(stderr, "clos %s: --node %q: want a lab node name like leaf1\n", verb, node)
 			return t, false
 		}
-		t.socket = nodeSocketDir + node + ".sock"
+		sock, err := nodeSocket(lab.BaseDir(), labName, node)
+		if err != nil {
+			fmt.Fprintf(stderr, "clos %s: --node %s: %v\n", verb, node, err)
+			return t, false
+		}
+		t.socket = sock
+	} else if labName != "" {
+		fmt.Fprintf(stderr, "clos %s: --lab goes with --node\n", verb)
+		return t, false
 	}
 	if t.socket == "" {
 		t.socket = config.DefaultAPISocket
@@ -101,7 +112,53 @@ func parseTarget(verb string, args []string, extra []string, stderr io.Writer) (
 }
 
 const targetFlagsUsage = `  --socket PATH  the API socket (default ` + config.DefaultAPISocket + `, closd's api.socket)
-  --node NAME    a lab node's closd: /run/closd/NAME.sock, where clos plan
-                 puts each node's api.socket
+  --node NAME    a node's closd: in a running lab (the only one up with
+                 that node, or --lab LAB) the socket the lab gave it; on a
+                 switch /run/closd/NAME.sock, where clos plan puts api.socket
   --json         print the API's JSON instead of text
 `
+
+// nodeSocket finds node's API socket. A closd node of a running lab has its
+// own (the lab's state names it): the lab named, or the only lab up with a
+// closd node of that name. Otherwise it is /run/closd/NODE.sock, where
+// clos plan's configs put it on a real switch.
+func nodeSocket(base, labName, node string) (string, error) {
+	labs := []string{labName}
+	if labName == "" {
+		var err error
+		if labs, err = lab.List(base); err != nil {
+			return "", err
+		}
+	}
+	var found, frr []string
+	sock := ""
+	for _, l := range labs {
+		s, err := lab.Load(base, l)
+		if err != nil {
+			if labName != "" {
+				return "", err
+			}
+			continue
+		}
+		n, ok := s.Node(node)
+		switch {
+		case !ok:
+		case n.Socket != "":
+			found = append(found, l)
+			sock = n.Socket
+		case n.Kind != "":
+			frr = append(frr, l)
+		}
+	}
+	switch {
+	case len(found) == 1:
+		return sock, nil
+	case len(found) > 1:
+		return "", fmt.Errorf("labs %v all have a closd node %s; pick one with --lab", found, node)
+	case len(frr) > 0:
+		return "", fmt.Errorf("in lab %s it runs FRR, which has no closd API: use vtysh in its namespace", frr[0])
+	case labName != "":
+		return "", fmt.Errorf("lab %s has no node %s", labName, node)
+	}
+	return nodeSocketDir + node + ".sock", nil
+}
