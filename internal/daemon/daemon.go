@@ -305,7 +305,7 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	if maxPaths == 0 {
 		maxPaths = config.DefaultMaxPaths
 	}
-	r, err := rib.New(rib.Config{LocalAS: cfg.ASN, RouterID: cfg.RouterID, MaxPaths: maxPaths, MultipathRelax: cfg.BGP.MultipathRelax})
+	r, err := rib.New(rib.Config{LocalAS: cfg.ASN, RouterID: cfg.RouterID, MaxPaths: maxPaths, MultipathRelax: cfg.BGP.MultipathRelax || hostMultipath(cfg)})
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}

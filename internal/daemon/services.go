@@ -78,6 +78,10 @@ func (f *FakeLoopback) Addrs() []netip.Prefix {
 	return out
 }
 
+// hostMultipath: a host's leaves are in different ASes (RFC 7938), so the
+// routes it learns from them share an ECMP set only with multipath-relax.
+func hostMultipath(c *config.Config) bool { return c.Role == "host" }
+
 // serviceResultEvent carries a finished check from the Runner to the loop.
 type serviceResultEvent struct{ r anycast.CheckResult }
 
@@ -642,6 +646,8 @@ func (d *Daemon) StopAfterDrain(parent context.Context, term <-chan os.Signal) c
 		defer cancel()
 		select {
 		case <-parent.Done():
+			return
+		case <-d.done: // Run returned: nothing left to drain
 			return
 		case <-term:
 		}

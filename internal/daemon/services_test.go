@@ -101,8 +101,8 @@ neighbors:
 `, addr, asn, addr, port, net, ph))
 	}
 	h = start(t, "host", hc, Options{ConnectRetry: time.Second, CheckExec: checks.exec, Loopback: lo})
-	l1 = start(t, "leaf1", leaf("leaf1", "127.0.0.2", 65001, int(p1), "10.1.0.0/24"), Options{ConnectRetry: time.Second})
-	l2 = start(t, "leaf2", leaf("leaf2", "127.0.0.3", 65002, int(p2), "10.2.0.0/24"), Options{ConnectRetry: time.Second})
+	l1 = start(t, "leaf1", leaf("leaf1", "127.0.0.2", 65001, int(p1), "10.1.0.0/24, 10.9.0.0/24"), Options{ConnectRetry: time.Second})
+	l2 = start(t, "leaf2", leaf("leaf2", "127.0.0.3", 65002, int(p2), "10.2.0.0/24, 10.9.0.0/24"), Options{ConnectRetry: time.Second})
 	return h, l1, l2
 }
 
@@ -159,6 +159,16 @@ drain: {graceful-shutdown: true, time: 300ms}
 	if r := routes(t, h.d)["10.1.0.0/24"]; r.ASPath != "65001" {
 		t.Errorf("the host's route to leaf1's network = %+v", r)
 	}
+	// What both leaves send is one ECMP route in the host's kernel, though
+	// the leaves are in different ASes.
+	waitFor(t, "an ECMP route over both leaves in the host's kernel", func() (bool, string) {
+		k := h.fake.Snapshot()
+		r, ok := k.Routes[netip.MustParsePrefix("10.9.0.0/24")]
+		if !ok {
+			return false, "no route"
+		}
+		return len(k.Nexthops[r.NexthopID].Group) == 2, fmt.Sprintf("%+v", k.Nexthops[r.NexthopID])
+	})
 
 	// Failing: withdrawn after fall (3) checks, within fall x interval +
 	// timeout of the first failed check.
