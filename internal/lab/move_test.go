@@ -184,3 +184,43 @@ func TestWithdrawnAfter(t *testing.T) {
 		t.Error("found a withdraw for a host never withdrawn")
 	}
 }
+
+// FuzzMoveReaders feeds arbitrary bytes to the two files move reads: a
+// closd log (the old leaf's withdraw) and moves.json. Neither panics; a
+// withdraw found is never before the move; a moves file that loads
+// resolves only to server ports of the fabric or fails.
+func FuzzMoveReaders(f *testing.F) {
+	f.Add([]byte(`{"time":"2026-01-01T10:00:00.250Z","msg":"host route withdrawn","prefix":"10.2.0.2/32"}`))
+	f.Add([]byte(`{"server1:eth1": "leaf2:swp3"}`))
+	f.Add([]byte(`{"server1:eth1": "spine3:swp1"}`))
+	f.Add([]byte("{\n}\n["))
+	in, err := plan.Preset("seed-003")
+	if err != nil {
+		f.Fatal(err)
+	}
+	in.Hosts = plan.HostsNeighbor
+	p, err := plan.Build(in)
+	if err != nil {
+		f.Fatal(err)
+	}
+	fab := p.Fabric()
+	since := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		log := filepath.Join(dir, "leaf1.log")
+		if err := os.WriteFile(log, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if d, ok := withdrawnAfter(log, since, []netip.Addr{netip.MustParseAddr("10.2.0.2")}); ok && d < 0 {
+			t.Errorf("withdraw %s before the move", d)
+		}
+		if err := os.WriteFile(filepath.Join(dir, movesFile), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s := &State{Name: "x", Prefix: Prefix("x"), dir: dir}
+		mp, err := resolveMove(s, fab, "server1", "leaf2")
+		if err == nil && (serverLinkAt(fab, mp.from) < 0 || serverLinkAt(fab, mp.to) < 0) {
+			t.Errorf("move resolved to ports outside the fabric: %+v", mp)
+		}
+	})
+}
