@@ -81,6 +81,20 @@ func hostKinds(f *plan.Fabric, kinds map[string]string) {
 	}
 }
 
+// noRedirects turns ICMP redirects off: a leaf that forwards a packet back
+// out of the server bridge it came in on would otherwise tell the server to
+// use the other server directly (the BGP next hop a moment ago), and that
+// cached exception outlives the routes: after a drain or a withdrawal the
+// server kept sending to the old anycast instance. Routers in a fabric send
+// none, and hosts that route do not take them.
+func noRedirects(role string) []string {
+	if role == plan.RoleServer {
+		return []string{"net.ipv4.conf.all.accept_redirects=0", "net.ipv4.conf.default.accept_redirects=0",
+			"net.ipv6.conf.all.accept_redirects=0", "net.ipv6.conf.default.accept_redirects=0"}
+	}
+	return []string{"net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf.default.send_redirects=0"}
+}
+
 // nodeConfigs are the plan's closd and FRR config paths of a switch or a
 // bgp server.
 func nodeConfigs(f *plan.Fabric, name string) (closd, frr string) {
@@ -346,6 +360,9 @@ func hostSocket(s *State, server string) (string, error) {
 	}
 	if n.Kind != KindClosd {
 		return "", inputf("%s runs %s, which cannot drain; run closd there", server, n.Kind)
+	}
+	if n.Socket != "" {
+		return n.Socket, nil // the lab's own, see up
 	}
 	c, err := config.Load(n.Config)
 	if err != nil {

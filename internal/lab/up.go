@@ -210,6 +210,7 @@ func build(ctx context.Context, s *State, f *plan.Fabric, kinds map[string]strin
 		if n.Role == plan.RoleServer {
 			sysctls = []string{"net.ipv4.conf.all.rp_filter=0"}
 		}
+		sysctls = append(sysctls, noRedirects(n.Role)...)
 		if _, err := nsRun(ctx, n.Netns, append([]string{"sysctl", "-q", "-w"}, sysctls...)...); err != nil {
 			return err
 		}

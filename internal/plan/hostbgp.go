@@ -432,7 +432,6 @@ func (p *Plan) leafHostClosd(n *Node, c *config.Config) {
 	pol.CommunityLists = append(pol.CommunityLists, config.CommunityList{Name: policyGShut,
 		Entries: []config.CommunityEntry{{Action: "permit", Community: "graceful-shutdown"}}})
 	from := config.RouteMap{Name: policyFromServers}
-	zero := uint32(0)
 	for i, s := range servers {
 		pl := config.PrefixList{Name: srvList(s)}
 		for j, pf := range p.allowed(s) {
@@ -444,9 +443,8 @@ func (p *Plan) leafHostClosd(n *Node, c *config.Config) {
 		m := config.RouteMapMatch{PrefixList: srvList(s), ASPathList: srvList(s)}
 		gs := m
 		gs.CommunityList = policyGShut
-		// RFC 8326: a draining server's routes lose to every other path.
 		from.Entries = append(from.Entries,
-			config.RouteMapEntry{Seq: 100*(i+1) + 10, Action: "permit", Match: gs, Set: config.RouteMapSet{LocalPref: &zero}},
+			config.RouteMapEntry{Seq: 100*(i+1) + 10, Action: "permit", Match: gs, Set: drainSet(s)},
 			config.RouteMapEntry{Seq: 100*(i+1) + 20, Action: "permit", Match: m})
 	}
 	pol.RouteMaps = append(pol.RouteMaps, from)
@@ -456,6 +454,19 @@ func (p *Plan) leafHostClosd(n *Node, c *config.Config) {
 				config.RouteMapEntry{Seq: 20, Action: "permit", Match: config.RouteMapMatch{PrefixList: policyHosts}})
 		}
 	}
+}
+
+// drainSet is what a leaf does with a draining server's routes
+// (GRACEFUL_SHUTDOWN, RFC 8326): it takes the community off, so the leaf
+// itself keeps the server's path (FRR would set local-pref 0 on receipt),
+// and prepends the server's AS once, so the rest of the fabric prefers the
+// other instances at once. Were the leaf to move its own traffic first,
+// it would send it to spines that still list the leaf as an exit, a
+// micro-loop until they hear the leaf's withdrawal (60 ms of loss in the
+// lab). This way the fabric moves first, and the leaf's own servers move
+// at the withdrawal, to a fabric that has already converged.
+func drainSet(s *Node) config.RouteMapSet {
+	return config.RouteMapSet{Prepend: []uint32{s.ASN}, CommunityRemove: []string{"graceful-shutdown"}}
 }
 
 // HostConfig is server s's closd config (role: host): its loopbacks
@@ -554,12 +565,13 @@ func (p *Plan) frrHostPolicy(w func(string, ...any), n *Node) {
 					continue
 				}
 			}
-			// RFC 8326: a draining server's routes lose to every other path.
+			// A draining server: see drainSet.
 			w("route-map %s permit %d", policyFromServers, base+10)
 			w(" match as-path %s", srvList(s))
 			w(" match %s address prefix-list %s", kw, list)
 			w(" match community %s", policyGShut)
-			w(" set local-preference 0")
+			w(" set as-path prepend %d", s.ASN)
+			w(" set comm-list %s delete", policyGShut)
 			w("exit")
 			w("route-map %s permit %d", policyFromServers, base+20)
 			w(" match as-path %s", srvList(s))

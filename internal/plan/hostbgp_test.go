@@ -202,7 +202,7 @@ func TestHostsBGPFRRDryrun(t *testing.T) {
 			}
 		}
 		leaf := confs["leaf1"]
-		for _, must := range []string{"bgp listen range", "route-map FROM-SERVERS in", "maximum-prefix", "set local-preference 0", "bgp as-path access-list SRV-server1"} {
+		for _, must := range []string{"bgp listen range", "route-map FROM-SERVERS in", "maximum-prefix", "set as-path prepend 4210000000", "bgp as-path access-list SRV-server1"} {
 			if !strings.Contains(leaf, must) {
 				t.Errorf("%s/leaf1: frr.conf lacks %q", name, must)
 			}
