@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/closnet/clos/internal/anycast"
@@ -261,6 +262,9 @@ type conn struct {
 	tc     *transport.Conn
 	s      *session
 	closed bool
+	// noExtMsg is set once the session is known not to have extended
+	// messages, so the reader refuses a header longer than 4096 at once.
+	noExtMsg atomic.Bool
 }
 
 // New checks cfg for what this daemon can run and builds the engines.
@@ -1065,10 +1069,20 @@ func (d *Daemon) forgetDynamic(p *peer) {
 
 func (d *Daemon) attach(s *session, nc *net.TCPConn) {
 	permissive := wire.Options{ExtendedMessage: true}
+	var strict wire.Options
 	// The reader only frames; the loop parses with the session's own
 	// options, which also rejects a message too long for the session.
-	split := func(b []byte) (int, error) { return wire.Split(b, &permissive) }
-	c := &conn{tc: transport.NewConn(nc, split, 0), s: s}
+	// Once the session is up without extended messages, framing refuses a
+	// length above 4096 from the header alone (RFC 4271 6.1) rather than
+	// wait for bytes that may never come.
+	c := &conn{s: s}
+	split := func(b []byte) (int, error) {
+		if c.noExtMsg.Load() {
+			return wire.Split(b, &strict)
+		}
+		return wire.Split(b, &permissive)
+	}
+	c.tc = transport.NewConn(nc, split, 0)
 	s.conn = c
 	d.wg.Add(1)
 	go d.read(c)
@@ -1171,6 +1185,7 @@ func (d *Daemon) established(s *session, neg fsm.Negotiated) {
 		ExportName:       p.n.RouteMap.Out,
 	}
 	if s.conn != nil {
+		s.conn.noExtMsg.Store(!neg.Options.ExtendedMessage)
 		s.local = s.conn.tc.LocalAddr().Addr().Unmap()
 		pc.LocalAddress = s.local.WithZone("")
 		s.ifname = d.sessionIface(p, s.local)

@@ -422,7 +422,13 @@ neighbors:
 		t.Errorf("%d goroutines after stop, baseline %d:\n%s", g, baseG, buf[:runtime.Stack(buf, true)])
 	}
 	if fds > baseFD {
-		t.Errorf("%d open fds after stop, baseline %d", fds, baseFD)
+		var links []string
+		es, _ := os.ReadDir("/proc/self/fd")
+		for _, e := range es {
+			l, _ := os.Readlink("/proc/self/fd/" + e.Name())
+			links = append(links, e.Name()+"->"+l)
+		}
+		t.Errorf("%d open fds after stop, baseline %d: %v", fds, baseFD, links)
 	}
 }
 
