@@ -1312,9 +1312,30 @@ func (d *Daemon) shutdown(ln *transport.Listener) {
 	d.stopUnnumbered()
 	d.stopLinks()
 	d.wg.Wait()
+	d.closeQueued()
 	// Readers that were blocked on the channel left their connections
 	// to the closers, and those have finished: nothing is left running.
 	d.log.Info("closd stopped")
+}
+
+// closeQueued closes the connections of dial and accept results that were
+// queued but never handled because the loop stopped first.
+func (d *Daemon) closeQueued() {
+	for {
+		select {
+		case ev := <-d.events:
+			switch ev := ev.(type) {
+			case dialEvent:
+				if ev.nc != nil {
+					ev.nc.Close()
+				}
+			case acceptEvent:
+				ev.nc.Close()
+			}
+		default:
+			return
+		}
+	}
 }
 
 // ribPolicy adapts a neighbor's route-maps, and its prepend, to the RIB.
