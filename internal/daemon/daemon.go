@@ -588,11 +588,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("daemon: bfd: %w", err)
 	}
+	if err := d.startHosts(); err != nil {
+		ln.Close()
+		if d.fib != nil {
+			d.fib.Close()
+		}
+		return fmt.Errorf("daemon: %w", err)
+	}
+	d.startServices()
 	err = d.startLinks(lctx)
 	if err == nil {
 		err = d.startUnnumbered()
 	}
 	if err != nil {
+		d.stopServices()
 		lcancel()
 		ln.Close()
 		if d.fib != nil {
@@ -605,16 +614,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.wg.Wait()
 		return fmt.Errorf("daemon: %w", err)
 	}
-	if err := d.startHosts(); err != nil {
-		// The link watcher and router discovery end with lctx and done.
-		d.stopUnnumbered()
-		ln.Close()
-		if d.fib != nil {
-			d.fib.Close()
-		}
-		return fmt.Errorf("daemon: %w", err)
-	}
-	d.startServices()
 	d.log.Info("closd running", "router-id", d.cfg.RouterID, "asn", d.cfg.ASN, "listen", ln.Addr(), "neighbors", len(d.peers), "networks", len(d.nets))
 
 	d.wg.Add(1)
