@@ -46,6 +46,9 @@ func TestMain(m *testing.M) {
 	if closdBin != "" {
 		os.RemoveAll(filepath.Dir(closdBin))
 	}
+	if svcBinDir != "" {
+		os.RemoveAll(svcBinDir) // services_interop_linux_test.go
+	}
 	os.Exit(code)
 }
 

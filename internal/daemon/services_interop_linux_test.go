@@ -26,28 +26,45 @@ import (
 // host.
 
 var (
-	closOnce sync.Once
-	closBin  string
-	closErr  error
+	svcBinOnce sync.Once
+	svcBinDir  string
+	svcBinErr  error
 )
 
-// closCLI builds cmd/clos once per test binary, beside closd.
-func closCLI(t *testing.T) string {
-	t.Helper()
-	closOnce.Do(func() {
+// svcBinaries builds cmd/closd and cmd/clos once per test binary (TestMain
+// removes them).
+func svcBinaries(tb testing.TB) (closd, clos string) {
+	tb.Helper()
+	svcBinOnce.Do(func() {
 		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
 		if _, err := os.Stat(goTool); err != nil {
 			goTool = "go"
 		}
-		closBin = filepath.Join(filepath.Dir(closdBinary(t)), "clos")
-		if out, err := exec.Command(goTool, "build", "-o", closBin, "github.com/closnet/clos/cmd/clos").CombinedOutput(); err != nil {
-			closErr = fmt.Errorf("go build clos: %v\n%s", err, out)
+		dir, err := os.MkdirTemp("", "closd-services")
+		if err != nil {
+			svcBinErr = err
+			return
+		}
+		svcBinDir = dir
+		cmd := exec.Command(goTool, "build", "-o", dir+"/", "github.com/closnet/clos/cmd/closd", "github.com/closnet/clos/cmd/clos")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			svcBinErr = fmt.Errorf("go build closd clos: %v\n%s", err, out)
 		}
 	})
-	if closErr != nil {
-		t.Fatal(closErr)
+	if svcBinErr != nil {
+		tb.Fatal(svcBinErr)
 	}
-	return closBin
+	return filepath.Join(svcBinDir, "closd"), filepath.Join(svcBinDir, "clos")
+}
+
+// shTB runs a command (bounded by shErr's timeout) and fails tb on error.
+func shTB(tb testing.TB, args ...string) string {
+	tb.Helper()
+	out, err := shErr(args...)
+	if err != nil {
+		tb.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
 }
 
 type svcLab struct {
@@ -56,7 +73,7 @@ type svcLab struct {
 	ns  map[string]string // role -> namespace
 }
 
-func newSvcLab(t *testing.T, roles ...string) *svcLab {
+func newSvcLab(t testing.TB, roles ...string) *svcLab {
 	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.RequireTool(t, "ip")
@@ -65,9 +82,9 @@ func newSvcLab(t *testing.T, roles ...string) *svcLab {
 	l := &svcLab{pfx: "cs" + hex.EncodeToString(rb[:]), ns: map[string]string{}}
 	for _, r := range roles {
 		n := l.pfx + r
-		sh(t, "ip", "netns", "add", n)
+		shTB(t, "ip", "netns", "add", n)
 		t.Cleanup(func() { exec.Command("ip", "netns", "del", n).Run() })
-		sh(t, "ip", "-n", n, "link", "set", "lo", "up")
+		shTB(t, "ip", "-n", n, "link", "set", "lo", "up")
 		l.ns[r] = n
 	}
 	dir, err := os.MkdirTemp("", l.pfx)
@@ -81,19 +98,19 @@ func newSvcLab(t *testing.T, roles ...string) *svcLab {
 }
 
 // link joins roles a and b with a veth, a at addrA and b at addrB (/30).
-func (l *svcLab) link(t *testing.T, a, b, addrA, addrB string) {
+func (l *svcLab) link(t testing.TB, a, b, addrA, addrB string) {
 	t.Helper()
 	ia, ib := l.pfx+a+b, l.pfx+b+a
-	sh(t, "ip", "link", "add", ia, "netns", l.ns[a], "type", "veth", "peer", "name", ib, "netns", l.ns[b])
-	sh(t, "ip", "-n", l.ns[a], "addr", "add", addrA+"/30", "dev", ia)
-	sh(t, "ip", "-n", l.ns[b], "addr", "add", addrB+"/30", "dev", ib)
-	sh(t, "ip", "-n", l.ns[a], "link", "set", ia, "up")
-	sh(t, "ip", "-n", l.ns[b], "link", "set", ib, "up")
+	shTB(t, "ip", "link", "add", ia, "netns", l.ns[a], "type", "veth", "peer", "name", ib, "netns", l.ns[b])
+	shTB(t, "ip", "-n", l.ns[a], "addr", "add", addrA+"/30", "dev", ia)
+	shTB(t, "ip", "-n", l.ns[b], "addr", "add", addrB+"/30", "dev", ib)
+	shTB(t, "ip", "-n", l.ns[a], "link", "set", ia, "up")
+	shTB(t, "ip", "-n", l.ns[b], "link", "set", ib, "up")
 }
 
 // start runs args in role's namespace until the test ends and returns the
 // process and its output.
-func (l *svcLab) start(t *testing.T, role, name string, args ...string) (*exec.Cmd, *lockedBuffer) {
+func (l *svcLab) start(t testing.TB, role, name string, args ...string) (*exec.Cmd, *lockedBuffer) {
 	t.Helper()
 	cmd := exec.Command("ip", append([]string{"netns", "exec", l.ns[role]}, args...)...)
 	out := &lockedBuffer{}
@@ -119,7 +136,7 @@ func (l *svcLab) start(t *testing.T, role, name string, args ...string) (*exec.C
 }
 
 // frrIn starts bgpd (no zebra) in role's namespace with conf.
-func (l *svcLab) frrIn(t *testing.T, role, conf string) *frr {
+func (l *svcLab) frrIn(t testing.TB, role, conf string) *frr {
 	t.Helper()
 	bgpd := testenv.RequireTool(t, "/usr/lib/frr/bgpd")
 	vtysh := testenv.RequireTool(t, "vtysh")
@@ -135,7 +152,7 @@ func (l *svcLab) frrIn(t *testing.T, role, conf string) *frr {
 
 // listenIn opens a TCP listener on 127.0.0.1 in namespace ns that accepts
 // and closes every connection: the service a tcp check probes.
-func listenIn(t *testing.T, ns string, port int) net.Listener {
+func listenIn(t testing.TB, ns string, port int) net.Listener {
 	t.Helper()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -212,15 +229,28 @@ func (f *frr) route(prefix string) (bool, string) {
 	return len(paths) > 0, out
 }
 
-func TestInteropHostModeFRRLeaves(t *testing.T) {
-	l := newSvcLab(t, "h", "a", "b")
-	l.link(t, "h", "a", "10.252.1.1", "10.252.1.2")
-	l.link(t, "h", "b", "10.252.2.1", "10.252.2.2")
-	fa := l.frrIn(t, "a", frrLeafConf(filepath.Join(l.dir, "a"), 65001, "10.0.0.1", "10.252.1.1", "10.1.0.0/24"))
-	fb := l.frrIn(t, "b", frrLeafConf(filepath.Join(l.dir, "b"), 65002, "10.0.0.2", "10.252.2.1", "10.2.0.0/24"))
-	ln := listenIn(t, l.ns["h"], 0)
-	port := ln.Addr().(*net.TCPAddr).Port
-	sock := filepath.Join(l.dir, "closd.sock")
+// hostLab is closd in host mode (two sessions, four services) between two
+// FRR leaves; web's check is a TCP listener the test holds.
+type hostLab struct {
+	l      *svcLab
+	fa, fb *frr
+	ln     net.Listener
+	port   int
+	sock   string
+	closd  *exec.Cmd
+}
+
+func startHostLab(tb testing.TB) *hostLab {
+	tb.Helper()
+	l := newSvcLab(tb, "h", "a", "b")
+	l.link(tb, "h", "a", "10.252.1.1", "10.252.1.2")
+	l.link(tb, "h", "b", "10.252.2.1", "10.252.2.2")
+	h := &hostLab{l: l}
+	h.fa = l.frrIn(tb, "a", frrLeafConf(filepath.Join(l.dir, "a"), 65001, "10.0.0.1", "10.252.1.1", "10.1.0.0/24"))
+	h.fb = l.frrIn(tb, "b", frrLeafConf(filepath.Join(l.dir, "b"), 65002, "10.0.0.2", "10.252.2.1", "10.2.0.0/24"))
+	h.ln = listenIn(tb, l.ns["h"], 0)
+	h.port = h.ln.Addr().(*net.TCPAddr).Port
+	h.sock = filepath.Join(l.dir, "closd.sock")
 	cfg := fmt.Sprintf(`router-id: 10.0.0.21
 asn: 65101
 role: host
@@ -247,53 +277,71 @@ services:
     addresses: [10.255.0.81/32]
     check: {kind: http, url: "http://127.0.0.1:%d/", expect-status: 200}
 drain: {graceful-shutdown: true, prepend: 1, time: 2s}
-`, sock, port, port, port)
+`, h.sock, h.port, h.port, h.port)
 	path := filepath.Join(l.dir, "closd.yaml")
 	os.WriteFile(path, []byte(cfg), 0o644)
-	closd, _ := l.start(t, "h", "closd", closdBinary(t), "--config", path)
-
-	for _, f := range []*frr{fa, fb} {
-		poll(t, "the leaf to learn the service address and the host's loopback", func() (bool, string) {
+	h.closd, _ = l.start(tb, "h", "closd", svcClosd(tb), "--config", path)
+	for _, f := range []*frr{h.fa, h.fb} {
+		pollFast(tb, "the leaf to learn the service address and the host's loopback", func() (bool, string) {
 			ok1, out := f.route("10.255.0.80/32")
 			ok2, _ := f.route("10.0.0.21/32")
 			return ok1 && ok2, out
 		})
 	}
+	return h
+}
+
+// failWeb closes web's listener and returns how long until both leaves
+// have withdrawn its address; restoreWeb listens again and waits for it.
+func (h *hostLab) failWeb(tb testing.TB) time.Duration {
+	tb.Helper()
+	h.ln.Close()
+	killed := time.Now()
+	for _, f := range []*frr{h.fa, h.fb} {
+		pollFast(tb, "the service address withdrawn at the leaf", func() (bool, string) {
+			ok, out := f.route("10.255.0.80/32")
+			return !ok, out
+		})
+	}
+	return time.Since(killed)
+}
+
+func (h *hostLab) restoreWeb(tb testing.TB) {
+	tb.Helper()
+	h.ln = listenIn(tb, h.l.ns["h"], h.port)
+	pollFast(tb, "the service address back", func() (bool, string) { return h.fa.route("10.255.0.80/32") })
+}
+
+func (h *hostLab) rss() (closd, bgpd int) {
+	b, _ := os.ReadFile(filepath.Join(h.l.dir, "a", "bgpd.pid"))
+	bp, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return rssKiB(h.closd.Process.Pid), rssKiB(bp)
+}
+
+func TestInteropHostModeFRRLeaves(t *testing.T) {
+	h := startHostLab(t)
+	l, fa, fb, sock := h.l, h.fa, h.fb, h.sock
 	if ok, out := fb.route("10.1.0.0/24"); ok {
 		t.Errorf("leaf b learned leaf a's network through the host:\n%s", out)
 	}
 	if ok, _ := fa.route("10.255.0.81/32"); ok {
 		t.Error("a service whose http check cannot pass is announced")
 	}
-	if out := sh(t, "ip", "-n", l.ns["h"], "addr", "show", "dev", "lo"); !strings.Contains(out, "10.255.0.80/32") || !strings.Contains(out, "2001:db8:ff::53/128") {
+	if out := shTB(t, "ip", "-n", l.ns["h"], "addr", "show", "dev", "lo"); !strings.Contains(out, "10.255.0.80/32") || !strings.Contains(out, "2001:db8:ff::53/128") {
 		t.Errorf("service addresses not on the host's loopback:\n%s", out)
 	}
 	poll(t, "the host to install both leaves' networks", func() (bool, string) {
 		out, _ := shErr("ip", "-n", l.ns["h"], "route", "show", "proto", "201")
 		return strings.Contains(out, "10.1.0.0/24") && strings.Contains(out, "10.2.0.0/24"), out
 	})
-	// Memory with 2 sessions and 4 services, beside FRR's bgpd.
-	time.Sleep(2 * time.Second)
-	bgpdPid, _ := os.ReadFile(filepath.Join(l.dir, "a", "bgpd.pid"))
-	bp, _ := strconv.Atoi(strings.TrimSpace(string(bgpdPid)))
-	t.Logf("RSS: closd host (2 sessions, 4 services) %d KiB; FRR bgpd leaf (no zebra) %d KiB", rssKiB(closd.Process.Pid), rssKiB(bp))
 
 	// Killing the listener withdraws within fall x interval (+ timeout).
-	ln.Close()
-	killed := time.Now()
-	for _, f := range []*frr{fa, fb} {
-		pollFast(t, "the service address withdrawn at the leaf", func() (bool, string) {
-			ok, out := f.route("10.255.0.80/32")
-			return !ok, out
-		})
-	}
-	t.Logf("withdrawn at both FRR leaves %v after the listener closed (checks 200ms x 3, timeout 150ms)", time.Since(killed).Round(time.Millisecond))
-	listenIn(t, l.ns["h"], port)
-	poll(t, "the service address back", func() (bool, string) { return fa.route("10.255.0.80/32") })
+	t.Logf("withdrawn at both FRR leaves %v after the listener closed (checks 200ms x 3, timeout 150ms)", h.failWeb(t).Round(time.Millisecond))
+	h.restoreWeb(t)
 
 	// clos drain: the community and the prepend at FRR, then the
 	// withdrawal after the drain time.
-	clos := closCLI(t)
+	clos := svcClos(t)
 	if out, err := shErr(clos, "drain", "--service", "web", "--socket", sock); err != nil {
 		t.Fatalf("clos drain: %v\n%s", err, out)
 	}
@@ -320,8 +368,39 @@ drain: {graceful-shutdown: true, prepend: 1, time: 2s}
 	})
 }
 
+// BenchmarkHostModeFRRLeaves reports the acceptance numbers of routing on
+// the host: closd's RSS in host mode with 2 sessions and 4 services, FRR
+// bgpd's (no zebra) as a leaf in the same run, and the time from a
+// service's death to its withdrawal at both leaves with checks of 200 ms x
+// 3 (one failure and restore per iteration). Run it with -benchtime=3x.
+func BenchmarkHostModeFRRLeaves(b *testing.B) {
+	h := startHostLab(b)
+	time.Sleep(2 * time.Second) // settle: every service checked a few times
+	c, f := h.rss()
+	// Most of closd's RSS is its binary's pages (file-backed, shared
+	// between processes); the anonymous part is what it allocated.
+	anon := -1
+	if sm, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", h.closd.Process.Pid)); err == nil {
+		if m := regexp.MustCompile(`Anonymous:\s+(\d+) kB`).FindSubmatch(sm); m != nil {
+			anon, _ = strconv.Atoi(string(m[1]))
+		}
+	}
+	var total time.Duration
+	b.ResetTimer()
+	for range b.N {
+		total += h.failWeb(b)
+		h.restoreWeb(b)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(c)/1024, "closd-RSS-MiB")
+	b.ReportMetric(float64(anon)/1024, "closd-anon-MiB")
+	b.ReportMetric(float64(f)/1024, "frr-bgpd-RSS-MiB")
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "withdraw-ms")
+	b.ReportMetric(0, "ns/op")
+}
+
 // pollFast retries cond every 20 ms for up to 30 s.
-func pollFast(t *testing.T, what string, cond func() (bool, string)) {
+func pollFast(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	last := ""
@@ -380,8 +459,8 @@ policy:
 `, sock)
 	path := filepath.Join(l.dir, "closd.yaml")
 	os.WriteFile(path, []byte(cfg), 0o644)
-	_, logs := l.start(t, "l", "closd", closdBinary(t), "--config", path, "--fib=false")
-	clos := closCLI(t)
+	_, logs := l.start(t, "l", "closd", svcClosd(t), "--config", path, "--fib=false")
+	clos := svcClos(t)
 	poll(t, "closd to accept the host's loopback and service", func() (bool, string) {
 		out, _ := shErr(clos, "show", "bgp", "routes", "--socket", sock)
 		return strings.Contains(out, "10.0.0.21/32") && strings.Contains(out, "10.255.0.53/32"), out
@@ -396,3 +475,7 @@ policy:
 		t.Errorf("closd accepted a prefix the host may not announce:\n%s", out)
 	}
 }
+
+func svcClosd(tb testing.TB) string { c, _ := svcBinaries(tb); return c }
+
+func svcClos(tb testing.TB) string { _, c := svcBinaries(tb); return c }
