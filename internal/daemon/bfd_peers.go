@@ -195,6 +195,11 @@ func newBFDSession(ps bfd.PeerStatus, auth *config.BFDAuth) BFDSession {
 		TxIntervalMS: ms(st.TxInterval), DetectionTimeMS: ms(st.DetectionTime),
 		Rx: c.Rx, Tx: c.Tx, RxDiscarded: c.RxDiscarded, TxErrors: c.TxErrors, LastDiscard: c.LastDiscard,
 	}
+	if st.RemoteDiscr == 0 {
+		// Nothing heard: the engine's 1 µs is RFC 5880's initial value
+		// for the peer's Required Min RX, not something the peer said.
+		s.RemoteRequiredRxMS = 0
+	}
 	if auth != nil {
 		s.Auth = auth.Type // never the key
 	}
