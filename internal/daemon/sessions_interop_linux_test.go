@@ -1,0 +1,199 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/closnet/clos/internal/testenv"
+)
+
+// TestInteropFRRHoldExpiry: FRR goes silent (its BGP packets dropped by
+// nftables in its namespace, the link stays up, so fall-over cannot help)
+// and closd drops the session when the hold timer expires: not before a
+// few keepalives were missed, and within the 9 s hold.
+func TestInteropFRRHoldExpiry(t *testing.T) {
+	nft := testenv.RequireTool(t, "nft")
+	l := newLab(t)
+	f := startFRR(t, l, "", false, false)
+	l.runClosd(t, l.closdConfig("", false))
+	poll(t, "FRR session with "+usV4+" Established", func() (bool, string) {
+		s, out := f.state(usV4)
+		return s == "Established", s + " " + out
+	})
+	l.checkClosdKernel(t)
+	table := l.pfx + "hold"
+	rules := fmt.Sprintf(`table inet %[1]s {
+  chain in { type filter hook input priority 0; tcp sport 179 drop; tcp dport 179 drop; }
+  chain out { type filter hook output priority 0; tcp sport 179 drop; tcp dport 179 drop; }
+}
+`, table)
+	cmd := exec.Command("ip", "netns", "exec", l.peer, nft, "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nft: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "exec", l.peer, nft, "delete", "table", "inet", table).Run() })
+	silent := time.Now()
+	deadline := silent.Add(15 * time.Second)
+	for {
+		ok, out := l.kernelRoute("10.2.0.0/24")
+		if !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("closd still has FRR's route 15 s after FRR went silent: %s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	took := time.Since(silent)
+	t.Logf("session dropped %v after the peer went silent (hold 9 s)", took)
+	// Keepalives every 3 s: the last one may have arrived just before the
+	// drop, so expiry comes 6 to 9 s later (plus scheduling).
+	if took < 5*time.Second || took > 10500*time.Millisecond {
+		t.Errorf("session dropped %v after the peer went silent; want at hold expiry (6..9 s)", took)
+	}
+	if s, _ := f.state(usV4); s == "Established" {
+		// FRR's own hold timer runs too; ours fired first or together.
+		t.Logf("FRR still shows Established (its hold timer runs on its side)")
+	}
+}
+
+// TestInteropFRRDynamicOutOfRange: a listen-range that does not hold
+// FRR's address refuses its connections; nothing comes up.
+func TestInteropFRRDynamicOutOfRange(t *testing.T) {
+	l := newLab(t)
+	f := startFRR(t, l, "", false, false)
+	l.runClosd(t, `router-id: 10.0.0.1
+asn: 65001
+log: {level: debug}
+networks: [10.1.0.0/24]
+neighbors:
+  - listen-range: 10.252.0.0/24
+    remote-as: 65000-65100
+  - listen-range: "fd00:252::/64"
+    remote-as: external
+`)
+	// FRR retries every second; several tries must all be refused.
+	for range 8 {
+		time.Sleep(500 * time.Millisecond)
+		for _, n := range []string{usV4, usV6} {
+			if s, out := f.state(n); s == "Established" || s == "OpenConfirm" {
+				t.Fatalf("FRR's session %s reached %s with closd outside the listen-range: %s", n, s, out)
+			}
+		}
+	}
+	if ok, out := l.kernelRoute("10.2.0.0/24"); ok {
+		t.Fatalf("closd installed FRR's route: %s", out)
+	}
+}
+
+// TestInteropFRRCapabilities: what FRR shows it negotiated with closd is
+// what closd advertises: 4-octet AS, route refresh, and the family of each
+// session, advertised and received.
+func TestInteropFRRCapabilities(t *testing.T) {
+	l := newLab(t)
+	f := startFRR(t, l, "", false, false)
+	l.runClosd(t, l.closdConfig("", false))
+	for _, tc := range []struct{ nbr, family string }{{usV4, "ipv4Unicast"}, {usV6, "ipv6Unicast"}} {
+		poll(t, "FRR session with "+tc.nbr+" Established", func() (bool, string) {
+			s, out := f.state(tc.nbr)
+			return s == "Established", s + " " + out
+		})
+		m, out := f.json("show bgp neighbors " + tc.nbr + " json")
+		n, _ := m[tc.nbr].(map[string]any)
+		caps, _ := n["neighborCapabilities"].(map[string]any)
+		if caps == nil {
+			t.Fatalf("%s: no neighborCapabilities in FRR's view: %s", tc.nbr, out)
+		}
+		for _, k := range []string{"4byteAs", "routeRefresh"} {
+			if v := fmt.Sprint(caps[k]); !strings.Contains(v, "advertisedAndReceived") {
+				t.Errorf("%s: FRR shows %s = %v, want advertised and received", tc.nbr, k, caps[k])
+			}
+		}
+		mp, _ := caps["multiprotocolExtensions"].(map[string]any)
+		fam, _ := mp[tc.family].(map[string]any)
+		if fam["advertisedAndReceived"] != true {
+			t.Errorf("%s: FRR shows multiprotocol %s = %v, want advertised and received", tc.nbr, tc.family, mp[tc.family])
+		}
+		// closd advertises no graceful restart and no add-path: FRR must
+		// not believe it received them.
+		if v := fmt.Sprint(caps["addPath"]); strings.Contains(v, "Received") {
+			t.Errorf("%s: FRR shows add-path received from closd: %v", tc.nbr, v)
+		}
+		if hold, _ := n["bgpTimerHoldTimeMsecs"].(float64); hold != 9000 {
+			t.Errorf("%s: FRR negotiated hold %v ms, want 9000 (both sides 9 s)", tc.nbr, n["bgpTimerHoldTimeMsecs"])
+		}
+		// closd's own view over its API agrees.
+		ours := closdNeighbor(t, l, peerOf(tc.nbr))
+		want := "ipv4-unicast"
+		if tc.family == "ipv6Unicast" {
+			want = "ipv6-unicast"
+		}
+		if ours["as4"] != true || ours["route_refresh"] != true || ours["hold_time_seconds"] != 9.0 ||
+			fmt.Sprint(ours["families"]) != "["+want+"]" {
+			t.Errorf("%s: closd shows as4=%v route_refresh=%v hold=%v families=%v; want true, true, 9, [%s]",
+				tc.nbr, ours["as4"], ours["route_refresh"], ours["hold_time_seconds"], ours["families"], want)
+		}
+	}
+}
+
+func peerOf(us string) string {
+	if us == usV4 {
+		return peerV4
+	}
+	return peerV6
+}
+
+// closdNeighbor reads one neighbor from closd's control API.
+func closdNeighbor(t *testing.T, l *netLab, addr string) map[string]any {
+	t.Helper()
+	sock := filepath.Join(l.dir, "closd.sock")
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+	}}
+	resp, err := c.Get("http://closd/v1/bgp/neighbors")
+	if err != nil {
+		t.Fatalf("closd API: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var found map[string]any
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if v["address"] == addr && found == nil {
+				found = v
+				return
+			}
+			for _, x := range v {
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	var doc any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("closd API: %v: %s", err, b)
+	}
+	walk(doc)
+	if found == nil {
+		t.Fatalf("closd API shows no neighbor %s: %s", addr, b)
+	}
+	return found
+}
