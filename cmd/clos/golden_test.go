@@ -91,9 +91,14 @@ var volatile = []struct {
 	with string
 }{
 	{regexp.MustCompile(`\d\d:\d\d:\d\d`), "hh:mm:ss"},
+	{regexp.MustCompile(`\d{4}-\d\d-\d\dT`), "YYYY-MM-DDT"},
 	{regexp.MustCompile(`"(uptime_seconds|messages_received|messages_sent|writes)": [0-9.e+-]+`), `"$1": N`},
 	{regexp.MustCompile(`kernel writes \d+`), "kernel writes N"},
 	{regexp.MustCompile(`(?m)^(127\.0\.0\.\d\s+4\s+\d+)\s+\d+\s+\d+`), "$1 N N"},
+	// Neighbor detail: message counts and connection counts follow the
+	// keepalive timer and any collision.
+	{regexp.MustCompile(`(?m)^(\s+(?:Opens|Notifications|Updates|Keepalives|Route Refresh|Malformed|Total):)\s+\d+\s+\d+$`), "$1 N N"},
+	{regexp.MustCompile(`Connections established \d+; dropped \d+`), "Connections established N; dropped N"},
 }
 
 // spaces collapses runs of blanks in the summary table, whose column
@@ -211,6 +216,7 @@ neighbors:
 	}
 	admin("shutdown.txt", 0, "neighbor", "shutdown", "127.0.0.2", "--message", "maintenance")
 	admin("summary-shutdown.txt", 0, "show", "bgp", "summary")
+	admin("neighbor-shutdown.txt", 0, "show", "bgp", "neighbor", "127.0.0.2")
 	admin("enable.txt", 0, "neighbor", "enable", "127.0.0.2")
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		_, out, _ := opsVerb("show", "--socket", sockA, "bgp", "summary")

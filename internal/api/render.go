@@ -105,6 +105,9 @@ func renderNeighbor(b *strings.Builder, n daemon.NeighborStatus) {
 	} else {
 		fmt.Fprintf(b, "  BGP state = %s\n", state)
 	}
+	if n.AdminDown && n.ShutdownMessage != "" {
+		fmt.Fprintf(b, "  Shutdown message: %q\n", n.ShutdownMessage)
+	}
 	if n.PeerID != "" {
 		fmt.Fprintf(b, "  Remote router ID %s\n", n.PeerID)
 	}
