@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"reflect"
 	"slices"
 	"time"
 
@@ -263,4 +264,83 @@ func (d *Daemon) BFDSessions(ctx context.Context) (BFDReport, error) {
 		return cmp.Or(cmp.Compare(a.Interface, b.Interface), a.Local.Compare(b.Local))
 	})
 	return out, err
+}
+
+// bfdReload applies a reload's BFD changes (d.cfg is already the new
+// config): standalone peers are added, removed, or restarted when their
+// settings changed; a kept neighbor whose resolved timers or
+// authentication changed (through bgp.bfd or its profile) gets a new BFD
+// session, which does not touch its BGP session (a session that has not
+// been Up never counts as a failure).
+func (d *Daemon) bfdReload(old *config.Config) []string {
+	var notes []string
+	if d.bfd == nil {
+		if !d.anyBFD() {
+			return nil
+		}
+		if err := d.startBFD(); err != nil {
+			return []string{"bfd: " + err.Error()}
+		}
+		return nil // startBFD added every standalone peer
+	}
+	if d.bfdx.alone == nil {
+		d.bfdx.alone = map[bfd.PeerKey]*standaloneBFD{}
+	}
+	want := map[bfd.PeerKey]config.BFDPeer{}
+	for _, pr := range d.cfg.BFD.Peers {
+		pc := d.standaloneConfig(pr)
+		want[pc.Key()] = pr
+	}
+	for k, a := range d.bfdx.alone {
+		pr, keep := want[k]
+		if keep && reflect.DeepEqual(d.standaloneConfig(pr), oldStandaloneConfig(old, a.cfg)) {
+			a.cfg = pr // description only
+			continue
+		}
+		if err := d.bfd.RemovePeer(k); err != nil {
+			d.log.Warn("bfd: removing a standalone peer", "peer", k.String(), "err", err)
+		}
+		delete(d.bfdx.alone, k)
+		if !keep {
+			notes = append(notes, "bfd: standalone peer "+k.String()+" removed")
+		}
+	}
+	for k, pr := range want {
+		if d.bfdx.alone[k] != nil {
+			continue
+		}
+		key, err := d.bfd.AddPeer(d.standaloneConfig(pr))
+		if err != nil {
+			notes = append(notes, "bfd: standalone peer "+k.String()+": "+err.Error())
+			continue
+		}
+		d.bfdx.alone[key] = &standaloneBFD{cfg: pr, key: key, state: bfd.StateDown}
+		notes = append(notes, "bfd: standalone peer "+key.String()+" (re)started")
+	}
+	for _, p := range d.peers {
+		b := p.bfd
+		if b == nil || !b.added {
+			continue
+		}
+		n := p.n
+		if old.ResolveBFD(n.BFD.Profile, n.BFD.Interval, n.BFD.Multiplier, n.BFD.Auth) ==
+			d.cfg.ResolveBFD(n.BFD.Profile, n.BFD.Interval, n.BFD.Multiplier, n.BFD.Auth) {
+			continue
+		}
+		var local netip.Addr
+		if p.main != nil {
+			local = p.main.local
+		}
+		d.removeBFD(p)
+		d.addBFD(p, local)
+		notes = append(notes, "bfd: neighbor "+p.remote.Addr().String()+" has a new BFD session with the new timers or key")
+	}
+	slices.Sort(notes)
+	return notes
+}
+
+// oldStandaloneConfig is what a peer ran with under the old config.
+func oldStandaloneConfig(old *config.Config, pr config.BFDPeer) bfd.PeerConfig {
+	d := &Daemon{cfg: old}
+	return d.standaloneConfig(pr)
 }

@@ -10,15 +10,16 @@ import (
 	"time"
 
 	"github.com/closnet/clos/internal/bfd"
+	"github.com/closnet/clos/internal/config"
 )
 
 // bfdAuthPair is two daemons on 127.0.0.1 and .2 whose neighbor sessions
 // use BFD with keyed SHA1 at 100 ms x 3; keyB is b's key. Each also has a
 // standalone peer towards the other's second address (.11 and .12), without
 // authentication.
-func bfdAuthPair(t *testing.T, keyB string) (a, b *running, mem *bfd.MemNetwork) {
+func bfdAuthPair(t *testing.T, keyB string) (a, b *running, ca *config.Config) {
 	pa, pb := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.2")
-	ca := parse(t, "a.yaml", fmt.Sprintf(`
+	ca = parse(t, "a.yaml", fmt.Sprintf(`
 router-id: 10.0.0.1
 asn: 65001
 listen: {address: 127.0.0.1, port: %d}
@@ -52,14 +53,14 @@ bfd:
 `, pb, pa, keyB))
 	// The standalone sessions run between .11 (a) and .12 (b), second
 	// addresses of the daemons on the fake network.
-	mem = bfd.NewMemNetwork()
+	mem := bfd.NewMemNetwork()
 	ipA, ipB := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
 	mem.Alias(netip.MustParseAddr("127.0.0.11"), ipA)
 	mem.Alias(netip.MustParseAddr("127.0.0.12"), ipB)
 	o := Options{ConnectRetry: time.Second, IdleHoldTime: 50 * time.Millisecond, MaxIdleHoldTime: 200 * time.Millisecond}
 	oa, ob := o, o
 	oa.BFDTransport, ob.BFDTransport = mem.Endpoint(ipA, 0), mem.Endpoint(ipB, 0)
-	return start(t, "a", ca, oa), start(t, "b", cb, ob), mem
+	return start(t, "a", ca, oa), start(t, "b", cb, ob), ca
 }
 
 func bfdSession(t *testing.T, d *Daemon, peer string) BFDSession {
@@ -143,6 +144,41 @@ func TestBFDAuthMismatchKeepsTheSessionDown(t *testing.T) {
 	// is not down).
 	if na := neighbor(t, a.d, "127.0.0.2"); na.State != "Established" {
 		t.Errorf("BGP = %s; a BFD session that never came up must not hold it", na.State)
+	}
+	a.stop(t)
+	b.stop(t)
+}
+
+func TestBFDReload(t *testing.T) {
+	a, b, ca := bfdAuthPair(t, "right-key")
+	waitFor(t, "BFD and BGP up", func() (bool, string) {
+		s := bfdSession(t, a.d, "127.0.0.2")
+		na := neighbor(t, a.d, "127.0.0.2")
+		return s.State == "Up" && na.State == "Established", s.State + " " + na.State
+	})
+	resets := neighbor(t, a.d, "127.0.0.2").Resets
+	// The profile's timers change and the standalone peer goes.
+	cfg := *ca
+	cfg.BFD = config.BFDSection{Profiles: []config.BFDProfile{{Name: "fast", Interval: 200, Multiplier: 3,
+		Auth: &config.BFDAuth{Type: config.BFDAuthKeyedSHA1, KeyID: 3, Key: "right-key"}}}}
+	rep, err := a.d.ApplyConfig(context.Background(), &cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("reload notes: %q", rep.Notes)
+	waitFor(t, "the neighbor's new BFD session up at 200 ms", func() (bool, string) {
+		s := bfdSession(t, a.d, "127.0.0.2")
+		return s.State == "Up" && s.DesiredMinTxMS == 200, fmt.Sprintf("%+v", s)
+	})
+	r, err := a.d.BFDSessions(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Sessions) != 1 {
+		t.Errorf("sessions after reload = %+v; want only the neighbor's", r.Sessions)
+	}
+	if na := neighbor(t, a.d, "127.0.0.2"); na.State != "Established" || na.Resets != resets {
+		t.Errorf("BGP after the BFD reload: %s, resets %d (was %d)", na.State, na.Resets, resets)
 	}
 	a.stop(t)
 	b.stop(t)

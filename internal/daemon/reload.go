@@ -155,7 +155,7 @@ func (d *Daemon) applyConfig(cfg *config.Config) (ReloadReport, error) {
 		}
 	}
 	if old.BGP.BFD != cfg.BGP.BFD {
-		rep.Notes = append(rep.Notes, "bgp.bfd changed: applies to BFD sessions started from now on")
+		rep.Notes = append(rep.Notes, "bgp.bfd changed: BFD sessions whose timers change get a new session (see the bfd notes)")
 	}
 	// Sections this file does not know (added by other features) are
 	// not applied by a reload: say so rather than pretend.
@@ -166,6 +166,7 @@ func (d *Daemon) applyConfig(cfg *config.Config) (ReloadReport, error) {
 		c.Services, c.Drain = nil, nil // services.go applies them
 	}
 	a.Hosts, b.Hosts = nil, nil // hostsReload applies it
+	a.BFD, b.BFD = config.BFDSection{}, config.BFDSection{} // bfdReload applies it
 	if !reflect.DeepEqual(a, b) {
 		rep.Notes = append(rep.Notes, "other sections changed: a reload does not apply them; they take effect at the next start of closd")
 	}
@@ -312,6 +313,8 @@ func (d *Daemon) applyConfig(cfg *config.Config) (ReloadReport, error) {
 			d.repolicy(p, p.dyn.n)
 		}
 	}
+
+	rep.Notes = append(rep.Notes, d.bfdReload(old)...)
 
 	// Aggregates.
 	oldAgg := map[netip.Prefix]config.Aggregate{}
