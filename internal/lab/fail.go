@@ -33,7 +33,7 @@ func resolveTarget(s *State, f *plan.Fabric, t string, servers bool) (target, er
 	if !ok {
 		return target{}, inputf("%q: no such node; give a switch name or a link end NODE:IFACE", t)
 	}
-	if n.Role == plan.RoleServer && !servers {
+	if n.Role == plan.RoleServer && n.Kind == "" && !servers { // a bgp host's daemon can crash
 		return target{}, inputf("%q is a server and runs no routing daemon; isolate it (fail --isolate %s) or fail one of its links", t, t)
 	}
 	return target{node: n}, nil
