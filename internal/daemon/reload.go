@@ -165,8 +165,10 @@ func (d *Daemon) applyConfig(cfg *config.Config) (ReloadReport, error) {
 		c.Neighbors, c.Networks, c.Aggregates, c.Policy, c.Interfaces, c.Redistribute = nil, nil, nil, config.Policy{}, nil, config.Redistribute{}
 		c.Services, c.Drain = nil, nil // services.go applies them
 	}
-	a.Hosts, b.Hosts = nil, nil                             // hostsReload applies it
-	a.BFD, b.BFD = config.BFDSection{}, config.BFDSection{} // bfdReload applies it
+	a.Hosts, b.Hosts = nil, nil // hostsReload applies it
+
+	// bfdReload applies bfd.profiles and bfd.peers.
+	a.BFD, b.BFD = config.BFDSection{}, config.BFDSection{}
 	if !reflect.DeepEqual(a, b) {
 		rep.Notes = append(rep.Notes, "other sections changed: a reload does not apply them; they take effect at the next start of closd")
 	}
