@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/closnet/clos/internal/bgp/wire"
+	"github.com/closnet/clos/internal/config"
 )
 
 func TestAdminShutdownEnableClear(t *testing.T) {
@@ -80,6 +81,25 @@ func TestAdminShutdownEnableClear(t *testing.T) {
 	if na := neighbor(t, a.d, "127.0.0.2"); na.AdminDown {
 		t.Errorf("still admin down after enable")
 	}
+
+	// An operator's shutdown outlives a reload that resets the neighbor.
+	if err := a.d.ShutdownNeighbor(ctx, bAddr, "still down"); err != nil {
+		t.Fatal(err)
+	}
+	c2, _ := pairConfigs(t)
+	c2.Listen, c2.Neighbors[0].Port = ca.Listen, ca.Neighbors[0].Port
+	c2.Neighbors[0].Timers = &config.Timers{Keepalive: 2, Hold: 6}
+	if rep, err := a.d.ApplyConfig(ctx, c2); err != nil || len(rep.Reset) != 1 {
+		t.Fatalf("reload: %+v %v", rep, err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if na := neighbor(t, a.d, "127.0.0.2"); na.State != "Idle" || !na.AdminDown || na.ShutdownMessage != "still down" {
+		t.Errorf("after a resetting reload: %s admin %v %q", na.State, na.AdminDown, na.ShutdownMessage)
+	}
+	if err := a.d.EnableNeighbor(ctx, bAddr); err != nil {
+		t.Fatal(err)
+	}
+	established()
 
 	// A hard clear: Cease/Administrative Reset, then back up.
 	done, err := b.d.ClearNeighbors(ctx, aAddr, ClearHard)

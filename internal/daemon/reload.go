@@ -243,6 +243,12 @@ func (d *Daemon) applyConfig(cfg *config.Config) (ReloadReport, error) {
 		}
 		for _, p := range slices.Clone(d.peers) {
 			if neighborKey(p.n) == k {
+				if kept && p.adminDown && p.dyn == nil {
+					// The operator's shutdown outlives the reset.
+					f := fresh[k]
+					f.adminDown = true
+					f.n.Shutdown, f.n.ShutdownMessage = true, p.n.ShutdownMessage
+				}
 				d.deconfigure(p, sub, now)
 			}
 		}
