@@ -24,6 +24,15 @@ var (
 	closdErr  error
 )
 
+// TestMain removes the closd buildClosd made once every test has run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if closdBin != "" {
+		_ = os.RemoveAll(filepath.Dir(closdBin))
+	}
+	os.Exit(code)
+}
+
 // buildClosd builds closd from this tree once per test binary.
 func buildClosd(t *testing.T) string {
 	t.Helper()
