@@ -402,6 +402,12 @@ func (d *Daemon) newPeer(i int, n config.Neighbor, addr netip.Addr) (*peer, erro
 	}
 	p.log = d.log.With("neighbor", p.name)
 	p.topts = transport.Options{MD5Key: n.Password, GTSM: n.TTLSecurity, TTL: n.Multihop, Interface: n.Interface}
+	if n.TTLSecurity {
+		// ttl-security is for directly connected peers only: a segment
+		// that crossed a router (TTL 254) is dropped (RFC 5082 3), as
+		// FRR's "ttl-security hops 1" does.
+		p.topts.GTSMMinTTL = 255
+	}
 	if !n.TTLSecurity && n.Multihop == 0 && external(n.RemoteAS, d.cfg.ASN) {
 		// A directly connected eBGP peer: TTL 1, as FRR and BIRD do, on
 		// dialed and accepted connections alike.

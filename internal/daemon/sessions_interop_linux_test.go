@@ -2,14 +2,18 @@ package daemon
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -196,4 +200,98 @@ func closdNeighbor(t *testing.T, l *netLab, addr string) map[string]any {
 		t.Fatalf("closd API shows no neighbor %s: %s", addr, b)
 	}
 	return found
+}
+
+// TestInteropFRRGTSMTwoHops: FRR one router away. closd with ttl-security
+// (directly connected peers only) drops FRR's segments, which arrive with
+// TTL 254, and nothing comes up; the same closd with multihop instead comes
+// up over the same path, so it was GTSM that refused.
+func TestInteropFRRGTSMTwoHops(t *testing.T) {
+	testenv.RequireRoot(t)
+	bgpd := testenv.RequireTool(t, "/usr/lib/frr/bgpd")
+	vtysh := testenv.RequireTool(t, "vtysh")
+	var rb [3]byte
+	rand.Read(rb[:])
+	pfx := "ct" + hex.EncodeToString(rb[:])
+	l := &netLab{pfx: pfx, us: pfx + "us", peer: pfx + "pe"}
+	router := pfx + "rt"
+	for _, ns := range []string{l.us, router, l.peer} {
+		sh(t, "ip", "netns", "add", ns)
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+		sh(t, "ip", "-n", ns, "link", "set", "lo", "up")
+	}
+	sh(t, "ip", "link", "add", pfx+"a", "netns", l.us, "type", "veth", "peer", "name", pfx+"b", "netns", router)
+	sh(t, "ip", "link", "add", pfx+"c", "netns", router, "type", "veth", "peer", "name", pfx+"d", "netns", l.peer)
+	for _, c := range [][]string{
+		{"-n", l.us, "addr", "add", "10.253.1.1/30", "dev", pfx + "a"},
+		{"-n", router, "addr", "add", "10.253.1.2/30", "dev", pfx + "b"},
+		{"-n", router, "addr", "add", "10.253.2.1/30", "dev", pfx + "c"},
+		{"-n", l.peer, "addr", "add", "10.253.2.2/30", "dev", pfx + "d"},
+		{"-n", l.us, "link", "set", pfx + "a", "up"},
+		{"-n", router, "link", "set", pfx + "b", "up"},
+		{"-n", router, "link", "set", pfx + "c", "up"},
+		{"-n", l.peer, "link", "set", pfx + "d", "up"},
+		{"-n", l.us, "route", "add", "10.253.2.0/30", "via", "10.253.1.2"},
+		{"-n", l.peer, "route", "add", "10.253.1.0/30", "via", "10.253.2.1"},
+	} {
+		sh(t, append([]string{"ip"}, c...)...)
+	}
+	sh(t, "ip", "netns", "exec", router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	dir, err := os.MkdirTemp("", pfx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o777)
+	l.dir = dir
+
+	conf := fmt.Sprintf(`frr defaults datacenter
+log file %[1]s/bgpd.log debugging
+debug bgp neighbor-events
+router bgp 65002
+ bgp router-id 10.0.0.2
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+ neighbor 10.253.1.1 remote-as 65001
+ neighbor 10.253.1.1 ttl-security hops 2
+ neighbor 10.253.1.1 timers connect 1
+ address-family ipv4 unicast
+  network 10.2.0.0/24
+ exit-address-family
+!
+`, dir)
+	cf := filepath.Join(dir, "bgpd.conf")
+	os.WriteFile(cf, []byte(conf), 0o644)
+	l.start(t, l.peer, "bgpd", filepath.Join(dir, "bgpd.log"), bgpd, "-Z", "-S", "-f", cf, "-i", filepath.Join(dir, "bgpd.pid"),
+		"--vty_socket", dir, "-z", filepath.Join(dir, "zserv.api"))
+	f := &frr{l: l, vtysh: vtysh}
+	cfg := func(opt, sock string) string {
+		return fmt.Sprintf(`router-id: 10.0.0.1
+asn: 65001
+log: {level: debug}
+networks: [10.1.0.0/24]
+neighbors:
+  - address: 10.253.2.2
+    remote-as: 65002
+    %s
+api: {socket: %s/%s}
+`, opt, dir, sock)
+	}
+	closd := l.runClosd(t, cfg("ttl-security: true", "gtsm.sock"))
+	for range 8 {
+		time.Sleep(500 * time.Millisecond)
+		if s, out := f.state("10.253.1.1"); s == "Established" || s == "OpenConfirm" {
+			t.Fatalf("FRR one router away reached %s with closd's ttl-security: %s", s, out)
+		}
+	}
+	closd.Process.Signal(syscall.SIGTERM)
+	poll(t, "the first closd to stop listening", func() (bool, string) {
+		out, _ := shErr("ip", "netns", "exec", l.us, "ss", "-Hltn", "sport", "=", ":179")
+		return strings.TrimSpace(out) == "", out
+	})
+	l.runClosd(t, cfg("multihop: 255", "multihop.sock"))
+	poll(t, "FRR session Established with closd's multihop", func() (bool, string) {
+		s, out := f.state("10.253.1.1")
+		return s == "Established", s + " " + out
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"sync"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -107,6 +108,13 @@ func Listen(ctx context.Context, addr netip.AddrPort, opts ListenOptions) (*List
 						return fmt.Errorf("transport: listener IPV6_UNICAST_HOPS %d: %w", ttl, err)
 					}
 				}
+				// Keep each SYN's headers: the listener cannot drop low
+				// TTLs for every peer (multihop ones need them), and data
+				// a GTSM peer sent before Configure set the minimum is
+				// already queued; Configure checks the SYN's TTL instead.
+				if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_SAVE_SYN, 1); err != nil {
+					return fmt.Errorf("transport: listener TCP_SAVE_SYN: %w", err)
+				}
 				return nil
 			})
 		},
@@ -188,6 +196,11 @@ func Configure(c *net.TCPConn, opts Options) error {
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
 			return fmt.Errorf("transport: TCP_NODELAY: %w", err)
 		}
+		if opts.GTSM {
+			if err := checkSYNTTL(fd, opts.minTTL()); err != nil {
+				return err
+			}
+		}
 		if opts.TTL == 0 && !opts.GTSM {
 			// The socket inherited the listener's TTL 255, which only
 			// GTSM wants: back to the kernel's default, as a dialed
@@ -198,6 +211,45 @@ func Configure(c *net.TCPConn, opts Options) error {
 		}
 		return setTTL(fd, peer, opts)
 	})
+}
+
+// ErrGTSMTTL is returned by Configure when a GTSM neighbor's SYN arrived
+// with a TTL below the minimum: the peer is further away than allowed, and
+// the connection must be closed.
+var ErrGTSMTTL = errors.New("transport: GTSM: the connection's SYN arrived with too low a TTL")
+
+// checkSYNTTL reads the SYN the listener saved (TCP_SAVE_SYN) and refuses
+// one whose TTL or hop limit is below min. A socket without a saved SYN (a
+// listener not made by Listen) is not checked.
+func checkSYNTTL(fd, min int) error {
+	// Raw getsockopt: the headers hold zero bytes, which the string
+	// helpers of x/sys cut at.
+	buf := make([]byte, 512)
+	n := uint32(len(buf))
+	_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.IPPROTO_TCP, unix.TCP_SAVED_SYN,
+		uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&n)), 0)
+	if errno != 0 || n == 0 || int(n) > len(buf) {
+		return nil
+	}
+	ttl, ok := synTTL(buf[:n])
+	if !ok {
+		return nil
+	}
+	if ttl < min {
+		return fmt.Errorf("%w: %d, minimum %d", ErrGTSMTTL, ttl, min)
+	}
+	return nil
+}
+
+// synTTL is the TTL (IPv4) or hop limit (IPv6) of saved IP headers.
+func synTTL(h []byte) (int, bool) {
+	switch {
+	case len(h) >= 20 && h[0]>>4 == 4:
+		return int(h[8]), true
+	case len(h) >= 40 && h[0]>>4 == 6:
+		return int(h[7]), true
+	}
+	return 0, false
 }
 
 // resetTTL returns the outgoing TTL or hop limit to the system default

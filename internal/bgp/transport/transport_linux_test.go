@@ -464,3 +464,49 @@ func TestConfigureDefaultTTL(t *testing.T) {
 		a.c.Close()
 	}
 }
+
+// TestConfigureRefusesLowTTLSYN: data a GTSM peer sends right after the
+// handshake is queued before Configure sets the minimum TTL, so Configure
+// checks the TTL the SYN arrived with: 254 is refused, 255 accepted.
+func TestConfigureRefusesLowTTLSYN(t *testing.T) {
+	for _, tc := range []struct {
+		ttl int
+		ok  bool
+	}{{254, false}, {255, true}} {
+		l := listen(t, lo4)
+		acc := acceptOne(l)
+		c, err := dial(t, l.Addr(), Options{TTL: tc.ttl}, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := <-acc
+		if a.err != nil {
+			t.Fatal(a.err)
+		}
+		err = Configure(a.c, Options{GTSM: true, GTSMMinTTL: 255})
+		if tc.ok && err != nil {
+			t.Errorf("SYN with TTL %d: %v", tc.ttl, err)
+		}
+		if !tc.ok && !errors.Is(err, ErrGTSMTTL) {
+			t.Errorf("SYN with TTL %d: Configure = %v, want ErrGTSMTTL", tc.ttl, err)
+		}
+		c.Close()
+		a.c.Close()
+	}
+}
+
+func TestSYNTTL(t *testing.T) {
+	v4 := make([]byte, 40)
+	v4[0], v4[8] = 0x45, 254
+	v6 := make([]byte, 60)
+	v6[0], v6[7] = 0x60, 255
+	for _, tc := range []struct {
+		h   []byte
+		ttl int
+		ok  bool
+	}{{v4, 254, true}, {v6, 255, true}, {v4[:10], 0, false}, {[]byte{0x70, 0, 0, 0}, 0, false}, {nil, 0, false}} {
+		if ttl, ok := synTTL(tc.h); ttl != tc.ttl || ok != tc.ok {
+			t.Errorf("synTTL(%x) = %d, %v; want %d, %v", tc.h, ttl, ok, tc.ttl, tc.ok)
+		}
+	}
+}
