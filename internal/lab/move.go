@@ -439,6 +439,15 @@ func withdrawnAfter(logPath string, since time.Time, addrs []netip.Addr) (time.D
 
 var broadcastMAC = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 
+// announcement is the frame announcing a, its ethertype and destination:
+// a gratuitous ARP for IPv4, an unsolicited NA to all nodes for IPv6.
+func announcement(mac net.HardwareAddr, a netip.Addr) ([]byte, uint16, net.HardwareAddr) {
+	if a.Is4() {
+		return garpFrame(mac, a), 0x0806, broadcastMAC
+	}
+	return naFrame(mac, a), 0x86dd, net.HardwareAddr{0x33, 0x33, 0, 0, 0, 1}
+}
+
 // garpFrame is an Ethernet broadcast gratuitous ARP request for ip from
 // mac (sender and target address both ip), the form arping -U sends and
 // Linux accepts with arp_accept.

@@ -31,10 +31,7 @@ func announce(ns, ifname string, addrs []netip.Addr) error {
 				time.Sleep(50 * time.Millisecond)
 			}
 			for _, a := range addrs {
-				frame, proto, dst := garpFrame(ifi.HardwareAddr, a), uint16(unix.ETH_P_ARP), broadcastMAC
-				if a.Is6() {
-					frame, proto, dst = naFrame(ifi.HardwareAddr, a), unix.ETH_P_IPV6, net.HardwareAddr{0x33, 0x33, 0, 0, 0, 1}
-				}
+				frame, proto, dst := announcement(ifi.HardwareAddr, a)
 				sa := &unix.SockaddrLinklayer{Ifindex: ifi.Index, Protocol: htons(proto), Halen: 6}
 				copy(sa.Addr[:], dst)
 				if err := unix.Sendto(fd, frame, 0, sa); err != nil {

@@ -50,7 +50,11 @@ func (l *testLab) hosts(leaf string) hostsView {
 
 // route is node's kernel route to addr, as ip prints it.
 func (l *testLab) route(node string, addr netip.Addr) string {
-	out, _ := run(l.ctx, "ip", "-n", Netns(l.s.Prefix, node), "route", "show", addr.String()+"/"+bits(addr))
+	fam := "-4"
+	if addr.Is6() {
+		fam = "-6"
+	}
+	out, _ := run(l.ctx, "ip", fam, "-n", Netns(l.s.Prefix, node), "route", "show", addr.String()+"/"+bits(addr))
 	return strings.TrimSpace(out)
 }
 
@@ -123,7 +127,15 @@ func TestNeighborLab(t *testing.T) {
 	l := upLab(t, ctx, path, Options{Kind: KindClosd, Closd: closd})
 	l.reachable("neighbor mode")
 	s1, s2 := netip.MustParseAddr("10.2.0.2"), netip.MustParseAddr("10.2.0.3")
+	s1v6 := netip.MustParseAddr("fd00:2::2")
 	l.heldOn(s1, "leaf1", "swp3")
+	// The server's first IPv6 packet (to its gateway, once its address is
+	// past duplicate address detection) makes leaf1 learn its /128.
+	l.waitFor("server1 pings its IPv6 gateway", 10*time.Second, func() (bool, string) {
+		out, err := nsRun(ctx, Netns(l.s.Prefix, "server1"), "ping", "-6", "-c", "1", "-W", "1", "fd00:2::1")
+		return err == nil, out
+	})
+	l.heldOn(s1v6, "leaf1", "swp3")
 	for _, spine := range []string{"spine3", "spine4"} {
 		if r := l.route(spine, s1); !strings.Contains(r, "10.1.0.") {
 			t.Errorf("%s has no host route to server1: %q", spine, r)
@@ -137,6 +149,7 @@ func TestNeighborLab(t *testing.T) {
 	l.move("server1", "leaf2", false)
 	l.heldOn(s1, "leaf2", "swp3")
 	learned := time.Since(start)
+	l.heldOn(s1v6, "leaf2", "swp3") // from the unsolicited NA
 	leaf1, _ := l.s.Node("leaf1")
 	var took time.Duration
 	l.waitFor("leaf1 logs its withdraw of server1", 10*time.Second, func() (bool, string) {

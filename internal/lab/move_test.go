@@ -21,6 +21,12 @@ func neighborFabric(t *testing.T, dual bool) (*plan.Fabric, string) {
 		t.Fatal(err)
 	}
 	in.Hosts, in.DualHomed = plan.HostsNeighbor, dual
+	if !dual {
+		// Dual stack, so moves announce an IPv6 address too.
+		in.LinkAddressing = plan.LinksDual
+		in.Pools.Loopbacks6 = netip.MustParsePrefix("fd00::/64")
+		in.Pools.Servers6 = netip.MustParsePrefix("fd00:2::/64")
+	}
 	return writePlan(t, in)
 }
 
@@ -64,8 +70,8 @@ func TestResolveMove(t *testing.T) {
 	if mp.port != "server1:eth1" || mp.from != "leaf1:swp3" || mp.to != "leaf2:swp3" || mp.fromLeaf != "leaf1" || mp.toLeaf != "leaf2" {
 		t.Errorf("move plan %+v", mp)
 	}
-	if len(mp.addrs) != 1 || mp.addrs[0] != netip.MustParseAddr("10.2.0.2") {
-		t.Errorf("addresses %v; want 10.2.0.2", mp.addrs)
+	if len(mp.addrs) != 2 || mp.addrs[0] != netip.MustParseAddr("10.2.0.2") || mp.addrs[1] != netip.MustParseAddr("fd00:2::2") {
+		t.Errorf("addresses %v; want 10.2.0.2 fd00:2::2", mp.addrs)
 	}
 	if strings.Join(mp.fromUplinks, ",") != "swp1,swp2" || strings.Join(mp.srvPort, ",") != "swp3" {
 		t.Errorf("old leaf uplinks %v, port %v", mp.fromUplinks, mp.srvPort)
@@ -141,6 +147,21 @@ func TestGratuitousFrames(t *testing.T) {
 	src, dst := [16]byte(na[22:38]), [16]byte(na[38:54])
 	if c := icmpv6Checksum(src, dst, icmp); c != 0 {
 		t.Errorf("checksum does not verify: %#04x", c)
+	}
+}
+
+func TestAnnouncement(t *testing.T) {
+	mac := net.HardwareAddr{2, 0, 0, 0, 0, 0x0a}
+	for _, c := range []struct {
+		addr  string
+		proto uint16
+		dst   string
+		size  int
+	}{{"10.2.0.2", 0x0806, "ff:ff:ff:ff:ff:ff", 42}, {"fd00:2::2", 0x86dd, "33:33:00:00:00:01", 86}} {
+		frame, proto, dst := announcement(mac, netip.MustParseAddr(c.addr))
+		if proto != c.proto || dst.String() != c.dst || len(frame) != c.size || string(frame[:6]) != string(dst) {
+			t.Errorf("%s: %d-byte frame, proto %#x, to %s; want %d, %#x, %s", c.addr, len(frame), proto, dst, c.size, c.proto, c.dst)
+		}
 	}
 }
 
