@@ -397,8 +397,10 @@ func (d *Daemon) newPeer(i int, n config.Neighbor, addr netip.Addr) (*peer, erro
 		remote:   netip.AddrPortFrom(addr, port),
 		received: map[nlriKey]struct{}{},
 	}
+	label := addr.String()
 	if n.Interface != "" {
 		p.name = n.Interface
+		label = "interface " + n.Interface
 	}
 	p.log = d.log.With("neighbor", p.name)
 	p.topts = transport.Options{MD5Key: n.Password, GTSM: n.TTLSecurity, TTL: n.Multihop, Interface: n.Interface}
@@ -418,7 +420,7 @@ func (d *Daemon) newPeer(i int, n config.Neighbor, addr netip.Addr) (*peer, erro
 	}
 	pas, err := peerAS(n.RemoteAS, n.ListenRange.IsValid())
 	if err != nil {
-		return nil, fmt.Errorf("daemon: neighbors[%d] (%s): remote-as: %w", i, addr, err)
+		return nil, fmt.Errorf("daemon: neighbors[%d] (%s): remote-as: %w", i, label, err)
 	}
 	timers := d.cfg.BGP.Timers
 	if n.Timers != nil {
@@ -426,7 +428,7 @@ func (d *Daemon) newPeer(i int, n config.Neighbor, addr netip.Addr) (*peer, erro
 	}
 	fams, err := families(n, addr)
 	if err != nil {
-		return nil, fmt.Errorf("daemon: neighbors[%d] (%s): %w", i, addr, err)
+		return nil, fmt.Errorf("daemon: neighbors[%d] (%s): %w", i, label, err)
 	}
 	p.fcfg = fsm.Config{
 		LocalAS:         d.cfg.ASN,
@@ -448,11 +450,11 @@ func (d *Daemon) newPeer(i int, n config.Neighbor, addr netip.Addr) (*peer, erro
 	}
 	if n.RouteMap.In != "" || n.RouteMap.Out != "" {
 		if err := d.pol.CheckRouteMaps(n.RouteMap.In, n.RouteMap.Out); err != nil {
-			return nil, fmt.Errorf("daemon: neighbors[%d] (%s): %w", i, addr, err)
+			return nil, fmt.Errorf("daemon: neighbors[%d] (%s): %w", i, label, err)
 		}
 	}
 	if _, err := fsm.New(p.fcfg); err != nil {
-		return nil, fmt.Errorf("daemon: neighbors[%d] (%s): %w", i, addr, err)
+		return nil, fmt.Errorf("daemon: neighbors[%d] (%s): %w", i, label, err)
 	}
 	return p, nil
 }
