@@ -152,6 +152,15 @@ func (b *builder) neighborServers(leaves []*Node) {
 	}
 }
 
+// serverPortsPerLeaf counts a leaf's server ports: a dual-homed pair's
+// leaves each have a port for every server of the pair.
+func (b *builder) serverPortsPerLeaf() int {
+	if b.in.DualHomed {
+		return 2 * b.in.ServersPerLeaf
+	}
+	return b.in.ServersPerLeaf
+}
+
 // serverPort2 is a dual-homed server's port to its second leaf.
 const serverPort2 = "eth2"
 

@@ -862,7 +862,7 @@ func (b *builder) oversubscription() {
 				tier, o.Ratio, down, up, in.Oversubscription.WarnAbove))
 		}
 	}
-	add(RoleLeaf, float64(in.ServersPerLeaf)*in.Speeds.Server, float64(in.LeafUplinks)*in.Speeds.Fabric)
+	add(RoleLeaf, float64(b.serverPortsPerLeaf())*in.Speeds.Server, float64(in.LeafUplinks)*in.Speeds.Fabric)
 	if in.Stages == 5 {
 		add(RoleSpine, float64(in.LeavesPerPod*b.leafPar)*in.Speeds.Fabric, float64(in.SpineUplinks)*in.Speeds.Fabric)
 	}
