@@ -62,7 +62,7 @@ func BenchmarkInitialTable(b *testing.B) {
 	opts := wire.Options{AS4: true}
 	var nlri []wire.NLRI
 	for i := range prefixes {
-		nlri = append(nlri, wire.NLRI{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{11, byte(i >> 16), byte(i >> 8), byte(i)}), 32)})
+		nlri = append(nlri, wire.NewNLRI(netip.PrefixFrom(netip.AddrFrom4([4]byte{11, byte(i >> 16), byte(i >> 8), byte(i)}), 32), 0))
 	}
 	attrs := &wire.PathAttrs{HasOrigin: true, HasASPath: true, ASPath: wire.ASPath{{Type: wire.ASSequence, ASNs: []uint32{65009, 65100}}},
 		NextHop: netip.MustParseAddr("127.0.0.9")}

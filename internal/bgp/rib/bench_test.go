@@ -53,7 +53,7 @@ func fabricUpdates(p, n int) []*wire.Update {
 			Communities: []uint32{65000<<16 | uint32(set)}}
 		u := &wire.Update{Attrs: a}
 		for i := start; i < min(start+benchPerUpdate, n); i++ {
-			u.NLRI = append(u.NLRI, wire.NLRI{Prefix: benchPrefix(i)})
+			u.NLRI = append(u.NLRI, wire.NewNLRI(benchPrefix(i), 0))
 		}
 		ups = append(ups, u)
 	}
@@ -227,7 +227,7 @@ func BenchmarkUpdateGroups(b *testing.B) {
 				for start := 0; start < prefixes; start += benchPerUpdate {
 					u := &wire.Update{Attrs: a}
 					for i := start; i < start+benchPerUpdate; i++ {
-						u.NLRI = append(u.NLRI, wire.NLRI{Prefix: benchPrefix(i)})
+						u.NLRI = append(u.NLRI, wire.NewNLRI(benchPrefix(i), 0))
 					}
 					e.ApplyUpdate(src, u)
 				}

@@ -98,7 +98,7 @@ func runFuzzOps(t *testing.T, ops []byte) {
 			for pfx, ops := range g.adv[famV4] {
 				for _, op := range ops {
 					if op.skip != id {
-						want[wire.NLRI{Prefix: pfx, PathID: op.id}] = true
+						want[wire.NewNLRI(pfx, op.id)] = true
 					}
 				}
 			}
@@ -130,12 +130,12 @@ func runFuzzOps(t *testing.T, ops []byte) {
 			if next()%4 == 0 {
 				a.HasMED, a.MED = true, uint32(next()%3)
 			}
-			if err := e.ApplyUpdate(id, &wire.Update{Attrs: a, NLRI: []wire.NLRI{{Prefix: pfxs[next()%len(pfxs)]}}}); err != nil {
+			if err := e.ApplyUpdate(id, &wire.Update{Attrs: a, NLRI: []wire.NLRI{wire.NewNLRI(pfxs[next()%len(pfxs)], 0)}}); err != nil {
 				t.Fatal(err)
 			}
 		case 2: // withdraw
 			if up[id] {
-				if err := e.ApplyUpdate(id, &wire.Update{Withdrawn: []wire.NLRI{{Prefix: pfxs[next()%len(pfxs)]}}}); err != nil {
+				if err := e.ApplyUpdate(id, &wire.Update{Withdrawn: []wire.NLRI{wire.NewNLRI(pfxs[next()%len(pfxs)], 0)}}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -223,7 +223,7 @@ func FuzzPatchNextHop(f *testing.F) {
 		if a.MPReach != nil {
 			fam, pfx = wire.IPv6Unicast, netip.MustParsePrefix("2001:db8:1::/48")
 		}
-		msgs, err := wire.AppendUpdates(nil, fam, a, []wire.NLRI{{Prefix: pfx}}, opts)
+		msgs, err := wire.AppendUpdates(nil, fam, a, []wire.NLRI{wire.NewNLRI(pfx, 0)}, opts)
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -43,7 +43,7 @@ func (e *Engine) ApplyUpdate(id PeerID, u *wire.Update) error {
 		return e.EndOfRIB(id, f)
 	}
 	u.Unreachable(func(f wire.Family, n wire.NLRI) {
-		if s, ok := famSlot(f); ok && e.withdraw(s, n.Prefix, id, n.PathID) {
+		if s, ok := famSlot(f); ok && e.withdraw(s, n.Prefix(), id, n.PathID) {
 			p.prefixes--
 		}
 	})
@@ -71,7 +71,7 @@ func (e *Engine) ApplyUpdate(id PeerID, u *wire.Update) error {
 			return
 		}
 		if !ok {
-			if e.withdraw(s, n.Prefix, id, n.PathID) {
+			if e.withdraw(s, n.Prefix(), id, n.PathID) {
 				p.prefixes--
 			}
 			return
@@ -80,10 +80,10 @@ func (e *Engine) ApplyUpdate(id PeerID, u *wire.Update) error {
 		if fast {
 			e.ref(ai)
 		} else {
-			out, accept := p.cfg.Import.Import(info, f, n.Prefix, attrs)
+			out, accept := p.cfg.Import.Import(info, f, n.Prefix(), attrs)
 			if !accept || out == nil {
 				e.rejects.Policy++
-				if e.withdraw(s, n.Prefix, id, n.PathID) {
+				if e.withdraw(s, n.Prefix(), id, n.PathID) {
 					p.prefixes--
 				}
 				return
@@ -93,7 +93,7 @@ func (e *Engine) ApplyUpdate(id PeerID, u *wire.Update) error {
 		if e.attrs.sets[ai].nh[s] == 0 {
 			e.rejects.NoNextHop++
 			e.unref(ai)
-			if e.withdraw(s, n.Prefix, id, n.PathID) {
+			if e.withdraw(s, n.Prefix(), id, n.PathID) {
 				p.prefixes--
 			}
 			return
@@ -103,7 +103,7 @@ func (e *Engine) ApplyUpdate(id PeerID, u *wire.Update) error {
 			e.unref(ai)
 			return
 		}
-		if e.upsert(s, n.Prefix, id, n.PathID, ai) {
+		if e.upsert(s, n.Prefix(), id, n.PathID, ai) {
 			p.prefixes++
 			e.checkMaxPrefix(id, p)
 		}
@@ -127,7 +127,7 @@ func (e *Engine) TreatAsWithdraw(id PeerID, f wire.Family, nlri []wire.NLRI) err
 		return nil
 	}
 	for _, n := range nlri {
-		if e.withdraw(s, n.Prefix, id, n.PathID) {
+		if e.withdraw(s, n.Prefix(), id, n.PathID) {
 			p.prefixes--
 		}
 	}

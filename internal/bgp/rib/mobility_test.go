@@ -65,7 +65,7 @@ func mobRIB(t *testing.T, maxPaths int) (*Engine, []PeerID) {
 func hostUpdate(pfx netip.Prefix, nh string, seq uint32, sticky bool, path ...uint32) *wire.Update {
 	a := &wire.PathAttrs{HasOrigin: true, HasASPath: true, ASPath: seq0(path...), NextHop: mustAddr(nh)}
 	a.ExtCommunities = []wire.ExtCommunity{mobExt(seq, sticky)}
-	return &wire.Update{Attrs: a, NLRI: []wire.NLRI{{Prefix: pfx}}}
+	return &wire.Update{Attrs: a, NLRI: []wire.NLRI{wire.NewNLRI(pfx, 0)}}
 }
 
 func seq0(asns ...uint32) wire.ASPath { return wire.ASPath{{Type: wire.ASSequence, ASNs: asns}} }
@@ -114,7 +114,7 @@ func TestMobilitySelection(t *testing.T) {
 	// Both remote paths go: the local origination is best again and the
 	// engine hears that nobody else claims the host.
 	for _, id := range ids {
-		if err := e.ApplyUpdate(id, &wire.Update{Withdrawn: []wire.NLRI{{Prefix: host}}}); err != nil {
+		if err := e.ApplyUpdate(id, &wire.Update{Withdrawn: []wire.NLRI{wire.NewNLRI(host, 0)}}); err != nil {
 			t.Fatal(err)
 		}
 	}

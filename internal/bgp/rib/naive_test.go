@@ -213,7 +213,7 @@ func TestBestPathAgainstNaive(t *testing.T) {
 				pfx := pfxs[r.IntN(len(pfxs))]
 				pid := uint32(r.IntN(2))
 				if r.IntN(5) == 0 {
-					if err := e.ApplyUpdate(id, &wire.Update{Withdrawn: []wire.NLRI{{Prefix: pfx, PathID: pid}}}); err != nil {
+					if err := e.ApplyUpdate(id, &wire.Update{Withdrawn: []wire.NLRI{wire.NewNLRI(pfx, pid)}}); err != nil {
 						t.Fatal(err)
 					}
 					delete(state[pfx], [2]uint32{uint32(id), pid})
@@ -245,7 +245,7 @@ func TestBestPathAgainstNaive(t *testing.T) {
 					a.OriginatorID = netip.AddrFrom4([4]byte{1, 1, 1, byte(1 + r.IntN(4))})
 					a.ClusterList = make([]uint32, r.IntN(3))
 				}
-				if err := e.ApplyUpdate(id, &wire.Update{Attrs: a, NLRI: []wire.NLRI{{Prefix: pfx, PathID: pid}}}); err != nil {
+				if err := e.ApplyUpdate(id, &wire.Update{Attrs: a, NLRI: []wire.NLRI{wire.NewNLRI(pfx, pid)}}); err != nil {
 					t.Fatal(err)
 				}
 				state[pfx][[2]uint32{uint32(id), pid}] = rpath{peer: id, id: pid, cfg: pi.cfg, rid: pi.rid, attrs: a, nextHp: a.NextHop}

@@ -322,7 +322,7 @@ func (e *Engine) advertiseGroup(gi int, f int, i uint32, idx []int, queue bool) 
 	pfx := en.pfx
 	for _, n := range want {
 		k := slices.IndexFunc(old, func(o outPath) bool { return o.id == n.id })
-		nl := wire.NLRI{Prefix: pfx, PathID: n.id}
+		nl := wire.NewNLRI(pfx, n.id)
 		switch {
 		case k < 0:
 			g.queue(bundleKey{kind: bundleAnnounce, fam: uint8(f), attr: n.attr, self: n.self, except: n.skip}, nl)
@@ -343,7 +343,7 @@ func (e *Engine) advertiseGroup(gi int, f int, i uint32, idx []int, queue bool) 
 	}
 	for _, o := range old {
 		if !slices.ContainsFunc(want, func(n outPath) bool { return n.id == o.id }) {
-			g.queue(bundleKey{kind: bundleWithdraw, fam: uint8(f), except: o.skip}, wire.NLRI{Prefix: pfx, PathID: o.id})
+			g.queue(bundleKey{kind: bundleWithdraw, fam: uint8(f), except: o.skip}, wire.NewNLRI(pfx, o.id))
 		}
 		e.unref(o.attr)
 	}
@@ -583,7 +583,7 @@ func (e *Engine) flushGroups(now time.Time) {
 			if b.key.kind == bundleAnnounce && g.key.mrai > 0 {
 				if hold {
 					for _, n := range b.nlri {
-						g.held[heldKey{b.key.fam, n.Prefix}] = struct{}{}
+						g.held[heldKey{b.key.fam, n.Prefix()}] = struct{}{}
 					}
 					continue
 				}
@@ -628,7 +628,7 @@ func (e *Engine) releaseHeld(gi int, g *updateGroup) {
 	clear(g.held)
 	for _, k := range keys {
 		for _, o := range g.adv[k.fam][k.pfx] {
-			g.queue(bundleKey{kind: bundleAnnounce, fam: k.fam, attr: o.attr, self: o.self, except: o.skip}, wire.NLRI{Prefix: k.pfx, PathID: o.id})
+			g.queue(bundleKey{kind: bundleAnnounce, fam: k.fam, attr: o.attr, self: o.self, except: o.skip}, wire.NewNLRI(k.pfx, o.id))
 		}
 	}
 	for bi := range g.bundles {
@@ -844,7 +844,7 @@ func (e *Engine) dump(gi int, g *updateGroup, to []PeerID, d dumpReq) {
 				if _, ok := byAttr[k]; !ok {
 					order = append(order, k)
 				}
-				byAttr[k] = append(byAttr[k], wire.NLRI{Prefix: p, PathID: o.id})
+				byAttr[k] = append(byAttr[k], wire.NewNLRI(p, o.id))
 			}
 		}
 		for _, k := range order {

@@ -125,7 +125,7 @@ func TestBestPathSteps(t *testing.T) {
 				}
 				pid := uint32(k)
 				pathIDs = append(pathIDs, pid)
-				if err := e.ApplyUpdate(ids[p.peer], &wire.Update{Attrs: &a, NLRI: []wire.NLRI{{Prefix: pfx, PathID: pid}}}); err != nil {
+				if err := e.ApplyUpdate(ids[p.peer], &wire.Update{Attrs: &a, NLRI: []wire.NLRI{wire.NewNLRI(pfx, pid)}}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -225,7 +225,7 @@ func TestPatchNextHop(t *testing.T) {
 		{wire.IPv6Unicast, v6, "2001:db8:1::/48", "2001:db8::2", "fe80::2"},
 	}
 	for _, tc := range tests {
-		msgs, err := wire.AppendUpdates(nil, tc.f, tc.a, []wire.NLRI{{Prefix: netip.MustParsePrefix(tc.pfx)}}, opts)
+		msgs, err := wire.AppendUpdates(nil, tc.f, tc.a, []wire.NLRI{wire.NewNLRI(netip.MustParsePrefix(tc.pfx), 0)}, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -243,7 +243,7 @@ func TestPatchNextHop(t *testing.T) {
 			want.NextHop = mustAddr(tc.global)
 		} else {
 			want.MPReach.NextHop, want.MPReach.LinkLocalNextHop = mustAddr(tc.global), ll
-			want.MPReach.NLRI = []wire.NLRI{{Prefix: netip.MustParsePrefix(tc.pfx)}}
+			want.MPReach.NLRI = []wire.NLRI{wire.NewNLRI(netip.MustParsePrefix(tc.pfx), 0)}
 		}
 		if want.Key() != u.Attrs.Key() {
 			t.Errorf("%s: patched attributes differ:\n got %+v\nwant %+v", tc.f, u.Attrs, want)
@@ -282,7 +282,7 @@ func TestPolicyHook(t *testing.T) {
 	e.Ready(time.Time{})
 	a := &wire.PathAttrs{HasOrigin: true, HasASPath: true, NextHop: mustAddr("10.0.0.2")}
 	err = e.ApplyUpdate(in, &wire.Update{Attrs: a, NLRI: []wire.NLRI{
-		{Prefix: netip.MustParsePrefix("192.0.2.0/24")}, {Prefix: drop}}})
+		wire.NewNLRI(netip.MustParsePrefix("192.0.2.0/24"), 0), wire.NewNLRI(drop, 0)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -100,7 +100,7 @@ func prefixes(in string) ([]wire.NLRI, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, wire.NLRI{Prefix: p, PathID: id})
+		out = append(out, wire.NewNLRI(p, id))
 	}
 	return out, nil
 }
@@ -244,7 +244,7 @@ func (h *harness) run(d *datadriven.TestData) (string, error) {
 		if d.Cmd == "withdraw" {
 			var v4, v6 []wire.NLRI
 			for _, n := range nl {
-				if n.Prefix.Addr().Is4() {
+				if n.Prefix().Addr().Is4() {
 					v4 = append(v4, n)
 				} else {
 					v6 = append(v6, n)
@@ -261,7 +261,7 @@ func (h *harness) run(d *datadriven.TestData) (string, error) {
 			}
 			var v6 []wire.NLRI
 			for _, n := range nl {
-				if n.Prefix.Addr().Is4() {
+				if n.Prefix().Addr().Is4() {
 					u.NLRI = append(u.NLRI, n)
 				} else {
 					v6 = append(v6, n)

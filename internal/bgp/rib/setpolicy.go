@@ -62,7 +62,7 @@ func (e *Engine) SetPolicy(id PeerID, imp, exp Policy, exportName string) error 
 			if slices.ContainsFunc(now, func(o outPath) bool { return o.id == s.id && o.skip != id }) {
 				continue
 			}
-			g.queue(bundleKey{kind: bundleWithdraw, fam: uint8(f), only: id}, wire.NLRI{Prefix: s.pfx, PathID: s.id})
+			g.queue(bundleKey{kind: bundleWithdraw, fam: uint8(f), only: id}, wire.NewNLRI(s.pfx, s.id))
 		}
 	}
 	return nil

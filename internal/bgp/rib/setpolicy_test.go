@@ -29,7 +29,7 @@ func TestSetPolicy(t *testing.T) {
 	}
 	e.Ready(time.Time{})
 	a := &wire.PathAttrs{HasOrigin: true, HasASPath: true, ASPath: seq(64500), NextHop: mustAddr("10.0.0.2")}
-	if err := e.ApplyUpdate(src, &wire.Update{Attrs: a, NLRI: []wire.NLRI{{Prefix: a1}, {Prefix: a2}}}); err != nil {
+	if err := e.ApplyUpdate(src, &wire.Update{Attrs: a, NLRI: []wire.NLRI{wire.NewNLRI(a1, 0), wire.NewNLRI(a2, 0)}}); err != nil {
 		t.Fatal(err)
 	}
 	e.Ready(time.Time{})
@@ -56,13 +56,13 @@ func TestSetPolicy(t *testing.T) {
 				t.Errorf("End-of-RIB sent again")
 			}
 			for _, n := range u.NLRI {
-				announced = append(announced, n.Prefix)
+				announced = append(announced, n.Prefix())
 				if !slices.Contains(u.Attrs.Communities, 65001<<16|99) {
-					t.Errorf("%s sent without the new export's community", n.Prefix)
+					t.Errorf("%s sent without the new export's community", n.Prefix())
 				}
 			}
 			for _, n := range u.Withdrawn {
-				withdrawn = append(withdrawn, n.Prefix)
+				withdrawn = append(withdrawn, n.Prefix())
 			}
 		}
 	}

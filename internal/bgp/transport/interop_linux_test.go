@@ -281,8 +281,8 @@ func TestInteropGoBGP(t *testing.T) {
 	cli("global", "rib", "add", "10.99.0.0/24", "-a", "ipv4")
 	select {
 	case n := <-l.routes:
-		if n.Prefix != netip.MustParsePrefix("10.99.0.0/24") {
-			t.Fatalf("received %v", n.Prefix)
+		if n.Prefix() != netip.MustParsePrefix("10.99.0.0/24") {
+			t.Fatalf("received %v", n.Prefix())
 		}
 	case <-ctx.Done():
 		t.Fatal("no UPDATE from gobgpd")
@@ -396,8 +396,8 @@ router bgp 65001
 	}
 	select {
 	case n := <-l.routes:
-		if n.Prefix != netip.MustParsePrefix("10.98.0.0/24") {
-			t.Fatalf("received %v", n.Prefix)
+		if n.Prefix() != netip.MustParsePrefix("10.98.0.0/24") {
+			t.Fatalf("received %v", n.Prefix())
 		}
 	case <-ctx.Done():
 		t.Fatal("no UPDATE from FRR")

@@ -140,7 +140,7 @@ func toClos(s *genStream) []closContent {
 			c.family = wire.IPv6Unicast
 		}
 		for _, p := range u.prefixes {
-			c.nlri = append(c.nlri, wire.NLRI{Prefix: p})
+			c.nlri = append(c.nlri, wire.NewNLRI(p, 0))
 		}
 		out = append(out, c)
 	}

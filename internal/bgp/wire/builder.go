@@ -98,7 +98,7 @@ func (b *UpdateBuilder) Append(msgs [][]byte, nlri []NLRI) ([][]byte, error) {
 			j++
 		}
 		if j == i {
-			return msgs[:start], fmt.Errorf("bgp: prefix %s does not fit beside the path attributes", nlri[i].Prefix)
+			return msgs[:start], fmt.Errorf("bgp: prefix %s does not fit beside the path attributes", nlri[i].Prefix())
 		}
 		total := b.size(used)
 		msg := appendUpdateHeader(make([]byte, 0, total), total)

@@ -14,9 +14,9 @@ func manyPrefixes(n int, v6 bool) []NLRI {
 	for i := range out {
 		if v6 {
 			a := [16]byte{0x20, 0x01, 0x0d, 0xb8, byte(i >> 16), byte(i >> 8), byte(i)}
-			out[i] = NLRI{Prefix: netip.PrefixFrom(netip.AddrFrom16(a), 56)}
+			out[i] = NewNLRI(netip.PrefixFrom(netip.AddrFrom16(a), 56), 0)
 		} else {
-			out[i] = NLRI{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 32)}
+			out[i] = NewNLRI(netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 32), 0)
 		}
 	}
 	return out
@@ -146,7 +146,7 @@ func benchStream(b *testing.B, perMsg int) (bodies [][]byte, prefixes int) {
 	for i := 0; i < 100; i++ {
 		nlri := manyPrefixes(perMsg, false)
 		for j := range nlri {
-			nlri[j].Prefix = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i), byte(j >> 8), byte(j)}), 32)
+			nlri[j] = NewNLRI(netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i), byte(j >> 8), byte(j)}), 32), 0)
 		}
 		msgs, err := AppendUpdates(nil, IPv4Unicast, attrs, nlri, as4Opts)
 		if err != nil {

@@ -345,7 +345,7 @@ func checkCaptureRoutes(t *testing.T, c *capture, routes []seenRoute) {
 	seen := map[netip.Prefix]bool{}
 	pathIDs := map[wire.Family]bool{}
 	for _, r := range routes {
-		p := r.nlri.Prefix
+		p := r.nlri.Prefix()
 		if !universe[p] {
 			t.Errorf("%v announced, but no daemon originates it", p)
 		}
@@ -396,7 +396,7 @@ func checkCaptureRoutes(t *testing.T, c *capture, routes []seenRoute) {
 func checkCaptureAttrs(t *testing.T, c *capture, r seenRoute, want expectedRoute) {
 	t.Helper()
 	a := r.attrs
-	p := r.nlri.Prefix
+	p := r.nlri.Prefix()
 	if a == nil || !a.HasOrigin || !a.HasASPath {
 		t.Errorf("%v: mandatory attributes missing: %+v", p, a)
 		return

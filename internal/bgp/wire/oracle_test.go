@@ -370,10 +370,10 @@ func nlriKey(f wire.Family, p netip.Prefix, id uint32) string {
 func oursUpdate(u *wire.Update) updView {
 	var v updView
 	for _, n := range u.Withdrawn {
-		v.Withdrawn = append(v.Withdrawn, nlriKey(wire.IPv4Unicast, n.Prefix, n.PathID))
+		v.Withdrawn = append(v.Withdrawn, nlriKey(wire.IPv4Unicast, n.Prefix(), n.PathID))
 	}
 	for _, n := range u.NLRI {
-		v.NLRI = append(v.NLRI, nlriKey(wire.IPv4Unicast, n.Prefix, n.PathID))
+		v.NLRI = append(v.NLRI, nlriKey(wire.IPv4Unicast, n.Prefix(), n.PathID))
 	}
 	a := u.Attrs
 	if a == nil {
@@ -411,13 +411,13 @@ func oursUpdate(u *wire.Update) updView {
 		v.ReachFamily = r.Family.String()
 		v.ReachNH, v.ReachLL = r.NextHop, r.LinkLocalNextHop
 		for _, n := range r.NLRI {
-			v.NLRI = append(v.NLRI, nlriKey(r.Family, n.Prefix, n.PathID))
+			v.NLRI = append(v.NLRI, nlriKey(r.Family, n.Prefix(), n.PathID))
 		}
 	}
 	if r := a.MPUnreach; r != nil {
 		v.UnreachFam = r.Family.String()
 		for _, n := range r.NLRI {
-			v.Withdrawn = append(v.Withdrawn, nlriKey(r.Family, n.Prefix, n.PathID))
+			v.Withdrawn = append(v.Withdrawn, nlriKey(r.Family, n.Prefix(), n.PathID))
 		}
 	}
 	return v

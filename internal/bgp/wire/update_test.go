@@ -36,7 +36,7 @@ func updBody(withdrawn, attrs, nlri []byte) []byte {
 	return append(b, nlri...)
 }
 
-func pfx(s string) NLRI { return NLRI{Prefix: netip.MustParsePrefix(s)} }
+func pfx(s string) NLRI { return NewNLRI(netip.MustParsePrefix(s), 0) }
 
 func encPrefixes(t *testing.T, ss ...string) []byte {
 	t.Helper()
@@ -149,7 +149,7 @@ func TestParseUpdateMasksHostBits(t *testing.T) {
 	// RFC 4271 4.3: trailing bits of the last prefix octet are irrelevant.
 	body := updBody(nil, mandatory4, []byte{20, 10, 1, 0xff})
 	u := mustParse(t, body, as4Opts)
-	if got := u.NLRI[0].Prefix; got != netip.MustParsePrefix("10.1.240.0/20") {
+	if got := u.NLRI[0].Prefix(); got != netip.MustParsePrefix("10.1.240.0/20") {
 		t.Fatalf("prefix %v", got)
 	}
 }
@@ -199,8 +199,8 @@ func TestMPReachExtendedNextHop(t *testing.T) {
 
 func TestAddPath(t *testing.T) {
 	opts := &Options{AS4: true, AddPathRecv: map[Family]bool{IPv4Unicast: true}, AddPathSend: map[Family]bool{IPv4Unicast: true}}
-	nl := cat(appendNLRI(nil, NLRI{Prefix: netip.MustParsePrefix("10.0.0.0/8"), PathID: 7}, true),
-		appendNLRI(nil, NLRI{Prefix: netip.MustParsePrefix("10.0.0.0/8"), PathID: 8}, true))
+	nl := cat(appendNLRI(nil, NewNLRI(netip.MustParsePrefix("10.0.0.0/8"), 7), true),
+		appendNLRI(nil, NewNLRI(netip.MustParsePrefix("10.0.0.0/8"), 8), true))
 	u := mustParse(t, updBody(nil, mandatory4, nl), opts)
 	if len(u.NLRI) != 2 || u.NLRI[0].PathID != 7 || u.NLRI[1].PathID != 8 {
 		t.Fatalf("NLRI %v", u.NLRI)
