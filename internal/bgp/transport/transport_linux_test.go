@@ -510,3 +510,19 @@ func TestSYNTTL(t *testing.T) {
 		}
 	}
 }
+
+func FuzzSYNTTL(f *testing.F) {
+	v4 := make([]byte, 40)
+	v4[0], v4[8] = 0x45, 254
+	v6 := make([]byte, 60)
+	v6[0], v6[7] = 0x60, 255
+	f.Add(v4)
+	f.Add(v6)
+	f.Add([]byte{0x45})
+	f.Fuzz(func(t *testing.T, h []byte) {
+		ttl, ok := synTTL(h)
+		if ok && (ttl < 0 || ttl > 255 || len(h) < 20) {
+			t.Fatalf("synTTL(%x) = %d, %v", h, ttl, ok)
+		}
+	})
+}
