@@ -200,6 +200,9 @@ func unnumberedCheck(n config.Neighbor) error {
 	if n.Password != "" {
 		return errors.New("password: TCP MD5 on an unnumbered neighbor is not supported by this build of closd (the key would need the peer's link-local address and interface); remove it or give the peer's address")
 	}
+	if n.BFD.Enabled {
+		return errors.New("bfd: BFD on an unnumbered neighbor is not supported by this build of closd; remove it or give the peer's address")
+	}
 	return nil
 }
 
