@@ -41,7 +41,7 @@ func (e *Engine) lookupResolver(addr netip.Addr, self netip.Prefix) (ecmpGroup, 
 	t := &e.tables[s]
 	for bits := addr.BitLen(); bits >= 0; bits-- {
 		p, _ := addr.Prefix(bits)
-		i, ok := t.idx[p]
+		i, ok := t.lookup(p)
 		if !ok || p == self {
 			continue
 		}

@@ -1,7 +1,9 @@
 package rib
 
 import (
+	"encoding/binary"
 	"net/netip"
+	"slices"
 )
 
 // staleBit marks a path kept across a graceful restart (RFC 4724).
@@ -35,10 +37,23 @@ type entry struct {
 	recursive bool
 }
 
+// pkey is a prefix as a map key. netip.Prefix holds a pointer (the zone),
+// so a map keyed by it is scanned by every garbage collection; pkey has
+// none. Tables are per family, so IPv4 and IPv6 keys never meet.
+type pkey struct {
+	hi, lo uint64
+	bits   uint8
+}
+
+func keyOf(p netip.Prefix) pkey {
+	a := p.Addr().As16()
+	return pkey{binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:]), uint8(p.Bits())}
+}
+
 // table is one address family's Loc-RIB: a map from prefix to a slot of a
 // dense entry slice, so the map holds no pointers and entries are reused.
 type table struct {
-	idx   map[netip.Prefix]uint32
+	idx   map[pkey]uint32
 	ents  []entry
 	free  []uint32
 	dirty []uint32
@@ -47,17 +62,18 @@ type table struct {
 }
 
 func (t *table) init() {
-	t.idx = map[netip.Prefix]uint32{}
+	t.idx = map[pkey]uint32{}
 	t.recursive = map[uint32]struct{}{}
 }
 
 func (t *table) lookup(p netip.Prefix) (uint32, bool) {
-	i, ok := t.idx[p]
+	i, ok := t.idx[keyOf(p)]
 	return i, ok
 }
 
 func (t *table) getOrCreate(p netip.Prefix) uint32 {
-	if i, ok := t.idx[p]; ok {
+	k := keyOf(p)
+	if i, ok := t.idx[k]; ok {
 		return i
 	}
 	var i uint32
@@ -70,7 +86,7 @@ func (t *table) getOrCreate(p netip.Prefix) uint32 {
 		i = uint32(len(t.ents))
 		t.ents = append(t.ents, entry{pfx: p, live: true})
 	}
-	t.idx[p] = i
+	t.idx[k] = i
 	return i
 }
 
@@ -88,7 +104,7 @@ func (t *table) markDirty(i uint32) {
 // release frees an entry that has no paths and nothing advertised.
 func (t *table) release(i uint32) {
 	en := &t.ents[i]
-	delete(t.idx, en.pfx)
+	delete(t.idx, keyOf(en.pfx))
 	delete(t.recursive, i)
 	paths := en.paths[:0]
 	if cap(paths) > 8 {
@@ -98,34 +114,51 @@ func (t *table) release(i uint32) {
 	t.free = append(t.free, i)
 }
 
+// find returns where the path (peer, id) is in paths, kept sorted by
+// (peer, id), or where it would go. Binary search keeps a prefix that many
+// peers announce (every spine, every ToR of a pod) from costing a scan of
+// all its paths per announcement, quadratic in the number of peers.
+func find(paths []path, peer PeerID, id uint32) (int, bool) {
+	lo, hi := 0, len(paths)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		q := paths[m]
+		if qp := q.peerID(); qp < peer || (qp == peer && q.id < id) {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(paths) && paths[lo].peerID() == peer && paths[lo].id == id
+}
+
 // upsert adds or replaces the path (peer, id) with attribute set attr,
 // taking over one reference on attr. It reports whether the path is new.
 func (e *Engine) upsert(f int, pfx netip.Prefix, peer PeerID, id, attr uint32) bool {
 	t := &e.tables[f]
 	i := t.getOrCreate(pfx)
 	en := &t.ents[i]
-	for k := range en.paths {
+	k, found := find(en.paths, peer, id)
+	if found {
 		p := &en.paths[k]
-		if p.peerID() == peer && p.id == id {
-			stale := p.peer&staleBit != 0
-			p.peer = uint32(peer)
-			if stale {
-				e.peers[peer].stale[f]--
-			}
-			if p.attr == attr {
-				e.unref(attr)
-				if !stale {
-					return false
-				}
-			} else {
-				e.unref(p.attr)
-				p.attr = attr
-			}
-			t.markDirty(i)
-			return false
+		stale := p.peer&staleBit != 0
+		p.peer = uint32(peer)
+		if stale {
+			e.peers[peer].stale[f]--
 		}
+		if p.attr == attr {
+			e.unref(attr)
+			if !stale {
+				return false
+			}
+		} else {
+			e.unref(p.attr)
+			p.attr = attr
+		}
+		t.markDirty(i)
+		return false
 	}
-	en.paths = append(en.paths, path{peer: uint32(peer), attr: attr, id: id})
+	en.paths = slices.Insert(en.paths, k, path{peer: uint32(peer), attr: attr, id: id})
 	t.markDirty(i)
 	return true
 }
@@ -138,21 +171,18 @@ func (e *Engine) withdraw(f int, pfx netip.Prefix, peer PeerID, id uint32) bool 
 		return false
 	}
 	en := &t.ents[i]
-	for k := range en.paths {
-		p := en.paths[k]
-		if p.peerID() == peer && p.id == id {
-			if p.peer&staleBit != 0 {
-				e.peers[peer].stale[f]--
-			}
-			e.unref(p.attr)
-			last := len(en.paths) - 1
-			en.paths[k] = en.paths[last]
-			en.paths = en.paths[:last]
-			t.markDirty(i)
-			return true
-		}
+	k, found := find(en.paths, peer, id)
+	if !found {
+		return false
 	}
-	return false
+	p := en.paths[k]
+	if p.peer&staleBit != 0 {
+		e.peers[peer].stale[f]--
+	}
+	e.unref(p.attr)
+	en.paths = slices.Delete(en.paths, k, k+1)
+	t.markDirty(i)
+	return true
 }
 
 // markStale flags every path of peer and returns how many there are.
@@ -178,20 +208,19 @@ func (t *table) removePeer(e *Engine, peer PeerID, onlyStale bool) {
 		if !en.live {
 			continue
 		}
-		for k := 0; k < len(en.paths); {
-			q := en.paths[k]
-			if q.peerID() == peer && (!onlyStale || q.peer&staleBit != 0) {
-				e.unref(q.attr)
-				last := len(en.paths) - 1
-				en.paths[k] = en.paths[last]
-				en.paths = en.paths[:last]
-				if p.prefixes > 0 {
-					p.prefixes--
-				}
-				t.markDirty(uint32(i))
-				continue
+		n := len(en.paths)
+		en.paths = slices.DeleteFunc(en.paths, func(q path) bool {
+			if q.peerID() != peer || (onlyStale && q.peer&staleBit == 0) {
+				return false
 			}
-			k++
+			e.unref(q.attr)
+			if p.prefixes > 0 {
+				p.prefixes--
+			}
+			return true
+		})
+		if len(en.paths) != n {
+			t.markDirty(uint32(i))
 		}
 	}
 }
