@@ -588,6 +588,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		d.fib = f
 		d.sweepAt = d.now().Add(d.o.SweepAfter)
+		d.warnHostSysctls()
 	}
 	if err := d.startBFD(); err != nil {
 		ln.Close()

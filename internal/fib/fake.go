@@ -194,3 +194,11 @@ func (f *Fake) Overflow() {
 	defer f.mu.Unlock()
 	f.emit(Event{Kind: EventResync})
 }
+
+// Neigh reports a neighbour entry change, as the kernel does when ARP/ND
+// resolution of a gateway fails or succeeds.
+func (f *Fake) Neigh(n Neigh) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.emit(Event{Kind: EventNeigh, Neigh: n})
+}

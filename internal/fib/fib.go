@@ -564,7 +564,7 @@ func (f *FIB) handleLocked(ev Event) bool {
 		if f.o.OnNeigh != nil {
 			f.o.OnNeigh(ev.Neigh)
 		}
-		return false
+		return f.neighLocked(ev.Neigh)
 	// Link and nexthop events only mark the objects stale: they are read
 	// again before planning, and the routes Linux dropped with them are
 	// found then (see refreshNexthopsLocked).

@@ -591,3 +591,15 @@ func (l *Linux) getNexthop(id uint32) (Nexthop, error) {
 		}
 	}
 }
+
+// CheckSysctls checks the host settings (CheckSysctls) as seen from the
+// backend's network namespace: /proc/sys/net shows the namespace of the
+// thread that opens it.
+func (l *Linux) CheckSysctls() []SysctlWarning {
+	var out []SysctlWarning
+	_ = inNetns(l.c.Netns, func() error {
+		out = CheckSysctls("")
+		return nil
+	})
+	return out
+}

@@ -97,7 +97,7 @@ func check(d *Desired, k *Kernel) string {
 func effective(nh Nexthops, k *Kernel, d *Desired) []string {
 	var out []string
 	for _, m := range nh.Members {
-		if l, ok := k.Links[m.Ifindex]; ok && l.Usable() && !d.down[m.key()] {
+		if l, ok := k.Links[m.Ifindex]; ok && l.Usable() && !d.memberDown(m.key()) {
 			out = append(out, fmt.Sprintf("%s@%d*%d", m.Gateway, m.Ifindex, m.weight()))
 		}
 	}

@@ -37,6 +37,9 @@ type Desired struct {
 	withdrawn map[netip.Prefix]struct{}
 	// down holds gateways declared dead (BFD) while their link is up.
 	down map[nhKey]bool
+	// neighDown holds gateways whose neighbour entry failed (link up, next
+	// hop dead), only for members of some set.
+	neighDown map[nhKey]bool
 	// dirty holds prefixes changed since the last plan; allDirty says an
 	// incremental plan cannot be trusted (nothing planned yet).
 	dirty    map[netip.Prefix]struct{}
@@ -335,7 +338,7 @@ func (r *Reconciler) Plan(d *Desired, k *Kernel, o PlanOptions) ([]Op, error) {
 	for _, key := range keys {
 		var es []GroupEntry
 		for _, m := range d.targets[key].nh.Members {
-			if l, ok := k.Links[m.Ifindex]; !ok || !l.Usable() || d.down[m.key()] {
+			if l, ok := k.Links[m.Ifindex]; !ok || !l.Usable() || d.memberDown(m.key()) {
 				continue
 			}
 			id, ok := nhID(m)
