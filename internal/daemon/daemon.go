@@ -1256,6 +1256,26 @@ func (d *Daemon) down(s *session, a fsm.Down) {
 	} else {
 		p.log.Debug("session down", attrs...)
 	}
+	if a.WasEstablished && a.Received != nil && a.Received.Code == wire.CodeCease && a.Received.Subcode == wire.SubConnectionCollision {
+		d.later = append(d.later, func() { d.restartAfterCollision(s) })
+	}
+}
+
+// restartAfterCollision starts a session again at once when the peer
+// closed it, already Established on our side, to resolve a connection
+// collision: when both ends dial at once, one end may reach Established
+// just before the other picks the other connection, and our end refuses
+// that one because it is Established (RFC 4271 6.8). Both connections are
+// then gone though nothing failed, so the idle hold's back-off must not add
+// to it. Only a session that had been Established is restarted, so a
+// collision that repeats before Established backs off as usual.
+func (d *Daemon) restartAfterCollision(s *session) {
+	p := s.p
+	if p.n.Shutdown || p.main != s || p.second != nil || s.fsm.State() != fsm.StateIdle {
+		return
+	}
+	p.log.Info("restarting at once: the session was closed by the peer's collision resolution")
+	d.step(s, fsm.IdleHoldTimerExpires{}, d.now())
 }
 
 func (d *Daemon) deliver(s *session, a fsm.DeliverUpdate) {
