@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,4 +48,22 @@ func TestNodeSocket(t *testing.T) {
 	if got, err := nodeSocket(base, "two", "leaf1"); err != nil || got != "/x/two/leaf1.sock" {
 		t.Errorf("--lab two: %q %v", got, err)
 	}
+}
+
+// FuzzParseTarget feeds arbitrary argument lists (split on NUL) to the
+// flag parser shared by show and the admin verbs: it never panics, and a
+// successful parse has a socket.
+func FuzzParseTarget(f *testing.F) {
+	for _, s := range []string{"bgp\x00summary\x00--json", "--socket\x00/x.sock\x00fib", "--node=leaf1\x00--lab\x00one", "--message\x00hi\x00shutdown\x0010.0.0.1", "--\x00--json", "-", "--node", "--json=1", "--socket=a\x00--node=b"} {
+		f.Add(s)
+	}
+	base := f.TempDir()
+	f.Fuzz(func(t *testing.T, s string) {
+		t.Setenv("CLOS_LAB_DIR", base)
+		args := strings.Split(s, "\x00")
+		tg, ok := parseTarget("show", args, []string{"message TEXT"}, io.Discard)
+		if ok && !tg.help && tg.socket == "" {
+			t.Fatalf("%q: parsed without a socket", args)
+		}
+	})
 }
