@@ -241,3 +241,55 @@ func BenchmarkUpdateGroups(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkIngestWide: 1,000 peers all announce the same 2,000 prefixes
+// (a route server, or a prefix every ToR of a big pod originates), newest
+// peer first, with one Ready at the end: the cost of finding a peer's path
+// among a prefix's many paths, which a scan per announcement made
+// quadratic in the number of peers.
+func BenchmarkIngestWide(b *testing.B) {
+	const peers, prefixes = 1000, 2000
+	var paths int
+	var elapsed, cpu time.Duration
+	for b.Loop() {
+		e, err := New(Config{LocalAS: 65001, RouterID: netip.MustParseAddr("10.0.0.1"), MultipathRelax: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids := make([]PeerID, peers)
+		ups := make([]*wire.Update, peers)
+		for p := range peers {
+			addr := netip.AddrFrom4([4]byte{10, 200 + byte(p>>8), byte(p), 1})
+			id, err := e.AddPeer(PeerConfig{Type: EBGP, PeerAS: uint32(64600 + p), Address: addr,
+				LocalAddress: netip.AddrFrom4([4]byte{10, 200 + byte(p>>8), byte(p), 2})})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := e.PeerUp(id, addr, wire.Options{AS4: true}, []wire.Family{wire.IPv4Unicast}); err != nil {
+				b.Fatal(err)
+			}
+			ids[p] = id
+			u := &wire.Update{Attrs: &wire.PathAttrs{HasOrigin: true, HasASPath: true, NextHop: addr,
+				ASPath: wire.ASPath{{Type: wire.ASSequence, ASNs: []uint32{uint32(64600 + p), 65100}}}}}
+			for i := range prefixes {
+				u.NLRI = append(u.NLRI, wire.NewNLRI(benchPrefix(i), 0))
+			}
+			ups[p] = u
+		}
+		e.Ready(time.Time{})
+		start, startCPU := time.Now(), cpuTime()
+		for p := peers - 1; p >= 0; p-- {
+			if err := e.ApplyUpdate(ids[p], ups[p]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		e.Ready(time.Time{})
+		elapsed += time.Since(start)
+		cpu += cpuTime() - startCPU
+		paths += peers * prefixes
+	}
+	b.ReportMetric(float64(paths)/elapsed.Seconds(), "paths/s")
+	if cpu > 0 {
+		b.ReportMetric(float64(paths)/cpu.Seconds(), "paths/cpu-s")
+	}
+}
