@@ -2,8 +2,10 @@ package fib
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"sync"
+	"syscall"
 )
 
 // Fake is an in-memory kernel with Linux's nexthop and route semantics (see
@@ -13,12 +15,15 @@ import (
 // echoes. Linux sends nothing for the cascade of a link going down, and
 // neither does Fake.
 type Fake struct {
-	mu     sync.Mutex
-	k      *Kernel
-	subs   []*fakeSub
-	fault  func(Op) error
-	ops    int
-	writes int
+	mu    sync.Mutex
+	k     *Kernel
+	subs  []*fakeSub
+	fault func(Op) error
+	// loseAcks, if > 0, makes the next Apply lose the answers after that
+	// many ops (see LoseAcks).
+	loseAcks int
+	ops      int
+	writes   int
 }
 
 type fakeSub struct {
@@ -64,7 +69,22 @@ func (f *Fake) Apply(ctx context.Context, ops []Op) ([]error, error) {
 		}
 		res[i] = f.k.Apply(op)
 	}
+	if n := f.loseAcks; n > 0 && n < len(ops) {
+		// The kernel did every write; the answers after the n-th are
+		// lost, as when the request socket overflows (ENOBUFS).
+		f.loseAcks = 0
+		return res[:n], fmt.Errorf("fib: netlink ack: %w", syscall.ENOBUFS)
+	}
 	return res, nil
+}
+
+// LoseAcks makes the next Apply of more than n ops perform them all but
+// report only the first n results and ENOBUFS for the channel: the caller
+// does not know what happened to the rest and must re-dump.
+func (f *Fake) LoseAcks(n int) {
+	f.mu.Lock()
+	f.loseAcks = n
+	f.mu.Unlock()
 }
 
 // Subscribe implements Backend. The channel holds up to 256 events; when a

@@ -75,17 +75,46 @@ func (d *Desired) Set(p netip.Prefix, nh Nexthops) error {
 // SetMany makes every prefix in ps forward to nh (one ECMP set of the RIB),
 // checking and interning nh once. On error nothing is changed.
 func (d *Desired) SetMany(ps []netip.Prefix, nh Nexthops) error {
+	// The members' checks depend only on the prefix's family: check them
+	// once per family, and each prefix alone after that (a full table
+	// is a million prefixes over a handful of sets).
+	var checked [2]bool
 	for _, p := range ps {
+		fam := 0
+		if p.Addr().Is6() {
+			fam = 1
+		}
+		if checked[fam] && p.IsValid() && p == p.Masked() {
+			continue
+		}
 		if err := nh.validate(p); err != nil {
 			return err
 		}
+		checked[fam] = true
 	}
 	c := nh.canonical()
 	k := c.key()
-	if len(d.routes) == 0 && len(ps) > 1024 {
+	if !d.allDirty && len(ps) > 1024 && len(d.dirty)+len(ps) > len(d.routes)/2 {
+		// Tracking most of the table as changed costs a second map as
+		// big as the table; one full plan is cheaper.
+		d.allDirty = true
+		clear(d.dirty)
+	}
+	if len(d.routes) == 0 && len(d.withdrawn) == 0 && len(ps) > 1024 {
 		// A first load: size the map once instead of growing it a
-		// million times.
+		// million times, and insert without looking up first (there is
+		// nothing to replace; refs count the distinct prefixes).
 		d.routes = make(map[netip.Prefix]*target, len(ps))
+		t := d.targets[k]
+		if t == nil {
+			t = &target{key: k, nh: c}
+			d.targets[k] = t
+		}
+		for _, p := range ps {
+			d.routes[p] = t
+		}
+		t.refs += len(d.routes)
+		return nil
 	}
 	for _, p := range ps {
 		d.set(p, c, k)
@@ -448,6 +477,17 @@ func (r *Reconciler) Plan(d *Desired, k *Kernel, o PlanOptions) ([]Op, error) {
 		t.planID = r.groupID[key]
 		t.planEmpty = key != blackholeKey && len(entries[key]) == 0
 	}
+	// Route writes go straight after the object writes in the slice that
+	// is returned, sized for a first load, so a million-route plan neither
+	// grows nor copies a slice of a million ops.
+	est := len(nhOps) + len(groupOps)
+	if full {
+		est += max(0, len(d.routes)-len(k.Routes))
+	} else {
+		est += len(d.dirty)
+	}
+	routeOps = make([]Op, 0, est+16)
+	routeOps = append(append(routeOps, nhOps...), groupOps...)
 	routeOf := func(pfx netip.Prefix, t *target) {
 		want := Route{Prefix: pfx, Blackhole: t.nh.Blackhole}
 		if !want.Blackhole {
@@ -548,10 +588,7 @@ func (r *Reconciler) Plan(d *Desired, k *Kernel, o PlanOptions) ([]Op, error) {
 		}
 	}
 
-	out := make([]Op, 0, len(nhOps)+len(groupOps)+len(routeOps)+len(delRouteOps)+len(delGroupOps)+len(delNhOps))
-	out = append(out, nhOps...)
-	out = append(out, groupOps...)
-	out = append(out, routeOps...)
+	out := routeOps // holds nhOps and groupOps first
 	out = append(out, delRouteOps...)
 	out = append(out, delGroupOps...)
 	out = append(out, delNhOps...)
