@@ -305,8 +305,27 @@ func TestInteropECMPMultipathRelax(t *testing.T) {
 					t.Fatalf("%s: want one next hop in closd's API without multipath-relax, got %v:\n%s", c.prefix, gws, out)
 				}
 			}
-			if relax {
-				l.checkPolicies(t)
+			if !relax {
+				return
+			}
+			l.checkPolicies(t)
+			// Spine a withdraws: the group shrinks to spine b, in the
+			// kernel and in the API.
+			out, err := shErr(l.spines["a"].vtysh, "--vty_socket", filepath.Join(l.dir, "a"), "-c", "configure terminal",
+				"-c", "router bgp 65002", "-c", "address-family ipv4 unicast", "-c", "no network "+ecmpV4)
+			if err != nil {
+				t.Fatalf("vtysh: %v\n%s", err, out)
+			}
+			only := []string{spineAddr("b", false, false)}
+			poll(t, ecmpV4+" down to spine b in the kernel", func() (bool, string) {
+				gws, out := l.kernelGateways(ecmpV4)
+				return slices.Equal(gws, only), out
+			})
+			if gws, out := l.apiWant(ecmpV4); !slices.Equal(gws, only) {
+				t.Fatalf("%s: closd's API wants %v after spine a's withdrawal, want %v:\n%s", ecmpV4, gws, only, out)
+			}
+			if gws, out := l.kernelGateways(ecmpV6); len(gws) != 2 {
+				t.Fatalf("%s lost an ECMP member too: %v\n%s", ecmpV6, gws, out)
 			}
 		})
 	}
