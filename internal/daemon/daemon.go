@@ -214,6 +214,8 @@ type peer struct {
 	dyn *dynRange
 	// bfd is the neighbor's BFD session, nil without one.
 	bfd *peerBFD
+	// gr holds the peer's routes while it restarts (gr.go).
+	gr *grHold
 	// adminDown is set while the operator has the neighbor shut down
 	// (ShutdownNeighbor); n.Shutdown is then set too.
 	adminDown bool
@@ -252,8 +254,9 @@ type session struct {
 	// fsm does not see.
 	ribSent uint64
 	// ifname is the interface whose loss drops the session at once (fast
-	// fall-over), "" when none.
-	ifname string
+	// fall-over), "" when none; linkDown is set when that happened.
+	ifname   string
+	linkDown bool
 }
 
 // conn is a live connection; closed once detached from its session, after
@@ -445,6 +448,7 @@ func (d *Daemon) newPeer(i int, n config.Neighbor, addr netip.Addr) (*peer, erro
 			RouteRefresh:    true,
 			AS4:             true,
 			ExtendedNextHop: extendedNextHop(n, fams),
+			GracefulRestart: grCapability(),
 		},
 		Jitter: rand.Float64,
 	}
@@ -699,6 +703,7 @@ func (d *Daemon) resetTimer(t *time.Timer) {
 	consider(d.hostsDeadline())
 	consider(d.servicesDeadline())
 	consider(d.raDeadline())
+	consider(d.grDeadline())
 	if at, ok := d.rib.NextDeadline(); ok {
 		consider(at)
 	}
@@ -725,6 +730,7 @@ func (d *Daemon) tick() {
 	d.hostsTick(now)
 	d.tickServices(now)
 	d.raTick(now)
+	d.grTick(now)
 	if !d.sweepAt.IsZero() && !d.sweepAt.After(now) {
 		d.sweepAt = time.Time{}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -1197,6 +1203,7 @@ func (d *Daemon) established(s *session, neg fsm.Negotiated) {
 		s.local = s.conn.tc.LocalAddr().Addr().Unmap()
 		pc.LocalAddress = s.local.WithZone("")
 		s.ifname = d.sessionIface(p, s.local)
+		s.linkDown = false
 	}
 	switch p.n.RemovePrivateAS {
 	case "all":
@@ -1206,11 +1213,19 @@ func (d *Daemon) established(s *session, neg fsm.Negotiated) {
 	}
 	pc.Import, pc.Export, pc.ExportName = d.peerPolicy(p, typ)
 	d.serviceExport(&pc)
-	id, err := d.rib.AddPeer(pc)
+	id, resumed := d.grResume(p, d.now())
+	var err error
+	if !resumed {
+		id, err = d.rib.AddPeer(pc)
+	}
 	if err == nil {
 		err = d.rib.PeerUp(id, neg.PeerID, neg.Options, neg.Families)
 		if err != nil {
 			d.rib.RemovePeer(id)
+			if resumed {
+				p.gr = nil
+				delete(d.byRIB, id)
+			}
 		}
 	}
 	if err != nil {
@@ -1222,6 +1237,9 @@ func (d *Daemon) established(s *session, neg fsm.Negotiated) {
 	}
 	s.ribID, s.inRIB = id, true
 	d.byRIB[id] = s
+	if resumed {
+		d.grResumed(p, neg)
+	}
 	// A dynamic neighbor, or a multihop one without a configured local
 	// address, gets its BFD session now that it is known.
 	d.addBFD(p, s.local)
@@ -1233,10 +1251,12 @@ func (d *Daemon) established(s *session, neg fsm.Negotiated) {
 func (d *Daemon) down(s *session, a fsm.Down) {
 	p := s.p
 	if s.inRIB {
-		if err := d.rib.RemovePeer(s.ribID); err != nil {
-			p.log.Error("removing the peer from the RIB", "err", err)
+		if !d.grDown(s, a, d.now()) {
+			if err := d.rib.RemovePeer(s.ribID); err != nil {
+				p.log.Error("removing the peer from the RIB", "err", err)
+			}
+			delete(d.byRIB, s.ribID)
 		}
-		delete(d.byRIB, s.ribID)
 		s.inRIB = false
 		clear(p.received)
 	}

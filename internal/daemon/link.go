@@ -153,6 +153,7 @@ func (d *Daemon) linkChanged(s LinkState) {
 				continue
 			}
 			p.log.Info("interface down: dropping the session (fast fall-over)", "interface", s.Name, "state", ss.fsm.State().String())
+			ss.linkDown = true
 			d.step(ss, fsm.TcpConnectionFails{Reason: "interface " + s.Name + " went down"}, now)
 			d.closeConn(ss)
 		}

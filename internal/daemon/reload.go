@@ -421,7 +421,12 @@ func (d *Daemon) deconfigure(p *peer, sub uint8, now time.Time) {
 	}
 	p.second = nil
 	d.removeBFD(p)
-	delete(d.byAddr, p.remote.Addr())
+	d.grForget(p)
+	if p.n.Interface != "" {
+		d.unnumRemove(p)
+	} else {
+		delete(d.byAddr, p.remote.Addr())
+	}
 	d.peers = slices.DeleteFunc(d.peers, func(q *peer) bool { return q == p })
 	if p.dyn != nil {
 		p.dyn.count--
@@ -438,7 +443,11 @@ func (d *Daemon) startPeer(p *peer, now time.Time) {
 			p.log.Warn("TCP MD5 key on the listener", "err", err)
 		}
 	}
-	d.byAddr[p.remote.Addr()] = p
+	if p.n.Interface != "" {
+		d.unnumAdd(p, now)
+	} else {
+		d.byAddr[p.remote.Addr()] = p
+	}
 	d.peers = append(d.peers, p)
 	p.main = d.newSession(p)
 	if p.n.Shutdown {

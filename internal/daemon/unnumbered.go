@@ -214,3 +214,29 @@ func extendedNextHop(n config.Neighbor, fams []wire.Family) []wire.ExtendedNextH
 	}
 	return []wire.ExtendedNextHop{{NLRI: wire.IPv4Unicast, NextHopAFI: wire.AFIIPv6}}
 }
+
+// unnumAdd registers an interface neighbor added by a config reload:
+// router discovery starts if it was not running, on the link's known state.
+func (d *Daemon) unnumAdd(p *peer, now time.Time) {
+	d.unnum[p.n.Interface] = p
+	if d.ra == nil {
+		if err := d.startUnnumbered(); err != nil {
+			p.log.Warn("router discovery: the peer can still connect to us, but is not learned from its advertisements", "err", err)
+			return
+		}
+	}
+	if s, ok := d.links[p.n.Interface]; ok {
+		d.unnumLink(s, now)
+	}
+}
+
+// unnumRemove forgets an interface neighbor removed by a config reload.
+func (d *Daemon) unnumRemove(p *peer) {
+	if d.unnum[p.n.Interface] != p {
+		return
+	}
+	delete(d.unnum, p.n.Interface)
+	if d.ra != nil {
+		d.raActions(d.ra.Remove(p.n.Interface), d.now())
+	}
+}
