@@ -223,6 +223,14 @@ func cpuTime(who int) time.Duration {
 }
 
 func benchInstall(b *testing.B, n int, c LinuxConfig) {
+	// CLOS_FIB_BENCH_BATCH: messages per sendmsg (default the backend's).
+	if s := os.Getenv("CLOS_FIB_BENCH_BATCH"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 {
+			b.Fatalf("CLOS_FIB_BENCH_BATCH=%q: want a positive number", s)
+		}
+		c.BatchMessages = v
+	}
 	var total, cpu time.Duration
 	for range b.N {
 		b.StopTimer()
