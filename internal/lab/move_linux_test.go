@@ -257,18 +257,23 @@ func TestDualHomedLab(t *testing.T) {
 	l := upLab(t, ctx, path, Options{Kind: KindClosd, Closd: closd})
 	l.reachable("dual-homed")
 	s1 := netip.MustParseAddr("10.2.0.2")
-	// Let the server speak on both links so both leaves learn it (an ECMP
-	// default sends a flow one way only).
-	if err := announce(Netns(l.s.Prefix, "server1"), "eth1", []netip.Addr{s1}); err != nil {
-		t.Fatal(err)
+	// The server speaks on both links so both leaves learn it (an ECMP
+	// default sends a flow one way only; a leaf forgets the hosts of a
+	// port that went down, and a server that keeps its gateway's ARP entry
+	// would not be learned again until that entry expires): as a
+	// dual-homed host does when a link comes up.
+	bothLeaves := func(when string) {
+		for _, ifc := range []string{"eth1", "eth2"} {
+			if err := announce(Netns(l.s.Prefix, "server1"), ifc, []netip.Addr{s1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l.waitFor("the spines spread server1 over both leaves "+when, 10*time.Second, func() (bool, string) {
+			r := l.route("spine3", s1)
+			return strings.Count(r, "nexthop via") == 2, r
+		})
 	}
-	if err := announce(Netns(l.s.Prefix, "server1"), "eth2", []netip.Addr{s1}); err != nil {
-		t.Fatal(err)
-	}
-	l.waitFor("the spines spread server1 over both leaves", 10*time.Second, func() (bool, string) {
-		r := l.route("spine3", s1)
-		return strings.Count(r, "nexthop via") == 2, r
-	})
+	bothLeaves("at start")
 	for _, end := range []string{"leaf1:swp3", "leaf2:swp5"} {
 		if err := Fail(ctx, l.s, l.f, end, false); err != nil {
 			t.Fatal(err)
@@ -277,6 +282,7 @@ func TestDualHomedLab(t *testing.T) {
 		if err := Restore(ctx, l.s, l.f, end); err != nil {
 			t.Fatal(err)
 		}
+		bothLeaves("after restoring " + end)
 		l.reachable("after restoring " + end)
 	}
 }
