@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -485,5 +486,74 @@ neighbors:
 		if ok, out := l.kernelRoute(p); ok {
 			t.Fatalf("closd installed %s, denied by its import prefix-list: %s", p, out)
 		}
+	}
+}
+
+// gobgpTwice matches the AS_PATH column of `gobgp global rib` holding
+// exactly 65001 65001 (columns are padded with spaces).
+var gobgpTwice = regexp.MustCompile(`\s65001 65001\s\s`)
+
+// TestInteropGoBGPPolicy: closd's export route-map seen in GoBGP's RIB, in
+// both families.
+func TestInteropGoBGPPolicy(t *testing.T) {
+	l := newLab(t)
+	gobgpd := testenv.RequireTool(t, "gobgpd")
+	gobgp := testenv.RequireTool(t, "gobgp")
+	conf := fmt.Sprintf(`[global.config]
+  as = 65002
+  router-id = "10.0.0.2"
+  port = 179
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "%[1]s"
+    peer-as = 65001
+  [neighbors.timers.config]
+    connect-retry = 1
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "%[2]s"
+    peer-as = 65001
+  [neighbors.timers.config]
+    connect-retry = 1
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv6-unicast"
+`, usV4, usV6)
+	cf := filepath.Join(l.dir, "gobgpd.toml")
+	os.WriteFile(cf, []byte(conf), 0o644)
+	l.start(t, l.peer, "gobgpd", "", gobgpd, "-f", cf, "--api-hosts", "127.0.0.1:50051", "-l", "info")
+	cli := func(args ...string) (string, error) {
+		return shErr(append([]string{"ip", "netns", "exec", l.peer, gobgp, "-u", "127.0.0.1", "-p", "50051"}, args...)...)
+	}
+	poll(t, "gobgpd's API", func() (bool, string) {
+		out, err := cli("global")
+		return err == nil, out
+	})
+	l.runClosd(t, fmt.Sprintf(`router-id: 10.0.0.1
+asn: 65001
+log: {level: debug}
+networks: [10.1.0.0/24, "fd00:1::/64"]
+policy:
+  route-maps:
+    - name: TO-GOBGP
+      entries:
+        - {seq: 10, action: permit, set: {med: 33, community-add: ["65001:9"], prepend: [65001]}}
+neighbors:
+  - address: %s
+    remote-as: 65002
+    route-map: {out: TO-GOBGP}
+  - address: "%s"
+    remote-as: 65002
+    route-map: {out: TO-GOBGP}
+`, peerV4, peerV6))
+	for _, c := range []struct{ fam, p string }{{"ipv4", "10.1.0.0/24"}, {"ipv6", "fd00:1::/64"}} {
+		poll(t, "GoBGP to see "+c.p+" with MED 33, 65001:9, AS path 65001 65001", func() (bool, string) {
+			out, _ := cli("global", "rib", "-a", c.fam, c.p)
+			return strings.Contains(out, c.p) && gobgpTwice.MatchString(out) &&
+				strings.Contains(out, "{Med: 33}") && strings.Contains(out, "65001:9"), out
+		})
 	}
 }
