@@ -44,6 +44,7 @@ type Desired struct {
 	// incremental plan cannot be trusted (nothing planned yet).
 	dirty    map[netip.Prefix]struct{}
 	allDirty bool
+	memo     setMemo
 }
 
 type target struct {
@@ -64,12 +65,39 @@ func NewDesired() *Desired {
 // Set makes p forward to nh. It returns an error, changing nothing, if nh is
 // not something the kernel can install.
 func (d *Desired) Set(p netip.Prefix, nh Nexthops) error {
+	fam := 0
+	if p.Addr().Is6() {
+		fam = 1
+	}
+	m := &d.memo
+	same := m.valid && nh.Blackhole == m.blackhole && slices.Equal(nh.Members, m.in)
+	if same && m.fam[fam] && p.IsValid() && p == p.Masked() {
+		// The RIB hands over a table prefix by prefix, mostly with the
+		// same set: check, sort and key it once, not once per prefix.
+		d.set(p, m.c, m.k)
+		return nil
+	}
 	if err := nh.validate(p); err != nil {
 		return err
 	}
-	c := nh.canonical()
-	d.set(p, c, c.key())
+	if !same {
+		c := nh.canonical()
+		*m = setMemo{valid: true, blackhole: nh.Blackhole, in: slices.Clone(nh.Members), c: c, k: c.key()}
+	}
+	m.fam[fam] = true
+	d.set(p, m.c, m.k)
 	return nil
+}
+
+// setMemo is the last set given to Set, as given and in canonical form,
+// with the families it was checked for.
+type setMemo struct {
+	valid     bool
+	blackhole bool
+	in        []Member
+	fam       [2]bool
+	c         Nexthops
+	k         groupKey
 }
 
 // SetMany makes every prefix in ps forward to nh (one ECMP set of the RIB),
