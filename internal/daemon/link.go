@@ -144,6 +144,10 @@ func (d *Daemon) linkChanged(s LinkState) {
 		d.links[s.Name] = s
 	}
 	d.unnumLink(s, now)
+	if known && !old.Up && s.Up {
+		d.linkBack(s.Name)
+		return
+	}
 	if !known || !old.Up || s.Up {
 		return
 	}
@@ -207,4 +211,21 @@ func unnumberedConfigured(cfg *config.Config) bool {
 		}
 	}
 	return false
+}
+
+// linkBack starts the sessions that last ran over an interface that came
+// back up, at once, as FRR does when a connected route returns: the session
+// went down because the link failed, not because the peer misbehaved, so
+// the idle hold (which doubles with each drop within a minute) must not keep
+// a restored link without BGP for up to two minutes.
+func (d *Daemon) linkBack(ifname string) {
+	for _, p := range d.peers {
+		s := p.main
+		if s == nil || s.ifname != ifname || s.conn != nil || bfdHeld(p) {
+			continue
+		}
+		p.log.Info("interface up: starting the session now", "interface", ifname, "state", s.fsm.State().String())
+		d.bfdKickBGP(p)
+	}
+	d.runLater()
 }

@@ -131,3 +131,37 @@ neighbors:
 		return !n.Address.IsValid(), n.Address.String()
 	})
 }
+
+// TestLinkBackRestartsAtOnce: a session dropped by fall-over comes back as
+// soon as its interface does, not after the idle hold, which after a few
+// flaps within a minute grows to minutes.
+func TestLinkBackRestartsAtOnce(t *testing.T) {
+	ca, cb := linkPair(t)
+	la, lb := NewFakeLinks(), NewFakeLinks()
+	la.Set(LinkState{Name: "lo", Up: true})
+	lb.Set(LinkState{Name: "lo", Up: true})
+	// Only a's address is on an interface here (b's 127.0.0.2 is not an
+	// address of lo), so only a sees the link; b restarts quickly and a,
+	// which refuses connections while Idle, must start at once by itself.
+	oa := Options{ConnectRetry: 30 * time.Second, IdleHoldTime: 20 * time.Second, MaxIdleHoldTime: 40 * time.Second, Links: la}
+	ob := Options{ConnectRetry: time.Second, IdleHoldTime: 50 * time.Millisecond, MaxIdleHoldTime: 100 * time.Millisecond, Links: lb}
+	a := start(t, "a", parse(t, "a.yaml", ca), oa)
+	b := start(t, "b", parse(t, "b.yaml", cb), ob)
+	established := func() (bool, string) {
+		na, nb := neighbor(t, a.d, "127.0.0.2"), neighbor(t, b.d, "127.0.0.1")
+		return na.State == "Established" && nb.State == "Established" && kernelHas(a.fake, "10.2.0.0/24"), na.State + "/" + nb.State
+	}
+	pollFor(t, "the session", 20*time.Second, established)
+	la.Set(LinkState{Name: "lo", Up: false})
+	lb.Set(LinkState{Name: "lo", Up: false})
+	waitFor(t, "both ends to drop the session", func() (bool, string) {
+		na, nb := neighbor(t, a.d, "127.0.0.2"), neighbor(t, b.d, "127.0.0.1")
+		return na.State != "Established" && nb.State != "Established", na.State + "/" + nb.State
+	})
+	back := time.Now()
+	la.Set(LinkState{Name: "lo", Up: true})
+	lb.Set(LinkState{Name: "lo", Up: true})
+	// 8 s is far below the 20 s idle hold and the 30 s ConnectRetry.
+	pollFor(t, "the session back after the link", 8*time.Second, established)
+	t.Logf("session and route back %v after the link came up", time.Since(back))
+}
