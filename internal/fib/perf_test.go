@@ -151,3 +151,38 @@ func BenchmarkDesiredSet(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ps)), "ns/prefix")
 }
+
+// Recording most of the table as dirty switches to one full plan; the
+// result is the same.
+func TestManySetsPlanInFull(t *testing.T) {
+	k := fakeWithLinks(2).k
+	r, _ := NewReconciler(DefaultIDRange)
+	d := NewDesired()
+	applyAll(t, k, mustPlan(t, r, d, k, PlanOptions{Incremental: true}))
+	ps := manyPrefixes(6000, 3)
+	for _, p := range ps {
+		must(t, d.Set(p, ECMP(m4(1, 1), m4(2, 2))))
+	}
+	if !d.allDirty || len(d.dirty) != 0 {
+		t.Fatalf("allDirty %v, %d dirty", d.allDirty, len(d.dirty))
+	}
+	applyAll(t, k, mustPlan(t, r, d, k, PlanOptions{Incremental: true}))
+	if s := check(d, k); s != "" {
+		t.Fatal(s)
+	}
+	// A few changes in a big table stay incremental.
+	for _, p := range ps[:100] {
+		d.Delete(p)
+	}
+	if d.allDirty || len(d.dirty) != 100 {
+		t.Fatalf("allDirty %v, %d dirty", d.allDirty, len(d.dirty))
+	}
+	ops := mustPlan(t, r, d, k, PlanOptions{Incremental: true})
+	if got := kinds(ops); got[OpDelRoute] != 100 || len(got) != 1 {
+		t.Fatalf("%v", got)
+	}
+	applyAll(t, k, ops)
+	if s := check(d, k); s != "" {
+		t.Fatal(s)
+	}
+}

@@ -168,7 +168,18 @@ func (d *Desired) set(p netip.Prefix, c Nexthops, k groupKey) {
 		delete(d.withdrawn, p)
 	}
 	if !d.allDirty {
-		d.dirty[p] = struct{}{}
+		d.markDirty(p)
+	}
+}
+
+// markDirty records p for the next incremental plan. Once most of the table
+// is recorded, one full plan is cheaper than a second map as big as the
+// table.
+func (d *Desired) markDirty(p netip.Prefix) {
+	d.dirty[p] = struct{}{}
+	if len(d.dirty) > 4096 && len(d.dirty) > len(d.routes)/2 {
+		d.allDirty = true
+		clear(d.dirty)
 	}
 }
 
@@ -182,7 +193,7 @@ func (d *Desired) Delete(p netip.Prefix) bool {
 	delete(d.routes, p)
 	d.withdrawn[p] = struct{}{}
 	if !d.allDirty {
-		d.dirty[p] = struct{}{}
+		d.markDirty(p)
 	}
 	return true
 }
@@ -211,7 +222,7 @@ func (d *Desired) SetGatewayDown(gw netip.Addr, ifindex int, down bool) {
 // it behind our back).
 func (d *Desired) MarkDirty(p netip.Prefix) {
 	if !d.allDirty {
-		d.dirty[p] = struct{}{}
+		d.markDirty(p)
 	}
 }
 
