@@ -133,6 +133,17 @@ func TestSetMemo(t *testing.T) {
 	if got, _ := d.Get(pfx("100.0.6.0/24")); got.String() != "via 10.0.1.2 dev if1 weight 1 via 10.0.3.2 dev if3 weight 1" {
 		t.Fatalf("100.0.6.0/24: %s", got)
 	}
+	// The memo's target dropped (its last prefix deleted) and wanted again.
+	d2 := NewDesired()
+	must(t, d2.Set(pfx("100.1.0.0/24"), a))
+	d2.Delete(pfx("100.1.0.0/24"))
+	if d2.Groups() != 0 {
+		t.Fatalf("%d groups after the only prefix went", d2.Groups())
+	}
+	must(t, d2.Set(pfx("100.1.1.0/24"), a))
+	if d2.Groups() != 1 || d2.Len() != 1 || d2.routes[pfx("100.1.1.0/24")] != d2.targets[d2.memo.k] {
+		t.Fatalf("%d groups, %d prefixes, target not interned", d2.Groups(), d2.Len())
+	}
 }
 
 // BenchmarkDesiredSet is the daemon's path: a table handed over prefix by

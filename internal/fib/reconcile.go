@@ -74,7 +74,7 @@ func (d *Desired) Set(p netip.Prefix, nh Nexthops) error {
 	if same && m.fam[fam] && p.IsValid() && p == p.Masked() {
 		// The RIB hands over a table prefix by prefix, mostly with the
 		// same set: check, sort and key it once, not once per prefix.
-		d.set(p, m.c, m.k)
+		d.setTarget(p, d.memoTarget())
 		return nil
 	}
 	if err := nh.validate(p); err != nil {
@@ -85,8 +85,19 @@ func (d *Desired) Set(p netip.Prefix, nh Nexthops) error {
 		*m = setMemo{valid: true, blackhole: nh.Blackhole, in: slices.Clone(nh.Members), c: c, k: c.key()}
 	}
 	m.fam[fam] = true
-	d.set(p, m.c, m.k)
+	d.setTarget(p, d.memoTarget())
 	return nil
+}
+
+// memoTarget is the memo's target. A target with references is still
+// interned (unref drops it only at zero), so the pointer is reused without
+// hashing the set's key.
+func (d *Desired) memoTarget() *target {
+	m := &d.memo
+	if m.t == nil || m.t.refs == 0 {
+		m.t = d.targetFor(m.c, m.k)
+	}
+	return m.t
 }
 
 // setMemo is the last set given to Set, as given and in canonical form,
@@ -98,6 +109,7 @@ type setMemo struct {
 	fam       [2]bool
 	c         Nexthops
 	k         groupKey
+	t         *target
 }
 
 // SetMany makes every prefix in ps forward to nh (one ECMP set of the RIB),
@@ -133,34 +145,46 @@ func (d *Desired) SetMany(ps []netip.Prefix, nh Nexthops) error {
 		// million times, and insert without looking up first (there is
 		// nothing to replace; refs count the distinct prefixes).
 		d.routes = make(map[netip.Prefix]*target, len(ps))
-		t := d.targets[k]
-		if t == nil {
-			t = &target{key: k, nh: c}
-			d.targets[k] = t
-		}
+		t := d.targetFor(c, k)
 		for _, p := range ps {
 			d.routes[p] = t
 		}
 		t.refs += len(d.routes)
 		return nil
 	}
+	if len(ps) == 0 {
+		return nil
+	}
+	t := d.targetFor(c, k)
 	for _, p := range ps {
-		d.set(p, c, k)
+		d.setTarget(p, t)
 	}
 	return nil
 }
 
 func (d *Desired) set(p netip.Prefix, c Nexthops, k groupKey) {
-	if old, ok := d.routes[p]; ok {
-		if old.key == k {
-			return
-		}
-		d.unref(old)
-	}
+	d.setTarget(p, d.targetFor(c, k))
+}
+
+// targetFor returns the interned target of a canonical set, creating it
+// (without references: the caller gives it one at once).
+func (d *Desired) targetFor(c Nexthops, k groupKey) *target {
 	t := d.targets[k]
 	if t == nil {
 		t = &target{key: k, nh: c}
 		d.targets[k] = t
+	}
+	return t
+}
+
+// setTarget points p at t. Targets are interned, so pointer equality is set
+// equality and no key is hashed per prefix.
+func (d *Desired) setTarget(p netip.Prefix, t *target) {
+	if old, ok := d.routes[p]; ok {
+		if old == t {
+			return
+		}
+		d.unref(old)
 	}
 	t.refs++
 	d.routes[p] = t
