@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"net/url"
 
 	"github.com/closnet/clos/internal/api"
 	"github.com/closnet/clos/internal/daemon"
@@ -18,16 +19,22 @@ func init() {
 	registerShow(showCommand{
 		words:   []string{"bgp", "neighbor"},
 		aliases: [][]string{{"bgp", "neighbors"}},
-		args:    "[ADDR]",
-		maxArgs: 1,
-		summary: "capabilities, timers, counters and last errors of each neighbor",
+		args:    "[ADDR [received-routes]]",
+		maxArgs: 2,
+		summary: "capabilities, timers, counters and last errors of each neighbor; received-routes: its routes before the import policy",
 		path: func(args []string) string {
+			if len(args) == 2 {
+				return api.NeighborsPath(args[0]) + "/" + url.PathEscape(args[1])
+			}
 			if len(args) == 1 {
 				return api.NeighborsPath(args[0])
 			}
 			return api.NeighborsPath("")
 		},
 		render: func(w io.Writer, body []byte, args []string) error {
+			if len(args) == 2 {
+				return decodeAs(api.RenderReceived)(w, body, args)
+			}
 			if len(args) == 1 {
 				var n daemon.NeighborStatus
 				if err := json.Unmarshal(body, &n); err != nil {

@@ -122,6 +122,10 @@ type Neighbor struct {
 	Shutdown         bool         `yaml:"shutdown,omitempty"`
 	ShutdownMessage  string       `yaml:"shutdown-message,omitempty"`
 	Timers           *Timers      `yaml:"timers,omitempty"`
+	// SoftReconfigInbound keeps the routes the peer sends before the
+	// import policy, so a policy change re-runs over them without a
+	// ROUTE-REFRESH, and `clos show bgp neighbor X received-routes` works.
+	SoftReconfigInbound bool `yaml:"soft-reconfiguration-inbound,omitempty"`
 }
 
 // RouteMapRefs names the route-maps applied to a neighbor's routes.

@@ -32,7 +32,8 @@ type ClearMode string
 
 // Clear modes: a hard reset closes the session with Cease/Administrative
 // Reset and opens it again; the soft ones keep it and re-exchange routes,
-// in by asking the peer for a ROUTE-REFRESH (RFC 2918), out by sending
+// in by asking the peer for a ROUTE-REFRESH (RFC 2918), or with
+// soft-reconfiguration-inbound from the stored copy, out by sending
 // our Adj-RIB-Out again.
 const (
 	ClearHard    ClearMode = "hard"
@@ -205,9 +206,13 @@ func (d *Daemon) clearPeer(p *peer, mode ClearMode) bool {
 	return acted
 }
 
-// refreshIn asks the peer to send its routes again (RFC 2918), so the
-// import policy runs over them anew; false when it cannot.
+// refreshIn runs the import policy anew over the peer's routes: over the
+// stored copy with soft-reconfiguration-inbound (softin.go), otherwise by
+// asking the peer to send them again (RFC 2918); false when it cannot.
 func (d *Daemon) refreshIn(s *session) bool {
+	if d.softIn(s) {
+		return true
+	}
 	if !s.neg.RouteRefresh || s.conn == nil || s.conn.closed {
 		s.p.log.Warn("peer did not announce route refresh: cannot re-run import policy without a reset")
 		return false

@@ -1198,6 +1198,7 @@ func (d *Daemon) established(s *session, neg fsm.Negotiated) {
 		MaxPrefix:        uint32(max(p.n.MaxPrefix, 0)),
 		ExportName:       p.n.RouteMap.Out,
 	}
+	pc.SoftReconfigInbound = p.n.SoftReconfigInbound
 	if s.conn != nil {
 		s.conn.noExtMsg.Store(!neg.Options.ExtendedMessage)
 		s.local = s.conn.tc.LocalAddr().Addr().Unmap()

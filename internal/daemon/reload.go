@@ -461,7 +461,8 @@ func (d *Daemon) startPeer(p *peer, now time.Time) {
 
 // repolicy gives a live neighbor its new policy settings: the RIB
 // re-exports to it (soft out) and the peer is asked to send its routes
-// again so the new import policy runs over them (soft in).
+// again so the new import policy runs over them (soft in), or with
+// soft-reconfiguration-inbound the RIB runs it over its stored copy.
 func (d *Daemon) repolicy(p *peer, n config.Neighbor) {
 	shut, msg := p.n.Shutdown, p.n.ShutdownMessage
 	p.n = n
@@ -488,7 +489,11 @@ func (d *Daemon) repolicy(p *peer, n config.Neighbor) {
 		p.log.Error("config reload: new policy", "err", err)
 		return
 	}
-	d.refreshIn(s)
+	// With soft-reconfiguration-inbound SetPolicy has re-run the import
+	// over the stored copy already.
+	if !d.rib.SoftIn(s.ribID) {
+		d.refreshIn(s)
+	}
 	p.log.Info("new policy applied with a soft refresh")
 }
 

@@ -43,8 +43,11 @@ func (e *Engine) ApplyUpdate(id PeerID, u *wire.Update) error {
 		return e.EndOfRIB(id, f)
 	}
 	u.Unreachable(func(f wire.Family, n wire.NLRI) {
-		if s, ok := famSlot(f); ok && e.withdraw(s, n.Prefix(), id, n.PathID) {
-			p.prefixes--
+		if s, ok := famSlot(f); ok {
+			e.softInForget(p, s, n)
+			if e.withdraw(s, n.Prefix(), id, n.PathID) {
+				p.prefixes--
+			}
 		}
 	})
 	if u.Attrs == nil || (len(u.NLRI) == 0 && (u.Attrs.MPReach == nil || len(u.Attrs.MPReach.NLRI) == 0)) {
@@ -59,9 +62,8 @@ func (e *Engine) ApplyUpdate(id PeerID, u *wire.Update) error {
 		attrs.HasLocalPref, attrs.LocalPref = false, 0
 	}
 	info := PathInfo{Peer: id, Type: p.cfg.Type, PeerAS: p.cfg.PeerAS, Address: p.cfg.Address}
-	fast := isAcceptAll(p.cfg.Import)
-	var base uint32
-	if ok && fast {
+	var base, pre uint32
+	if ok && isAcceptAll(p.cfg.Import) {
 		base = e.intern(attrs)
 	}
 	u.Reachable(func(f wire.Family, n wire.NLRI) {
@@ -70,48 +72,61 @@ func (e *Engine) ApplyUpdate(id PeerID, u *wire.Update) error {
 			e.rejects.OtherFamilies++
 			return
 		}
-		if !ok {
-			if e.withdraw(s, n.Prefix(), id, n.PathID) {
-				p.prefixes--
+		if p.in != nil {
+			if pre == 0 {
+				pre = e.intern(u.Attrs)
 			}
-			return
+			e.softInKeep(p, s, n, pre)
 		}
-		ai := base
-		if fast {
-			e.ref(ai)
-		} else {
-			out, accept := p.cfg.Import.Import(info, f, n.Prefix(), attrs)
-			if !accept || out == nil {
-				e.rejects.Policy++
-				if e.withdraw(s, n.Prefix(), id, n.PathID) {
-					p.prefixes--
-				}
-				return
-			}
-			ai = e.intern(out)
-		}
-		if e.attrs.sets[ai].nh[s] == 0 {
-			e.rejects.NoNextHop++
-			e.unref(ai)
-			if e.withdraw(s, n.Prefix(), id, n.PathID) {
-				p.prefixes--
-			}
-			return
-		}
-		if p.over && !p.cfg.MaxPrefixWarnOnly {
-			e.rejects.MaxPrefix++
-			e.unref(ai)
-			return
-		}
-		if e.upsert(s, n.Prefix(), id, n.PathID, ai) {
-			p.prefixes++
-			e.checkMaxPrefix(id, p)
-		}
+		e.importPath(p, id, info, s, f, n, attrs, ok, base)
 	})
-	if ok && fast {
-		e.unref(base)
-	}
+	e.unref(base)
+	e.unref(pre)
 	return nil
+}
+
+// importPath puts one received path in the Loc-RIB, or withdraws the
+// peer's earlier path to the prefix when the path is refused. ok is the
+// result of importCheck; base, when non-zero, is attrs already interned
+// because the import policy accepts everything unchanged.
+func (e *Engine) importPath(p *peer, id PeerID, info PathInfo, s int, f wire.Family, n wire.NLRI, attrs *wire.PathAttrs, ok bool, base uint32) {
+	if !ok {
+		if e.withdraw(s, n.Prefix(), id, n.PathID) {
+			p.prefixes--
+		}
+		return
+	}
+	ai := base
+	if base != 0 {
+		e.ref(ai)
+	} else {
+		out, accept := p.cfg.Import.Import(info, f, n.Prefix(), attrs)
+		if !accept || out == nil {
+			e.rejects.Policy++
+			if e.withdraw(s, n.Prefix(), id, n.PathID) {
+				p.prefixes--
+			}
+			return
+		}
+		ai = e.intern(out)
+	}
+	if e.attrs.sets[ai].nh[s] == 0 {
+		e.rejects.NoNextHop++
+		e.unref(ai)
+		if e.withdraw(s, n.Prefix(), id, n.PathID) {
+			p.prefixes--
+		}
+		return
+	}
+	if p.over && !p.cfg.MaxPrefixWarnOnly {
+		e.rejects.MaxPrefix++
+		e.unref(ai)
+		return
+	}
+	if e.upsert(s, n.Prefix(), id, n.PathID, ai) {
+		p.prefixes++
+		e.checkMaxPrefix(id, p)
+	}
 }
 
 // TreatAsWithdraw withdraws the peer's paths to the given prefixes: the RFC
@@ -127,6 +142,7 @@ func (e *Engine) TreatAsWithdraw(id PeerID, f wire.Family, nlri []wire.NLRI) err
 		return nil
 	}
 	for _, n := range nlri {
+		e.softInForget(p, s, n)
 		if e.withdraw(s, n.Prefix(), id, n.PathID) {
 			p.prefixes--
 		}

@@ -118,6 +118,11 @@ type PeerConfig struct {
 	// MRAI spaces announcements to the peer's update group (RFC 4271
 	// 9.2.1.1); 0, the default, sends at once. Withdrawals never wait.
 	MRAI time.Duration
+	// SoftReconfigInbound keeps every received path as it came, before
+	// the import policy (softin.go), so that a new import policy is run
+	// over the stored paths instead of asking the peer for a
+	// ROUTE-REFRESH, and ReceivedRoutes can show them.
+	SoftReconfigInbound bool
 }
 
 // Config is the engine-wide configuration.
@@ -182,6 +187,8 @@ type peer struct {
 	over     bool
 	// stale counts stale paths per family (graceful restart receive side).
 	stale [nFam]int
+	// in is the pre-policy Adj-RIB-In, nil without SoftReconfigInbound.
+	in *adjIn
 }
 
 // Engine is the RIB. It is not safe for concurrent use: the daemon's event
@@ -263,6 +270,9 @@ func (e *Engine) AddPeer(c PeerConfig) (PeerID, error) {
 	if p.localAS == 0 {
 		p.localAS = e.cfg.LocalAS
 	}
+	if c.SoftReconfigInbound {
+		p.in = &adjIn{}
+	}
 	for i := 1; i < len(e.peers); i++ {
 		if !e.peers[i].used {
 			e.peers[i] = p
@@ -334,6 +344,7 @@ func (e *Engine) PeerDown(id PeerID, graceful bool) error {
 	}
 	p.up = false
 	e.leaveGroup(id)
+	e.softInClear(p)
 	for s := range e.tables {
 		t := &e.tables[s]
 		if graceful {

@@ -16,15 +16,20 @@ import (
 // An established peer moves to the group of its new export and is sent
 // that group's Adj-RIB-Out, plus a withdrawal for every path it was sent
 // under the old export that the new one no longer gives: a soft refresh
-// out, without a session reset. The import policy applies to paths received
-// from now on; to re-run it over what the peer has sent, ask the peer for a
-// ROUTE-REFRESH (a soft refresh in).
+// out, without a session reset. With SoftReconfigInbound the new import
+// policy is run at once over the paths the peer has sent (softin.go);
+// without it, it applies to paths received from now on, and to re-run it
+// over what the peer has sent, ask the peer for a ROUTE-REFRESH (a soft
+// refresh in).
 func (e *Engine) SetPolicy(id PeerID, imp, exp Policy, exportName string) error {
 	p, err := e.peer(id)
 	if err != nil {
 		return err
 	}
 	p.cfg.Import, p.cfg.Export, p.cfg.ExportName = imp, exp, exportName
+	if p.up && p.in != nil {
+		e.softInRerun(id, p)
+	}
 	if !p.up || p.group < 0 {
 		return nil
 	}
