@@ -72,6 +72,20 @@ type Measurement struct {
 	// SenderStallMS is the sender's longest pause beyond one interval: on a
 	// busy box the gaps are only this exact.
 	SenderStallMS float64 `json:"sender_stall_ms"`
+	// RoutesChanged counts, over every switch (and server running a
+	// routing daemon), the destinations whose kernel next-hop set differed
+	// from before the change at any FIB poll until the undo;
+	// RoutesChangedByNode is the same per node.
+	RoutesChanged       int            `json:"routes_changed"`
+	RoutesChangedByNode map[string]int `json:"routes_changed_by_node"`
+	// ECMPRestoredS is from the undo to the first FIB poll that found
+	// every node's routes and ECMP next hops as before the change: null
+	// for a verb without undo, or when they were not back within the
+	// bounded wait (then FIBNotRestored counts those still different).
+	ECMPRestoredS  *float64 `json:"ecmp_restored_s"`
+	FIBNotRestored int      `json:"fib_not_restored"`
+	// FIBError says why the FIBs could not be read at some poll.
+	FIBError string `json:"fib_error,omitempty"`
 	// Extra is what the action reported (Action.Report).
 	Extra map[string]any `json:"extra,omitempty"`
 }
@@ -141,6 +155,11 @@ func Measure(ctx context.Context, s *State, f *plan.Fabric, a *Action, o Measure
 	if err := waitConverged(ctx, s, f, convergeBound, out); err != nil {
 		return nil, err
 	}
+	base, err := snapshotFIBs(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	fw := newFIBWatch(base)
 	rxs, port, err := listenAll(s, ends)
 	if err != nil {
 		return nil, err
@@ -226,8 +245,13 @@ func Measure(ctx context.Context, s *State, f *plan.Fabric, a *Action, o Measure
 	m := &Measurement{Verb: a.Verb, Target: a.Target, Mode: a.Mode, Pairs: min(len(ends), o.Flows), Flows: o.Flows, RatePPS: o.Rate}
 	fmt.Fprintf(out, "measure: %d flows over %d server pairs at %d pps each\n", o.Flows, m.Pairs, o.Rate)
 	var applyAt, undoAt time.Time
+	fwStop, fwDone := make(chan struct{}), make(chan struct{})
 	err = sleep(warmup)
 	if err == nil {
+		go func() {
+			defer close(fwDone)
+			fw.watch(ctx, s, fwStop)
+		}()
 		applyAt = time.Now()
 		err = a.Apply(ctx)
 		if err == nil {
@@ -238,6 +262,7 @@ func Measure(ctx context.Context, s *State, f *plan.Fabric, a *Action, o Measure
 				if uerr := a.Undo(ctx); uerr != nil && err == nil {
 					err = uerr
 				}
+				fw.setUndone()
 				if err == nil {
 					fmt.Fprintf(out, "measure: undone; waiting %s\n", o.Duration)
 				}
@@ -252,9 +277,28 @@ func Measure(ctx context.Context, s *State, f *plan.Fabric, a *Action, o Measure
 	}
 	close(stop)
 	<-done
+	if !applyAt.IsZero() {
+		close(fwStop)
+		<-fwDone
+	}
 	_ = sleep(300 * time.Millisecond) // packets in flight
 	if err != nil {
 		return nil, err
+	}
+	if a.Undo != nil {
+		// Time to full ECMP again may be longer than the probing: poll on
+		// (bounded) until every FIB is as before.
+		if !fw.restored() {
+			fmt.Fprintf(out, "measure: waiting (at most %s) for every FIB to be as before\n", ecmpBound)
+		}
+		for end := time.Now().Add(ecmpBound); !fw.restored() && time.Now().Before(end); {
+			if fw.poll(ctx, s) || sleep(fibPoll) != nil {
+				break
+			}
+		}
+		fw.report(m, undoAt)
+	} else {
+		fw.report(m, time.Time{})
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -451,6 +495,26 @@ func (m *Measurement) Print(w io.Writer) {
 	fmt.Fprintln(w)
 	if m.Mode != "restore" {
 		fmt.Fprintf(w, "undo: max gap %.1f ms, %d packets lost\n", m.RestoreGapMS, m.RestoreLost)
+	}
+	fmt.Fprintf(w, "routes changed: %d", m.RoutesChanged)
+	if m.RoutesChanged > 0 {
+		var per []string
+		for _, n := range sortedKeys(m.RoutesChangedByNode) {
+			if c := m.RoutesChangedByNode[n]; c > 0 {
+				per = append(per, fmt.Sprintf("%s %d", n, c))
+			}
+		}
+		fmt.Fprintf(w, " (%s)", strings.Join(per, ", "))
+	}
+	fmt.Fprintln(w)
+	switch {
+	case m.ECMPRestoredS != nil:
+		fmt.Fprintf(w, "full ECMP again: every FIB as before %.3f s after the undo (polled every %s)\n", *m.ECMPRestoredS, fibPoll)
+	case m.Mode != "restore":
+		fmt.Fprintf(w, "full ECMP again: not within %s after the probing; %d destinations still differ from before\n", ecmpBound, m.FIBNotRestored)
+	}
+	if m.FIBError != "" {
+		fmt.Fprintf(w, "FIB polling: %s\n", m.FIBError)
 	}
 	fmt.Fprintf(w, "resolution: the sender paused up to %.1f ms beyond its interval on this box\n", m.SenderStallMS)
 	if len(m.Extra) > 0 {
