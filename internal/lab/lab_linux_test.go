@@ -270,6 +270,14 @@ func (l *testLab) otherModes() {
 		m.MaxGapMS < 100 || m.MaxGapMS > 2500 || m.ReconvergedS <= 0 || m.ReconvergedS > 2.5 {
 		t.Errorf("measure of a silent failure: %+v", m)
 	}
+	// Once BFD saw it, leaf1 and spine2 route around the link; after the
+	// restore every FIB is as before.
+	if m.RoutesChanged == 0 || m.RoutesChangedByNode["leaf1"] == 0 || m.ECMPRestoredS == nil || m.FIBError != "" {
+		t.Errorf("routes in the measure of a silent failure: changed %d by node %v, ECMP back after %v (%d still different), FIB error %q",
+			m.RoutesChanged, m.RoutesChangedByNode, m.ECMPRestoredS, m.FIBNotRestored, m.FIBError)
+	} else {
+		t.Logf("routes changed %d %v, ECMP back %.3f s after the undo", m.RoutesChanged, m.RoutesChangedByNode, *m.ECMPRestoredS)
+	}
 	if len(l.s.Failures) != 0 {
 		t.Errorf("measure left failures applied: %v", l.s.Failures)
 	}
