@@ -97,6 +97,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "closd: %v\n", err)
 		return 2
 	}
+	if daemon.TuneHostRuntime(cfg, os.Getenv) {
+		logger.Info("role host: GOMAXPROCS set", "procs", daemon.HostProcs)
+	}
 	opts := daemon.Options{Logger: logger, ConfigPath: *configPath}
 	if *useFIB {
 		b, err := fib.NewLinux(fib.LinuxConfig{})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"runtime"
 	"slices"
 	"sync"
 	"syscall"
@@ -367,4 +368,25 @@ services:
 	h.stop(t)
 	l1.stop(t)
 	l2.stop(t)
+}
+
+func TestTuneHostRuntime(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	runtime.GOMAXPROCS(2)
+	none := func(string) string { return "" }
+	if TuneHostRuntime(&config.Config{Role: "switch"}, none) || runtime.GOMAXPROCS(0) != 2 {
+		t.Error("a switch's GOMAXPROCS changed")
+	}
+	set := func(k string) string {
+		if k == "GOMAXPROCS" {
+			return "2"
+		}
+		return ""
+	}
+	if TuneHostRuntime(&config.Config{Role: "host"}, set) || runtime.GOMAXPROCS(0) != 2 {
+		t.Error("GOMAXPROCS from the environment overridden")
+	}
+	if !TuneHostRuntime(&config.Config{Role: "host"}, none) || runtime.GOMAXPROCS(0) != HostProcs {
+		t.Errorf("host: GOMAXPROCS %d, want %d", runtime.GOMAXPROCS(0), HostProcs)
+	}
 }
