@@ -102,6 +102,18 @@ type services struct {
 	loErr map[string]string
 	// drainAll is set by a node drain (clos drain, SIGTERM).
 	drainAll bool
+	// nets is the node drain of a host's own networks (its loopback).
+	nets netsDrain
+}
+
+// netsDrain: a node drain re-originates a host's networks with the
+// top-level drain attributes (spec), and withdraws them at until; gone
+// once withdrawn. Undrain originates them plainly again.
+type netsDrain struct {
+	active bool
+	spec   anycast.DrainSpec
+	until  time.Time
+	gone   bool
 }
 
 // newServices builds the engine from the config; nothing runs before Run.
@@ -243,15 +255,21 @@ func (d *Daemon) serviceActions(acts []anycast.Action) {
 // carried in the originated AS path, so a change of it alone is a change of
 // attributes the RIB sends; serviceExport takes it off again for iBGP.
 func (d *Daemon) serviceAttrs(a anycast.Announce) *wire.PathAttrs {
+	return d.drainAttrs(a.GracefulShutdown, a.Prepend, a.LinkBandwidth)
+}
+
+// drainAttrs is a local route with the drain attributes and the
+// link-bandwidth community (none when lb is 0).
+func (d *Daemon) drainAttrs(gshut bool, prepend int, lb float32) *wire.PathAttrs {
 	pa := &wire.PathAttrs{HasOrigin: true, Origin: wire.OriginIGP, HasASPath: true}
-	if a.Prepend > 0 {
-		pa.ASPath = wire.ASPath{{Type: wire.ASSequence, ASNs: slices.Repeat([]uint32{d.cfg.ASN}, a.Prepend)}}
+	if prepend > 0 {
+		pa.ASPath = wire.ASPath{{Type: wire.ASSequence, ASNs: slices.Repeat([]uint32{d.cfg.ASN}, prepend)}}
 	}
-	if a.GracefulShutdown {
+	if gshut {
 		pa.Communities = []uint32{wire.CommunityGracefulShutdown}
 	}
-	if a.LinkBandwidth > 0 {
-		lb := wire.LinkBandwidth(d.cfg.ASN, a.LinkBandwidth)
+	if lb > 0 {
+		lb := wire.LinkBandwidth(d.cfg.ASN, lb)
 		// Transitive, as FRR sends it by default: the community has to
 		// cross the host-leaf eBGP session to reach the fabric's ECMP.
 		lb[0] = wire.ExtTypeTransitiveTwoOctetAS
@@ -262,18 +280,23 @@ func (d *Daemon) serviceAttrs(a anycast.Announce) *wire.PathAttrs {
 
 func (d *Daemon) serviceResult(ev serviceResultEvent) { d.stepServices(ev.r) }
 
-// servicesDeadline is when the engine next needs a Tick.
+// servicesDeadline is when the engine next needs a Tick, or the node
+// drain withdraws the host's networks, whichever is first.
 func (d *Daemon) servicesDeadline() time.Time {
 	if d.svc == nil {
 		return time.Time{}
 	}
+	nets := d.svc.nets.until
 	t, ok := d.svc.eng.NextDeadline()
 	if !ok {
-		return time.Time{}
+		return nets
 	}
 	if t.IsZero() {
 		// "Step now": the zero time would read as "nothing pending".
 		return d.now()
+	}
+	if !nets.IsZero() && nets.Before(t) {
+		return nets
 	}
 	return t
 }
@@ -285,6 +308,78 @@ func (d *Daemon) tickServices(now time.Time) {
 	if t, ok := d.svc.eng.NextDeadline(); ok && !t.After(now) {
 		d.stepServices(anycast.Tick{})
 	}
+	if u := d.svc.nets.until; !u.IsZero() && !u.After(now) {
+		d.withdrawNets()
+	}
+}
+
+// drainNets starts the node drain of a host's own networks (its loopback,
+// through which the fabric reaches the host and its BGP sessions' other
+// traffic): they are re-announced with the top-level drain attributes, as
+// the services are, and withdrawn after the top-level drain time. Only in
+// role host: a switch's networks are the fabric's, not one server's.
+func (d *Daemon) drainNets() {
+	sv := d.svc
+	if d.cfg.Role != "host" || sv.nets.active {
+		return
+	}
+	sv.nets = netsDrain{active: true, spec: sv.cfg.Drain}
+	attrs := d.drainAttrs(sv.nets.spec.GracefulShutdown, sv.nets.spec.Prepend, 0)
+	for _, p := range d.nets {
+		if err := d.rib.Originate(p, attrs); err != nil {
+			d.log.Error("draining a network", "prefix", p, "err", err)
+		}
+	}
+	d.log.Info("node drain: networks re-announced with the drain attributes", "networks", len(d.nets),
+		"graceful-shutdown", sv.nets.spec.GracefulShutdown, "prepend", sv.nets.spec.Prepend, "withdraw-after", sv.nets.spec.Time)
+	if sv.nets.spec.Time <= 0 {
+		d.withdrawNets()
+		return
+	}
+	sv.nets.until = d.now().Add(sv.nets.spec.Time)
+}
+
+// withdrawNets ends the drain period of the host's networks.
+func (d *Daemon) withdrawNets() {
+	sv := d.svc
+	for _, p := range d.nets {
+		if err := d.rib.Unoriginate(p); err != nil {
+			d.log.Error("withdrawing a drained network", "prefix", p, "err", err)
+		}
+	}
+	sv.nets.until, sv.nets.gone = time.Time{}, true
+	d.log.Info("node drain: networks withdrawn", "networks", len(d.nets))
+}
+
+// undrainNets announces the host's networks plainly again.
+func (d *Daemon) undrainNets() {
+	sv := d.svc
+	if !sv.nets.active {
+		return
+	}
+	for _, p := range d.nets {
+		if err := d.rib.Originate(p, nil); err != nil {
+			d.log.Error("undraining a network", "prefix", p, "err", err)
+		}
+	}
+	sv.nets = netsDrain{}
+	d.log.Info("node undrain: networks announced again", "networks", len(d.nets))
+}
+
+// drainPrepend is the drain prepend in the originated path of the local
+// route p, for serviceExport to take off towards iBGP peers.
+func (d *Daemon) drainPrepend(p netip.Prefix) int {
+	sv := d.svc
+	if sv == nil {
+		return 0
+	}
+	if an, ok := sv.routes[p]; ok {
+		return an.Prepend
+	}
+	if sv.nets.active && !sv.nets.gone && slices.Contains(d.nets, p) {
+		return sv.nets.spec.Prepend
+	}
+	return 0
 }
 
 // serviceExport is the RIB policy hook of routing on the host, for each
@@ -354,10 +449,10 @@ func (h hostExport) Export(i rib.PathInfo, f wire.Family, p netip.Prefix, a *wir
 	if h.d.cfg.Role == "host" && !local {
 		return nil, false
 	}
-	if h.ibgp && local && h.d.svc != nil {
-		if an, ok := h.d.svc.routes[p]; ok && an.Prepend > 0 {
+	if h.ibgp && local {
+		if n := h.d.drainPrepend(p); n > 0 {
 			c := a.Clone()
-			c.ASPath = stripPrepend(c.ASPath, h.d.cfg.ASN, an.Prepend)
+			c.ASPath = stripPrepend(c.ASPath, h.d.cfg.ASN, n)
 			a = c
 		}
 	}
@@ -407,6 +502,15 @@ type ServicesStatus struct {
 	// DrainAll is set after a whole-node drain until undrain.
 	DrainAll bool            `json:"drain_all"`
 	Services []ServiceStatus `json:"services"`
+	// Networks are a host's own networks (its loopback) during a node
+	// drain: announced with the drain attributes, or withdrawn.
+	Networks []NetworkDrain `json:"networks,omitempty"`
+}
+
+// NetworkDrain is one of a host's networks under a node drain.
+type NetworkDrain struct {
+	ServiceRoute
+	Withdrawn bool `json:"withdrawn"`
 }
 
 // ErrNoServices is returned by the service methods of a closd without
@@ -426,6 +530,13 @@ func (d *Daemon) Services(ctx context.Context) (ServicesStatus, error) {
 			return
 		}
 		out.DrainAll = sv.drainAll
+		if sv.nets.active {
+			for _, p := range d.nets {
+				out.Networks = append(out.Networks, NetworkDrain{
+					ServiceRoute: ServiceRoute{Prefix: p, GracefulShutdown: sv.nets.spec.GracefulShutdown, Prepend: sv.nets.spec.Prepend},
+					Withdrawn:    sv.nets.gone})
+			}
+		}
 		for _, st := range sv.eng.Services() {
 			s := ServiceStatus{ServiceStatus: st, Routes: []ServiceRoute{}, Loopback: sv.loErr[st.Name]}
 			for _, p := range st.Addresses {
@@ -475,12 +586,14 @@ func (d *Daemon) serviceCommand(ctx context.Context, name string, drain bool) er
 		if drain {
 			if all {
 				sv.drainAll = true
+				d.drainNets()
 			}
 			d.log.Info("drain", "service", name, "all", all)
 			d.stepServices(anycast.Drain{Service: name, All: all})
 		} else {
 			if all {
 				sv.drainAll = false
+				d.undrainNets()
 			}
 			d.log.Info("undrain", "service", name, "all", all)
 			d.stepServices(anycast.Undrain{Service: name, All: all})
@@ -572,10 +685,14 @@ func (d *Daemon) applyServices(c *config.Config) []string {
 	return nil
 }
 
-// servicesDrained reports whether no service is announced any more.
+// servicesDrained reports whether no service is announced any more, nor
+// a network under a node drain.
 func (d *Daemon) servicesDrained() bool {
 	if d.svc == nil {
 		return true
+	}
+	if d.svc.nets.active && !d.svc.nets.gone {
+		return false
 	}
 	for _, st := range d.svc.eng.Services() {
 		if st.Announced {
@@ -585,12 +702,13 @@ func (d *Daemon) servicesDrained() bool {
 	return true
 }
 
-// maxDrainTime is the longest drain of any service.
+// maxDrainTime is the longest drain of any service, or of the networks.
 func (d *Daemon) maxDrainTime() time.Duration {
 	var m time.Duration
 	if d.svc == nil {
 		return 0
 	}
+	m = d.svc.nets.spec.Time
 	for _, s := range d.svc.cfg.Services {
 		dt := d.svc.cfg.Drain.Time
 		if s.Drain != nil {

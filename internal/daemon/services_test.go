@@ -390,3 +390,76 @@ func TestTuneHostRuntime(t *testing.T) {
 		t.Errorf("host: GOMAXPROCS %d, want %d", runtime.GOMAXPROCS(0), HostProcs)
 	}
 }
+
+func TestNodeDrainCoversTheLoopback(t *testing.T) {
+	checks := &fakeChecks{mode: map[string]string{"127.0.0.1:53": "pass"}}
+	h, l1, l2 := hostAndLeaves(t, `
+services:
+  - name: dns
+    addresses: [10.255.0.53/32]
+    check: {kind: tcp, address: "127.0.0.1:53"}
+    interval: 50ms
+    timeout: 30ms
+drain: {graceful-shutdown: true, prepend: 1, time: 600ms}
+`, checks, NewFakeLoopback())
+	defer l2.stop(t)
+	defer l1.stop(t)
+	defer h.stop(t)
+	const lo = "10.0.0.21/32"
+	waitFor(t, "the loopback and the service at leaf1", func() (bool, string) {
+		r := routes(t, l1.d)
+		return r[lo].ASPath == "65101" && r["10.255.0.53/32"].ASPath == "65101", fmt.Sprint(r)
+	})
+	// A service drain leaves the loopback alone.
+	if err := h.d.DrainServices(context.Background(), "dns"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the service drained", func() (bool, string) {
+		return hasGShut(bestAttrs(t, l1.d, "10.255.0.53/32")), ""
+	})
+	if a := bestAttrs(t, l1.d, lo); hasGShut(a) || routes(t, l1.d)[lo].ASPath != "65101" {
+		t.Errorf("a service drain touched the loopback: %s", routes(t, l1.d)[lo].ASPath)
+	}
+	if err := h.d.UndrainServices(context.Background(), "dns"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A node drain: the loopback gets the community and the prepend, then
+	// goes after the drain time; undrain brings it back plain.
+	if err := h.d.DrainServices(context.Background(), ""); err != nil {
+		t.Fatal(err)
+	}
+	drained := time.Now()
+	waitFor(t, "the drained loopback at leaf1", func() (bool, string) {
+		r := routes(t, l1.d)[lo]
+		return r.ASPath == "65101 65101" && hasGShut(bestAttrs(t, l1.d, lo)), r.ASPath
+	})
+	st, err := h.d.Services(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Networks) != 1 || st.Networks[0].Prefix.String() != lo || !st.Networks[0].GracefulShutdown || st.Networks[0].Prepend != 1 || st.Networks[0].Withdrawn {
+		t.Errorf("networks while draining = %+v", st.Networks)
+	}
+	waitFor(t, "the loopback withdrawn at both leaves", func() (bool, string) {
+		_, ok1 := routes(t, l1.d)[lo]
+		_, ok2 := routes(t, l2.d)[lo]
+		return !ok1 && !ok2, ""
+	})
+	if since := time.Since(drained); since < 550*time.Millisecond {
+		t.Errorf("loopback withdrawn %v after the drain, before the drain time (600ms)", since)
+	}
+	if st, _ := h.d.Services(context.Background()); len(st.Networks) != 1 || !st.Networks[0].Withdrawn {
+		t.Errorf("networks after the drain time = %+v", st.Networks)
+	}
+	if err := h.d.UndrainServices(context.Background(), ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the loopback back plain", func() (bool, string) {
+		r := routes(t, l1.d)[lo]
+		return r.ASPath == "65101" && !hasGShut(bestAttrs(t, l1.d, lo)), r.ASPath
+	})
+	if st, _ := h.d.Services(context.Background()); len(st.Networks) != 0 || st.DrainAll {
+		t.Errorf("after undrain: drain-all %v, networks %+v", st.DrainAll, st.Networks)
+	}
+}
