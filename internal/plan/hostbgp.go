@@ -63,8 +63,22 @@ const HostASNBase = 4210000000
 // GRACEFUL_SHUTDOWN community) before it withdraws them.
 const HostDrainTime = 5 * time.Second
 
+// HostRoutes values: what a server learns from its leaf.
+const (
+	// HostRoutesDefault: the default route only (the default). The leaf
+	// originates it towards its servers, and the server's inbound policy
+	// takes nothing else, so a server's RIB and FIB hold one route per
+	// family (ECMP over its sessions), whatever the fabric's size.
+	HostRoutesDefault = "default"
+	// HostRoutesAll: every route the leaf has, plus the default route.
+	HostRoutesAll = "all"
+)
+
 // Policy names for host sessions.
 const (
+	policyFromLeaf    = "FROM-FABRIC"
+	policyDefault     = "DEFAULT"
+	policyDefault6    = "DEFAULT6"
 	policyFromServers = "FROM-SERVERS"
 	policyHosts       = "HOSTS"
 	policyHosts6      = "HOSTS6"
@@ -78,6 +92,9 @@ var serviceNameRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 func (in *Intent) hostDefaults() {
 	if in.Hosts != HostsBGP {
 		return
+	}
+	if in.HostRoutes == "" {
+		in.HostRoutes = HostRoutesDefault
 	}
 	if !in.Pools.HostLoopbacks4.IsValid() {
 		in.Pools.HostLoopbacks4 = netip.MustParsePrefix("10.3.0.0/16")
@@ -109,7 +126,13 @@ func (b *builder) checkHostIntent() {
 		if in.Pools.HostLoopbacks4.IsValid() || in.Pools.HostLoopbacks6.IsValid() {
 			b.errf("pools.host-loopbacks-ipv4", "server loopbacks exist only with hosts: bgp; set it or drop the host-loopbacks pools")
 		}
+		if in.HostRoutes != "" {
+			b.errf("host-routes", "what servers learn from BGP exists only with hosts: bgp; set it or drop host-routes")
+		}
 		return
+	}
+	if in.HostRoutes != HostRoutesDefault && in.HostRoutes != HostRoutesAll {
+		b.errf("host-routes", "%q; want %s (the default route only) or %s (every route)", in.HostRoutes, HostRoutesDefault, HostRoutesAll)
 	}
 	var iv, to time.Duration
 	for _, d := range []struct {
@@ -421,6 +444,9 @@ func (p *Plan) leafHostClosd(n *Node, c *config.Config) {
 			BFD:         config.NeighborBFD{Enabled: *in.BFD.Enabled},
 			MaxPrefix:   p.maxHostPrefixes(n),
 			RouteMap:    config.RouteMapRefs{In: policyFromServers},
+			// Servers route through their leaf: the default route is
+			// what they need whatever host-routes says.
+			DefaultOriginate: true,
 		})
 	}
 	pol := &c.Policy
@@ -493,11 +519,15 @@ func (p *Plan) HostConfig(s *Node) *config.Config {
 		if gw.Is6() {
 			fam = config.IPv6Unicast
 		}
-		c.Neighbors = append(c.Neighbors, config.Neighbor{
+		nb := config.Neighbor{
 			Address: gw, RemoteAS: config.ASN(leaf.ASN), Description: leaf.Name + ":bridge",
 			Families: []string{fam}, BFD: config.NeighborBFD{Enabled: *in.BFD.Enabled},
 			RouteMap: config.RouteMapRefs{Out: policyToUpper},
-		})
+		}
+		if in.HostRoutes == HostRoutesDefault {
+			nb.RouteMap.In = policyFromLeaf
+		}
+		c.Neighbors = append(c.Neighbors, nb)
 	}
 	// A host is never transit: it announces only its own prefixes.
 	pl := config.PrefixList{Name: policyLocal}
@@ -508,6 +538,18 @@ func (p *Plan) HostConfig(s *Node) *config.Config {
 	c.Policy.RouteMaps = []config.RouteMap{{Name: policyToUpper, Entries: []config.RouteMapEntry{
 		{Seq: 10, Action: "permit", Match: config.RouteMapMatch{PrefixList: policyLocal}},
 	}}}
+	if in.HostRoutes == HostRoutesDefault {
+		// Only the default route, from every leaf session: one ECMP
+		// route per family (multipath-relax covers leaves in other ASes).
+		def := config.PrefixList{Name: policyDefault}
+		for i, pf := range defaultRoutes(s) {
+			def.Entries = append(def.Entries, config.PrefixListEntry{Seq: 10 * (i + 1), Action: "permit", Prefix: pf})
+		}
+		c.Policy.PrefixLists = append(c.Policy.PrefixLists, def)
+		c.Policy.RouteMaps = append(c.Policy.RouteMaps, config.RouteMap{Name: policyFromLeaf, Entries: []config.RouteMapEntry{
+			{Seq: 10, Action: "permit", Match: config.RouteMapMatch{PrefixList: policyDefault}},
+		}})
+	}
 	hc := p.Intent.HostChecks
 	iv, _ := time.ParseDuration(hc.Interval) // checked by Build
 	to, _ := time.ParseDuration(hc.Timeout)
@@ -520,6 +562,22 @@ func (p *Plan) HostConfig(s *Node) *config.Config {
 	on, prepend, drain := true, 0, config.Duration(HostDrainTime)
 	c.Drain = &config.Drain{GracefulShutdown: &on, Prepend: &prepend, Time: &drain, OnSigterm: &on}
 	return c
+}
+
+// defaultRoutes are the default routes of the families s has sessions in.
+func defaultRoutes(s *Node) []netip.Prefix {
+	var v4, v6 bool
+	for _, gw := range s.Gateways {
+		v4, v6 = v4 || gw.Is4(), v6 || gw.Is6()
+	}
+	var out []netip.Prefix
+	if v4 {
+		out = append(out, netip.MustParsePrefix("0.0.0.0/0"))
+	}
+	if v6 {
+		out = append(out, netip.MustParsePrefix("::/0"))
+	}
+	return out
 }
 
 // HostClosd renders server s's closd config.
@@ -640,6 +698,7 @@ func (p *Plan) frrHostFamily(n *Node, fam string) []string {
 		}
 		return []string{
 			"  neighbor " + pg + " activate",
+			"  neighbor " + pg + " default-originate",
 			"  neighbor " + pg + " route-map " + policyFromServers + " in",
 			"  neighbor " + pg + " maximum-prefix " + strconv.Itoa(p.maxHostPrefixes(n)),
 		}
@@ -694,6 +753,26 @@ func (p *Plan) HostFRR(s *Node) string {
 		w(" match ipv6 address prefix-list %s", policyLocal6)
 		w("exit")
 	}
+	if in.HostRoutes == HostRoutesDefault {
+		w("!")
+		for _, pf := range defaultRoutes(s) {
+			if pf.Addr().Is4() {
+				w("ip prefix-list %s seq 10 permit %s", policyDefault, pf)
+			} else {
+				w("ipv6 prefix-list %s seq 10 permit %s", policyDefault6, pf)
+			}
+		}
+		w("!")
+		for i, pf := range defaultRoutes(s) {
+			w("route-map %s permit %d", policyFromLeaf, 10*(i+1))
+			if pf.Addr().Is4() {
+				w(" match ip address prefix-list %s", policyDefault)
+			} else {
+				w(" match ipv6 address prefix-list %s", policyDefault6)
+			}
+			w("exit")
+		}
+	}
 	w("!")
 	w("router bgp %d", s.ASN)
 	w(" bgp router-id %s", s.RouterID)
@@ -731,6 +810,9 @@ func (p *Plan) HostFRR(s *Node) string {
 		for _, gw := range gws {
 			w("  neighbor %s activate", gw)
 			w("  neighbor %s route-map %s out", gw, policyToUpper)
+			if in.HostRoutes == HostRoutesDefault {
+				w("  neighbor %s route-map %s in", gw, policyFromLeaf)
+			}
 		}
 		w("  maximum-paths 64")
 		w(" exit-address-family")

@@ -237,6 +237,12 @@ func TestHostsBGPBadIntent(t *testing.T) {
 		}, "server loopbacks exist only with hosts: bgp"},
 		{"neighbor mode", func(in *Intent) { in.Hosts = HostsNeighbor }, "anycast: services run on hosts that speak BGP"},
 		{"dual-homed", func(in *Intent) { in.DualHomed = true }, "dual-homed: needs hosts: neighbor"},
+		{"bad host-routes", func(in *Intent) { in.HostRoutes = "some" }, `host-routes: "some"; want default (the default route only) or all`},
+		{"host-routes without bgp", func(in *Intent) {
+			in.Hosts = HostsSubnet
+			in.Anycast = nil
+			in.HostRoutes = HostRoutesAll
+		}, "host-routes: what servers learn from BGP exists only with hosts: bgp"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := bgpSeed(t)
@@ -302,4 +308,66 @@ func FuzzParseAnycast(f *testing.F) {
 			t.Fatalf("%q: round trip %+v, %v", s, again, err)
 		}
 	})
+}
+
+func TestHostsBGPHostRoutes(t *testing.T) {
+	for _, mode := range []string{"", HostRoutesDefault, HostRoutesAll} {
+		in := bgpSeed(t)
+		in.HostRoutes = mode
+		p := mustBuild(t, in)
+		s := p.Node("server1")
+		data, err := p.HostClosd(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := config.Parse("server1.yaml", data)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, data)
+		}
+		var def []netip.Prefix
+		for _, pl := range c.Policy.PrefixLists {
+			if pl.Name == policyDefault {
+				for _, e := range pl.Entries {
+					def = append(def, e.Prefix)
+				}
+			}
+		}
+		frr := p.HostFRR(s)
+		if mode == HostRoutesAll {
+			if c.Neighbors[0].RouteMap.In != "" || def != nil || strings.Contains(frr, policyFromLeaf) {
+				t.Errorf("host-routes all: inbound %q, default list %v", c.Neighbors[0].RouteMap.In, def)
+			}
+		} else {
+			if c.Neighbors[0].RouteMap.In != policyFromLeaf || len(def) != 1 || def[0] != netip.MustParsePrefix("0.0.0.0/0") {
+				t.Errorf("host-routes %q: inbound %q, default list %v", mode, c.Neighbors[0].RouteMap.In, def)
+			}
+			if !strings.Contains(frr, "route-map FROM-FABRIC in") || !strings.Contains(frr, "ip prefix-list DEFAULT seq 10 permit 0.0.0.0/0") {
+				t.Errorf("host-routes %q: host frr.conf lacks the inbound filter:\n%s", mode, frr)
+			}
+		}
+		if !c.BGP.MultipathRelax || c.BGP.MaxPaths < 2 {
+			t.Errorf("host-routes %q: no ECMP over the leaves: %+v", mode, c.BGP)
+		}
+		leaf, err := config.Parse("leaf1.yaml", mustMarshal(t, p.Closd(p.Node("leaf1"))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, nb := range leaf.Neighbors {
+			if nb.ListenRange.IsValid() && !nb.DefaultOriginate {
+				t.Errorf("host-routes %q: leaf1 does not send its servers the default route", mode)
+			}
+		}
+		if !strings.Contains(p.FRR(p.Node("leaf1")), "neighbor SERVERS default-originate") {
+			t.Errorf("host-routes %q: leaf1's frr.conf does not send the default route", mode)
+		}
+	}
+}
+
+func mustMarshal(t *testing.T, c *config.Config) []byte {
+	t.Helper()
+	b, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -44,6 +44,9 @@ type Intent struct {
 	// times their health checks. See hostbgp.go.
 	Anycast    []AnycastIntent `yaml:"anycast"`
 	HostChecks HostChecks      `yaml:"host-checks"`
+	// HostRoutes is what a server in hosts: bgp learns from its leaf:
+	// "default" (the default route only) or "all". See hostbgp.go.
+	HostRoutes string `yaml:"host-routes"`
 }
 
 // Pools are the address blocks the plan carves. IPv4 loopbacks are
