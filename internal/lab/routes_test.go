@@ -2,6 +2,7 @@ package lab
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -122,4 +123,44 @@ func TestFIBWatch(t *testing.T) {
 	if m.ECMPRestoredS != nil || m.FIBNotRestored != 0 {
 		t.Errorf("no undo: %+v", m)
 	}
+}
+
+func TestPrintRoutes(t *testing.T) {
+	back := 0.9
+	m := &Measurement{Verb: "fail leaf1:swp2", Mode: "link", RoutesChanged: 5,
+		RoutesChangedByNode: map[string]int{"spine1": 2, "leaf1": 3, "leaf2": 0}, ECMPRestoredS: &back}
+	var b strings.Builder
+	m.Print(&b)
+	for _, want := range []string{"routes changed: 5 (leaf1 3, spine1 2)\n", "full ECMP again: every FIB as before 0.900 s after the undo"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("Print: %q lacks %q", b.String(), want)
+		}
+	}
+	m.ECMPRestoredS, m.FIBNotRestored = nil, 4
+	b.Reset()
+	m.Print(&b)
+	if !strings.Contains(b.String(), "4 destinations still differ") {
+		t.Errorf("Print, not restored: %q", b.String())
+	}
+}
+
+// FuzzParseFIB: any output of ip parses or fails cleanly, and a table
+// never differs from itself.
+func FuzzParseFIB(f *testing.F) {
+	for _, s := range []string{fibECMP, fibOneDown, fib6, `[]`, `[{"dst":"default","nexthops":[{}]}]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a := fib{}
+		if parseFIB(b, a) != nil {
+			return
+		}
+		c := fib{}
+		if err := parseFIB(b, c); err != nil {
+			t.Fatalf("second parse failed: %v", err)
+		}
+		if d := diffFIB(a, c); len(d) != 0 {
+			t.Fatalf("one output differs from itself in %v", d)
+		}
+	})
 }
