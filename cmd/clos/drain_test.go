@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -58,62 +56,32 @@ drain: {graceful-shutdown: true, prepend: 1, time: 300ms}
 	if err != nil {
 		t.Fatal(err)
 	}
-	sock := filepath.Join(t.TempDir(), "host.sock")
-	srv, err := api.Start(sock, api.NewHandler(d, api.Info{RouterID: cfg.RouterID, ASN: cfg.ASN}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return within 10 s")
-		}
-		srv.Close(context.Background())
-	})
-	return sock
-}
-
-func runVerb(args ...string) (int, string, string) {
-	var out, errb bytes.Buffer
-	code := run(args, &out, &errb)
-	return code, out.String(), errb.String()
+	return serveAPI(t, "host", d, cfg)
 }
 
 func TestDrainAndShowServices(t *testing.T) {
 	sock := startHost(t)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		code, out, errs := runVerb("show", "services", "--socket", sock)
+	waitFor(t, 10*time.Second, "service never announced:", func() (bool, string) {
+		code, out, errs := opsVerb("show", "services", "--socket", sock)
 		if code != 0 {
 			t.Fatalf("show services: %d %s", code, errs)
 		}
-		if strings.Contains(out, "up     active") && strings.Contains(out, " yes") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("service never announced:\n%s", out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	code, out, errs := runVerb("drain", "--service", "dns", "--socket", sock)
+		return strings.Contains(out, "up     active") && strings.Contains(out, " yes"), out
+	})
+	code, out, errs := opsVerb("drain", "--service", "dns", "--socket", sock)
 	if code != 0 || !strings.Contains(out, "drained service dns") || !strings.Contains(out, "yes (graceful-shutdown, prepend 1)") {
 		t.Fatalf("drain: %d\n%s%s", code, out, errs)
 	}
-	code, out, errs = runVerb("drain", "--wait", "--socket", sock, "--json")
+	code, out, errs = opsVerb("drain", "--wait", "--socket", sock, "--json")
 	var ans api.DrainAnswer
 	if code != 0 || json.Unmarshal([]byte(out), &ans) != nil || len(ans.Services.Services) != 1 || ans.Services.Services[0].Announced || !ans.Services.DrainAll {
 		t.Fatalf("drain --wait: %d\n%s%s", code, out, errs)
 	}
-	code, out, _ = runVerb("show", "services", "dns", "--socket", sock)
+	code, out, _ = opsVerb("show", "services", "dns", "--socket", sock)
 	if code != 0 || !strings.Contains(out, "Node drained") || !strings.Contains(out, "drained ") {
 		t.Errorf("show after drain:\n%s", out)
 	}
-	code, out, errs = runVerb("undrain", "--socket", sock)
+	code, out, errs = opsVerb("undrain", "--socket", sock)
 	if code != 0 || !strings.Contains(out, "undrained every service") {
 		t.Fatalf("undrain: %d\n%s%s", code, out, errs)
 	}
@@ -129,7 +97,7 @@ func TestDrainAndShowServices(t *testing.T) {
 		{[]string{"drain", "--help"}, 0, "GRACEFUL_SHUTDOWN"},
 		{[]string{"drain", "--socket", filepath.Join(t.TempDir(), "x.sock")}, 1, "closd is not running"},
 	} {
-		code, out, errs := runVerb(tc.args...)
+		code, out, errs := opsVerb(tc.args...)
 		if code != tc.code || !strings.Contains(out+errs, tc.want) {
 			t.Errorf("%v: %d %q; want %d with %q", tc.args, code, out+errs, tc.code, tc.want)
 		}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -15,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/closnet/clos/internal/api"
 	"github.com/closnet/clos/internal/config"
 	"github.com/closnet/clos/internal/daemon"
 	"github.com/closnet/clos/internal/fib"
@@ -61,26 +58,7 @@ func startDaemonFIB(t *testing.T, name, yaml string) (sock, cfgPath string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sock = filepath.Join(t.TempDir(), name+".sock")
-	srv, err := api.Start(sock, api.NewHandler(d, api.Info{RouterID: cfg.RouterID, ASN: cfg.ASN}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("%s: Run: %v", name, err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("%s: Run did not return within 10 s", name)
-		}
-		srv.Close(context.Background())
-	})
+	sock = serveAPI(t, name, d, cfg)
 	return sock, cfgPath
 }
 
@@ -136,13 +114,6 @@ func checkGolden(t *testing.T, name, got string) {
 	}
 }
 
-// opsVerb runs one clos verb and returns its status and outputs.
-func opsVerb(args ...string) (int, string, string) {
-	var out, errb bytes.Buffer
-	code := run(args, &out, &errb)
-	return code, out.String(), errb.String()
-}
-
 // TestGoldenShowAndAdmin runs two daemons, the first on a fake kernel, and
 // compares every show subject (text and JSON) and the admin verbs' output
 // with golden files.
@@ -173,17 +144,10 @@ neighbors:
     remote-as: 65001
     port: %d
 `, pb, pa))
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	waitFor(t, 30*time.Second, "a's FIB did not settle with b's routes within 30 s:", func() (bool, string) {
 		_, out, _ := opsVerb("show", "--socket", sockA, "fib")
-		if strings.Contains(out, "differences 0") && strings.Contains(out, "10.2.1.0/24") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a's FIB did not settle with b's routes within 30 s:\n%s", out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return strings.Contains(out, "differences 0") && strings.Contains(out, "10.2.1.0/24"), out
+	})
 	for _, s := range []struct{ name, args string }{
 		{"summary", "bgp summary"},
 		{"routes", "bgp routes"},
@@ -220,16 +184,10 @@ neighbors:
 	admin("summary-shutdown.txt", 0, "show", "bgp", "summary")
 	admin("neighbor-shutdown.txt", 0, "show", "bgp", "neighbor", "127.0.0.2")
 	admin("enable.txt", 0, "neighbor", "enable", "127.0.0.2")
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	waitFor(t, 30*time.Second, "no session within 30 s of enable:", func() (bool, string) {
 		_, out, _ := opsVerb("show", "--socket", sockA, "bgp", "summary")
-		if strings.Contains(out, "1 established") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no session within 30 s of enable:\n%s", out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return strings.Contains(out, "1 established"), out
+	})
 	admin("enable-unknown.txt", 1, "neighbor", "enable", "127.0.0.9")
 	admin("shutdown-long.txt", 2, "neighbor", "shutdown", "127.0.0.2", "--message", strings.Repeat("x", 256))
 	admin("clear-soft.txt", 0, "clear", "bgp", "all", "--soft")

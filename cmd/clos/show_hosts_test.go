@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/closnet/clos/internal/api"
 	"github.com/closnet/clos/internal/config"
 	"github.com/closnet/clos/internal/daemon"
 	"github.com/closnet/clos/internal/neigh"
@@ -38,23 +36,7 @@ hosts:
 	if err != nil {
 		t.Fatal(err)
 	}
-	sock := filepath.Join(t.TempDir(), "leaf.sock")
-	srv, err := api.Start(sock, api.NewHandler(d, api.Info{RouterID: cfg.RouterID, ASN: cfg.ASN}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return")
-		}
-		srv.Close(context.Background())
-	})
+	sock := serveAPI(t, "leaf", d, cfg)
 	w.Send(neigh.NeighEvent{Interface: "swp3", IP: netip.MustParseAddr("10.1.0.10"), MAC: neigh.MAC{2, 0, 0, 0, 0, 0x0a}, State: neigh.NUDReachable})
 
 	var out string

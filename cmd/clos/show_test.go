@@ -87,27 +87,7 @@ func startDaemon(t *testing.T, name, yaml string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sock := filepath.Join(t.TempDir(), name+".sock")
-	srv, err := api.Start(sock, api.NewHandler(d, api.Info{RouterID: cfg.RouterID, ASN: cfg.ASN}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("%s: Run: %v", name, err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("%s: Run did not return within 10 s", name)
-		}
-		srv.Close(context.Background())
-	})
-	return sock
+	return serveAPI(t, name, d, cfg)
 }
 
 func TestShowAgainstTwoDaemons(t *testing.T) {
