@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/closnet/clos/internal/testenv"
 )
 
 // Issue 5 acceptance: closd between two FRR spines in different ASNs that
@@ -135,10 +133,7 @@ neighbors:
 
 func (l *ecmpLab) runClosd(t *testing.T, relax bool) {
 	t.Helper()
-	path := filepath.Join(l.dir, "closd.yaml")
-	if err := os.WriteFile(path, []byte(l.closdConf(relax)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := writeConf(t, l.dir, "closd.yaml", l.closdConf(relax))
 	l.start(t, "c", "closd", closdBinary(t), "--config", path, "--api-socket", l.sock)
 }
 
@@ -396,32 +391,9 @@ func (l *ecmpLab) checkPolicies(t *testing.T) {
 // in both families.
 func TestInteropBIRDPolicy(t *testing.T) {
 	l := newLab(t)
-	bird := testenv.RequireTool(t, "bird")
-	birdc := testenv.RequireTool(t, "birdc")
-	conf := fmt.Sprintf(`router id 10.0.0.2;
-log "%[1]s/bird.log" all;
-protocol device {}
-protocol static s4 { ipv4; route 10.2.0.0/24 blackhole; route 10.2.9.0/24 blackhole; }
+	birdcOut := startBIRD(t, l, `protocol static s4 { ipv4; route 10.2.0.0/24 blackhole; route 10.2.9.0/24 blackhole; }
 protocol static s6 { ipv6; route fd00:2::/64 blackhole; route fd00:2:9::/64 blackhole; }
-protocol bgp c4 {
-  local %[2]s as 65002;
-  neighbor %[3]s as 65001;
-  connect delay time 1;
-  start delay time 1;
-  ipv4 { import all; export where source = RTS_STATIC; };
-}
-protocol bgp c6 {
-  local %[4]s as 65002;
-  neighbor %[5]s as 65001;
-  connect delay time 1;
-  start delay time 1;
-  ipv6 { import all; export where source = RTS_STATIC; };
-}
-`, l.dir, peerV4, usV4, peerV6, usV6)
-	cf := filepath.Join(l.dir, "bird.conf")
-	os.WriteFile(cf, []byte(conf), 0o644)
-	sock := filepath.Join(l.dir, "bird.ctl")
-	l.start(t, l.peer, "bird", filepath.Join(l.dir, "bird.log"), bird, "-f", "-c", cf, "-s", sock, "-P", filepath.Join(l.dir, "bird.pid"))
+`)
 	l.runClosd(t, fmt.Sprintf(`router-id: 10.0.0.1
 asn: 65001
 log: {level: debug}
@@ -449,10 +421,6 @@ neighbors:
     remote-as: 65002
     route-map: {in: FROM-BIRD, out: TO-BIRD}
 `, peerV4, peerV6))
-	birdcOut := func(args ...string) string {
-		out, _ := shErr(append([]string{birdc, "-s", sock}, args...)...)
-		return out
-	}
 	for _, p := range []string{"10.1.0.0/24", "fd00:1::/64"} {
 		poll(t, "BIRD to see "+p+" with MED 55, (65001,7), AS path 65001 65001", func() (bool, string) {
 			out := birdcOut("show", "route", "for", p, "all")
@@ -497,41 +465,7 @@ var gobgpTwice = regexp.MustCompile(`\s65001 65001\s\s`)
 // both families.
 func TestInteropGoBGPPolicy(t *testing.T) {
 	l := newLab(t)
-	gobgpd := testenv.RequireTool(t, "gobgpd")
-	gobgp := testenv.RequireTool(t, "gobgp")
-	conf := fmt.Sprintf(`[global.config]
-  as = 65002
-  router-id = "10.0.0.2"
-  port = 179
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "%[1]s"
-    peer-as = 65001
-  [neighbors.timers.config]
-    connect-retry = 1
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv4-unicast"
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "%[2]s"
-    peer-as = 65001
-  [neighbors.timers.config]
-    connect-retry = 1
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv6-unicast"
-`, usV4, usV6)
-	cf := filepath.Join(l.dir, "gobgpd.toml")
-	os.WriteFile(cf, []byte(conf), 0o644)
-	l.start(t, l.peer, "gobgpd", "", gobgpd, "-f", cf, "--api-hosts", "127.0.0.1:50051", "-l", "info")
-	cli := func(args ...string) (string, error) {
-		return shErr(append([]string{"ip", "netns", "exec", l.peer, gobgp, "-u", "127.0.0.1", "-p", "50051"}, args...)...)
-	}
-	poll(t, "gobgpd's API", func() (bool, string) {
-		out, err := cli("global")
-		return err == nil, out
-	})
+	cli := startGoBGP(t, l)
 	l.runClosd(t, fmt.Sprintf(`router-id: 10.0.0.1
 asn: 65001
 log: {level: debug}

@@ -2,24 +2,18 @@ package daemon
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/closnet/clos/internal/neigh"
@@ -30,29 +24,13 @@ import (
 // namespace ns, as a hypervisor does for a VM it just moved.
 func sendGARP(t *testing.T, ns, ifname string, ip netip.Addr, mac neigh.MAC) {
 	t.Helper()
-	fd := func() int {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer orig.Close()
-		h, err := netns.GetFromName(ns)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			t.Fatal(err)
-		}
-		defer netns.Set(orig)
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return fd
-	}()
+	var fd int
+	if err := inNetns(ns, func() (err error) {
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
 	defer unix.Close(fd)
 	ifi, err := func() (*net.Interface, error) {
 		out, err := shErr("ip", "netns", "exec", ns, "cat", "/sys/class/net/"+ifname+"/ifindex")
@@ -97,13 +75,10 @@ func sendGARP(t *testing.T, ns, ifname string, ip netip.Addr, mac neigh.MAC) {
 func TestLinuxHostMove(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireTool(t, "ip")
-	var rb [3]byte
-	rand.Read(rb[:])
-	pfx := "ct" + hex.EncodeToString(rb[:])
+	pfx := runPrefix("ct")
 	la, lb, h1, h2 := pfx+"la", pfx+"lb", pfx+"h1", pfx+"h2"
 	for _, ns := range []string{la, lb, h1, h2} {
-		sh(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+		addNetns(t, ns)
 	}
 	sa, sb := pfx+"sa", pfx+"sb"
 	const vmMACs, gwMAC = "02:00:00:00:00:0a", "02:00:00:00:01:01"
@@ -149,10 +124,7 @@ hosts:
   gateway: {ipv4: 10.1.0.1/24, mac: "%s"}
   aggregate: true
 `, id, as, self, peer, peerAS, port, gwMAC)
-		path := filepath.Join(dir, name+".yaml")
-		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		path := writeConf(t, dir, name+".yaml", cfg)
 		cmd := lab.start(t, ns, name, "", bin, "--config", path, "--api-socket", sock)
 		return sock, cmd.Stdout.(*lockedBuffer)
 	}
@@ -286,35 +258,14 @@ func apiGet(sock, path string, v any) error {
 func TestLinuxHostNet(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireTool(t, "ip")
-	var rb [3]byte
-	rand.Read(rb[:])
-	pfx := "ct" + hex.EncodeToString(rb[:])
+	pfx := runPrefix("ct")
 	ns, port := pfx+"hn", pfx+"p"
-	sh(t, "ip", "netns", "add", ns)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	addNetns(t, ns)
 	sh(t, "ip", "-n", ns, "link", "add", port, "type", "veth", "peer", "name", pfx+"q")
 	sh(t, "ip", "-n", ns, "link", "set", port, "up")
 	sh(t, "ip", "-n", ns, "link", "set", pfx+"q", "up")
 
-	inNS := func(f func() error) error {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			return err
-		}
-		defer orig.Close()
-		h, err := netns.GetFromName(ns)
-		if err != nil {
-			return err
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			return err
-		}
-		defer netns.Set(orig)
-		return f()
-	}
+	inNS := func(f func() error) error { return inNetns(ns, f) }
 	var hn LinuxHostNet
 	gw := neigh.AnycastGateway{IPv4: netip.MustParsePrefix("10.1.0.1/24"), IPv6: netip.MustParsePrefix("2001:db8:1::1/64"), MAC: neigh.MAC{2, 0, 0, 0, 1, 1}}
 	host := netip.MustParsePrefix("10.1.0.10/32")

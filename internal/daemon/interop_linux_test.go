@@ -3,15 +3,12 @@ package daemon
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"github.com/closnet/clos/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,11 +16,11 @@ import (
 	"time"
 )
 
-func sh(t *testing.T, args ...string) string {
-	t.Helper()
+func sh(tb testing.TB, args ...string) string {
+	tb.Helper()
 	out, err := shErr(args...)
 	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		tb.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return out
 }
@@ -35,47 +32,16 @@ func shErr(args ...string) (string, error) {
 	return string(out), err
 }
 
-var (
-	closdOnce sync.Once
-	closdBin  string
-	closdErr  error
-)
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if closdBin != "" {
-		os.RemoveAll(filepath.Dir(closdBin))
-	}
 	if svcBinDir != "" {
 		os.RemoveAll(svcBinDir) // services_interop_linux_test.go
 	}
 	os.Exit(code)
 }
 
-// closdBinary builds cmd/closd once per test binary.
-func closdBinary(t *testing.T) string {
-	t.Helper()
-	closdOnce.Do(func() {
-		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(goTool); err != nil {
-			goTool = "go"
-		}
-		dir, err := os.MkdirTemp("", "closd-interop")
-		if err != nil {
-			closdErr = err
-			return
-		}
-		closdBin = filepath.Join(dir, "closd")
-		cmd := exec.Command(goTool, "build", "-o", closdBin, "github.com/closnet/clos/cmd/closd")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			closdErr = fmt.Errorf("go build closd: %v\n%s", err, out)
-		}
-	})
-	if closdErr != nil {
-		t.Fatal(closdErr)
-	}
-	return closdBin
-}
+// closdBinary is cmd/closd, built once per test binary with cmd/clos.
+func closdBinary(t *testing.T) string { return svcClosd(t) }
 
 // netLab is two namespaces joined by a veth: closd in us, the other
 // implementation in peer.
@@ -92,14 +58,10 @@ func newLab(t *testing.T) *netLab {
 	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.RequireTool(t, "ip")
-	var rb [3]byte
-	rand.Read(rb[:])
-	pfx := "ct" + hex.EncodeToString(rb[:])
+	pfx := runPrefix("ct")
 	l := &netLab{pfx: pfx, us: pfx + "us", peer: pfx + "pe", ifUs: pfx + "va", ifPeer: pfx + "vb"}
-	sh(t, "ip", "netns", "add", l.us)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", l.us).Run() })
-	sh(t, "ip", "netns", "add", l.peer)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", l.peer).Run() })
+	addNetns(t, l.us)
+	addNetns(t, l.peer)
 	sh(t, "ip", "link", "add", l.ifUs, "netns", l.us, "type", "veth", "peer", "name", l.ifPeer, "netns", l.peer)
 	for _, c := range [][]string{
 		{"-n", l.us, "addr", "add", usV4 + "/30", "dev", l.ifUs},
@@ -113,14 +75,7 @@ func newLab(t *testing.T) *netLab {
 	} {
 		sh(t, append([]string{"ip"}, c...)...)
 	}
-	// Daemons that drop privileges (FRR) must reach this directory.
-	dir, err := os.MkdirTemp("", pfx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o777)
-	l.dir = dir
+	l.dir = labDir(t, pfx)
 	return l
 }
 
@@ -146,30 +101,7 @@ func (s *lockedBuffer) String() string {
 // output and logFile are printed.
 func (l *netLab) start(t *testing.T, ns, name string, logFile string, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waited := make(chan struct{})
-	go func() { cmd.Wait(); close(waited) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-waited:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-waited
-		}
-		if t.Failed() {
-			var log []byte
-			if logFile != "" {
-				log, _ = os.ReadFile(logFile)
-			}
-			t.Logf("--- %s output:\n%s\n--- %s log:\n%s", name, out.String(), name, log)
-		}
-	})
+	cmd, _ := runIn(t, ns, name, logFile, args...)
 	return cmd
 }
 
@@ -217,9 +149,7 @@ func (l *netLab) runClosd(t *testing.T, cfg string) *exec.Cmd {
 		// machine (other tests, labs) would share.
 		cfg += fmt.Sprintf("api: {socket: %s/closd.sock}\n", l.dir)
 	}
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeConf(t, l.dir, "closd.yaml", cfg)
 	// Its own API socket: the default one may belong to a closd another
 	// test (or package) runs at the same time.
 	return l.start(t, l.us, "closd", "", bin, "--config", path, "--api-socket", filepath.Join(l.dir, "closd.sock"))
@@ -236,22 +166,6 @@ func (l *netLab) kernelRoute(prefix string) (bool, string) {
 		return false, out
 	}
 	return strings.Contains(out, prefix), out
-}
-
-// poll retries cond every 200 ms for up to 30 s.
-func poll(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, s := cond()
-		if ok {
-			return
-		}
-		last = s
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("timed out after 30 s waiting for %s; last: %s", what, last)
 }
 
 // checkClosdKernel waits for the peer's prefixes in closd's kernel table:
@@ -305,8 +219,7 @@ router bgp 65002
  exit-address-family
 !
 `, l.dir, usV4, usV6, pw)
-	cf := filepath.Join(l.dir, "bgpd.conf")
-	os.WriteFile(cf, []byte(conf), 0o644)
+	cf := writeConf(t, l.dir, "bgpd.conf", conf)
 	l.start(t, l.peer, "bgpd", filepath.Join(l.dir, "bgpd.log"), bgpd, "-Z", "-S", "-f", cf, "-i", filepath.Join(l.dir, "bgpd.pid"),
 		"--vty_socket", l.dir, "-z", filepath.Join(l.dir, "zserv.api"))
 	return &frr{l: l, vtysh: vtysh}
@@ -419,38 +332,11 @@ func TestInteropFRR(t *testing.T) {
 
 func TestInteropBIRD(t *testing.T) {
 	l := newLab(t)
-	bird := testenv.RequireTool(t, "bird")
-	birdc := testenv.RequireTool(t, "birdc")
-	conf := fmt.Sprintf(`router id 10.0.0.2;
-log "%[1]s/bird.log" all;
-protocol device {}
-protocol direct { ipv4; ipv6; }
+	birdcOut := startBIRD(t, l, `protocol direct { ipv4; ipv6; }
 protocol static s4 { ipv4; route 10.2.0.0/24 blackhole; }
 protocol static s6 { ipv6; route fd00:2::/64 blackhole; }
-protocol bgp c4 {
-  local %[2]s as 65002;
-  neighbor %[3]s as 65001;
-  connect delay time 1;
-  start delay time 1;
-  ipv4 { import all; export where source = RTS_STATIC; };
-}
-protocol bgp c6 {
-  local %[4]s as 65002;
-  neighbor %[5]s as 65001;
-  connect delay time 1;
-  start delay time 1;
-  ipv6 { import all; export where source = RTS_STATIC; };
-}
-`, l.dir, peerV4, usV4, peerV6, usV6)
-	cf := filepath.Join(l.dir, "bird.conf")
-	os.WriteFile(cf, []byte(conf), 0o644)
-	sock := filepath.Join(l.dir, "bird.ctl")
-	l.start(t, l.peer, "bird", filepath.Join(l.dir, "bird.log"), bird, "-f", "-c", cf, "-s", sock, "-P", filepath.Join(l.dir, "bird.pid"))
+`)
 	l.runClosd(t, l.closdConfig("", false))
-	birdcOut := func(args ...string) string {
-		out, _ := shErr(append([]string{birdc, "-s", sock}, args...)...)
-		return out
-	}
 	for _, p := range []string{"c4", "c6"} {
 		poll(t, "BIRD protocol "+p+" Established", func() (bool, string) {
 			out := birdcOut("show", "protocols", p)
@@ -470,41 +356,7 @@ protocol bgp c6 {
 
 func TestInteropGoBGP(t *testing.T) {
 	l := newLab(t)
-	gobgpd := testenv.RequireTool(t, "gobgpd")
-	gobgp := testenv.RequireTool(t, "gobgp")
-	conf := fmt.Sprintf(`[global.config]
-  as = 65002
-  router-id = "10.0.0.2"
-  port = 179
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "%[1]s"
-    peer-as = 65001
-  [neighbors.timers.config]
-    connect-retry = 1
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv4-unicast"
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "%[2]s"
-    peer-as = 65001
-  [neighbors.timers.config]
-    connect-retry = 1
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv6-unicast"
-`, usV4, usV6)
-	cf := filepath.Join(l.dir, "gobgpd.toml")
-	os.WriteFile(cf, []byte(conf), 0o644)
-	l.start(t, l.peer, "gobgpd", "", gobgpd, "-f", cf, "--api-hosts", "127.0.0.1:50051", "-l", "info")
-	cli := func(args ...string) (string, error) {
-		return shErr(append([]string{"ip", "netns", "exec", l.peer, gobgp, "-u", "127.0.0.1", "-p", "50051"}, args...)...)
-	}
-	poll(t, "gobgpd's API", func() (bool, string) {
-		out, err := cli("global")
-		return err == nil, out
-	})
+	cli := startGoBGP(t, l)
 	for _, a := range [][]string{
 		{"global", "rib", "add", "10.2.0.0/24", "-a", "ipv4"},
 		{"global", "rib", "add", "fd00:2::/64", "-a", "ipv6"},

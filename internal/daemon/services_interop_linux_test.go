@@ -1,8 +1,6 @@
 package daemon
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -15,8 +13,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/vishvananda/netns"
 
 	"github.com/closnet/clos/internal/testenv"
 )
@@ -60,16 +56,6 @@ func svcBinaries(tb testing.TB) (closd, clos string) {
 	return filepath.Join(svcBinDir, "closd"), filepath.Join(svcBinDir, "clos")
 }
 
-// shTB runs a command (bounded by shErr's timeout) and fails tb on error.
-func shTB(tb testing.TB, args ...string) string {
-	tb.Helper()
-	out, err := shErr(args...)
-	if err != nil {
-		tb.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return out
-}
-
 type svcLab struct {
 	pfx string
 	dir string
@@ -80,23 +66,14 @@ func newSvcLab(t testing.TB, roles ...string) *svcLab {
 	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.RequireTool(t, "ip")
-	var rb [3]byte
-	rand.Read(rb[:])
-	l := &svcLab{pfx: "cs" + hex.EncodeToString(rb[:]), ns: map[string]string{}}
+	l := &svcLab{pfx: runPrefix("cs"), ns: map[string]string{}}
 	for _, r := range roles {
 		n := l.pfx + r
-		shTB(t, "ip", "netns", "add", n)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", n).Run() })
-		shTB(t, "ip", "-n", n, "link", "set", "lo", "up")
+		addNetns(t, n)
+		sh(t, "ip", "-n", n, "link", "set", "lo", "up")
 		l.ns[r] = n
 	}
-	dir, err := os.MkdirTemp("", l.pfx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o777)
-	l.dir = dir
+	l.dir = labDir(t, l.pfx)
 	return l
 }
 
@@ -104,38 +81,18 @@ func newSvcLab(t testing.TB, roles ...string) *svcLab {
 func (l *svcLab) link(t testing.TB, a, b, addrA, addrB string) {
 	t.Helper()
 	ia, ib := l.pfx+a+b, l.pfx+b+a
-	shTB(t, "ip", "link", "add", ia, "netns", l.ns[a], "type", "veth", "peer", "name", ib, "netns", l.ns[b])
-	shTB(t, "ip", "-n", l.ns[a], "addr", "add", addrA+"/30", "dev", ia)
-	shTB(t, "ip", "-n", l.ns[b], "addr", "add", addrB+"/30", "dev", ib)
-	shTB(t, "ip", "-n", l.ns[a], "link", "set", ia, "up")
-	shTB(t, "ip", "-n", l.ns[b], "link", "set", ib, "up")
+	sh(t, "ip", "link", "add", ia, "netns", l.ns[a], "type", "veth", "peer", "name", ib, "netns", l.ns[b])
+	sh(t, "ip", "-n", l.ns[a], "addr", "add", addrA+"/30", "dev", ia)
+	sh(t, "ip", "-n", l.ns[b], "addr", "add", addrB+"/30", "dev", ib)
+	sh(t, "ip", "-n", l.ns[a], "link", "set", ia, "up")
+	sh(t, "ip", "-n", l.ns[b], "link", "set", ib, "up")
 }
 
 // start runs args in role's namespace until the test ends and returns the
 // process and its output.
 func (l *svcLab) start(t testing.TB, role, name string, args ...string) (*exec.Cmd, *lockedBuffer) {
 	t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", l.ns[role]}, args...)...)
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waited := make(chan struct{})
-	go func() { cmd.Wait(); close(waited) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-waited:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-waited
-		}
-		if t.Failed() {
-			t.Logf("--- %s output:\n%s", name, out.String())
-		}
-	})
-	return cmd, out
+	return runIn(t, l.ns[role], name, "", args...)
 }
 
 // frrIn starts bgpd (no zebra) in role's namespace with conf.
@@ -146,8 +103,7 @@ func (l *svcLab) frrIn(t testing.TB, role, conf string) *frr {
 	dir := filepath.Join(l.dir, role)
 	os.Mkdir(dir, 0o777)
 	os.Chmod(dir, 0o777)
-	cf := filepath.Join(dir, "bgpd.conf")
-	os.WriteFile(cf, []byte(conf), 0o644)
+	cf := writeConf(t, dir, "bgpd.conf", conf)
 	l.start(t, role, "bgpd "+role, bgpd, "-Z", "-S", "-f", cf, "-i", filepath.Join(dir, "bgpd.pid"),
 		"--vty_socket", dir, "-z", filepath.Join(dir, "zserv.api"))
 	return &frr{l: &netLab{dir: dir}, vtysh: vtysh}
@@ -157,28 +113,13 @@ func (l *svcLab) frrIn(t testing.TB, role, conf string) *frr {
 // and closes every connection: the service a tcp check probes.
 func listenIn(t testing.TB, ns string, port int) net.Listener {
 	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
+	var ln net.Listener
+	err := inNetns(ns, func() (err error) {
+		ln, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer orig.Close()
-	h, err := netns.GetFromName(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		t.Fatal(err)
-	}
-	ln, lerr := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	if err := netns.Set(orig); err != nil {
-		// This thread is in the wrong namespace: never reuse it.
-		panic(err)
-	}
-	if lerr != nil {
-		t.Fatal(lerr)
 	}
 	go func() {
 		for {
@@ -330,7 +271,7 @@ func TestInteropHostModeFRRLeaves(t *testing.T) {
 	if ok, _ := fa.route("10.255.0.81/32"); ok {
 		t.Error("a service whose http check cannot pass is announced")
 	}
-	if out := shTB(t, "ip", "-n", l.ns["h"], "addr", "show", "dev", "lo"); !strings.Contains(out, "10.255.0.80/32") || !strings.Contains(out, "2001:db8:ff::53/128") {
+	if out := sh(t, "ip", "-n", l.ns["h"], "addr", "show", "dev", "lo"); !strings.Contains(out, "10.255.0.80/32") || !strings.Contains(out, "2001:db8:ff::53/128") {
 		t.Errorf("service addresses not on the host's loopback:\n%s", out)
 	}
 	poll(t, "the host to install both leaves' networks", func() (bool, string) {
@@ -407,22 +348,6 @@ func BenchmarkHostModeFRRLeaves(b *testing.B) {
 	b.ReportMetric(float64(f)/1024, "frr-bgpd-RSS-MiB")
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "withdraw-ms")
 	b.ReportMetric(0, "ns/op")
-}
-
-// pollFast retries cond every 20 ms for up to 30 s.
-func pollFast(t testing.TB, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, s := cond()
-		if ok {
-			return
-		}
-		last = s
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out after 30 s waiting for %s; last: %s", what, last)
 }
 
 func TestInteropLeafFiltersFRRHost(t *testing.T) {

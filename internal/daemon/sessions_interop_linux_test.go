@@ -2,14 +2,11 @@ package daemon
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -47,17 +44,8 @@ func TestInteropFRRHoldExpiry(t *testing.T) {
 	}
 	t.Cleanup(func() { exec.Command("ip", "netns", "exec", l.peer, nft, "delete", "table", "inet", table).Run() })
 	silent := time.Now()
-	deadline := silent.Add(15 * time.Second)
-	for {
-		ok, out := l.kernelRoute("10.2.0.0/24")
-		if !ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("closd still has FRR's route 15 s after FRR went silent: %s", out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitGone(t, silent.Add(15*time.Second), 100*time.Millisecond, "closd still has FRR's route 15 s after FRR went silent",
+		func() (bool, string) { return l.kernelRoute("10.2.0.0/24") })
 	took := time.Since(silent)
 	t.Logf("session dropped %v after the peer went silent (hold 9 s)", took)
 	// Keepalives every 3 s: the last one may have arrived just before the
@@ -210,14 +198,11 @@ func TestInteropFRRGTSMTwoHops(t *testing.T) {
 	testenv.RequireRoot(t)
 	bgpd := testenv.RequireTool(t, "/usr/lib/frr/bgpd")
 	vtysh := testenv.RequireTool(t, "vtysh")
-	var rb [3]byte
-	rand.Read(rb[:])
-	pfx := "ct" + hex.EncodeToString(rb[:])
+	pfx := runPrefix("ct")
 	l := &netLab{pfx: pfx, us: pfx + "us", peer: pfx + "pe"}
 	router := pfx + "rt"
 	for _, ns := range []string{l.us, router, l.peer} {
-		sh(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+		addNetns(t, ns)
 		sh(t, "ip", "-n", ns, "link", "set", "lo", "up")
 	}
 	sh(t, "ip", "link", "add", pfx+"a", "netns", l.us, "type", "veth", "peer", "name", pfx+"b", "netns", router)
@@ -237,12 +222,7 @@ func TestInteropFRRGTSMTwoHops(t *testing.T) {
 		sh(t, append([]string{"ip"}, c...)...)
 	}
 	sh(t, "ip", "netns", "exec", router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-	dir, err := os.MkdirTemp("", pfx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o777)
+	dir := labDir(t, pfx)
 	l.dir = dir
 
 	conf := fmt.Sprintf(`frr defaults datacenter
@@ -260,8 +240,7 @@ router bgp 65002
  exit-address-family
 !
 `, dir)
-	cf := filepath.Join(dir, "bgpd.conf")
-	os.WriteFile(cf, []byte(conf), 0o644)
+	cf := writeConf(t, dir, "bgpd.conf", conf)
 	l.start(t, l.peer, "bgpd", filepath.Join(dir, "bgpd.log"), bgpd, "-Z", "-S", "-f", cf, "-i", filepath.Join(dir, "bgpd.pid"),
 		"--vty_socket", dir, "-z", filepath.Join(dir, "zserv.api"))
 	f := &frr{l: l, vtysh: vtysh}

@@ -1,11 +1,8 @@
 package daemon
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,13 +18,10 @@ func newUnnumberedLab(t *testing.T) *netLab {
 	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.RequireTool(t, "ip")
-	var rb [3]byte
-	rand.Read(rb[:])
-	pfx := "ct" + hex.EncodeToString(rb[:])
+	pfx := runPrefix("ct")
 	l := &netLab{pfx: pfx, us: pfx + "us", peer: pfx + "pe", ifUs: pfx + "va", ifPeer: pfx + "vb"}
 	for _, ns := range []string{l.us, l.peer} {
-		sh(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+		addNetns(t, ns)
 		for _, kv := range []string{
 			"net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0",
 			"net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
@@ -46,13 +40,7 @@ func newUnnumberedLab(t *testing.T) *netLab {
 	} {
 		sh(t, append([]string{"ip"}, c...)...)
 	}
-	dir, err := os.MkdirTemp("", pfx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o777)
-	l.dir = dir
+	l.dir = labDir(t, pfx)
 	return l
 }
 
@@ -64,8 +52,7 @@ func startFRRUnnumbered(t *testing.T, l *netLab) *frr {
 	bgpd := testenv.RequireTool(t, "/usr/lib/frr/bgpd")
 	vtysh := testenv.RequireTool(t, "vtysh")
 	zconf := fmt.Sprintf("log file %s/zebra.log debugging\ndebug zebra events\n", l.dir)
-	zf := filepath.Join(l.dir, "zebra.conf")
-	os.WriteFile(zf, []byte(zconf), 0o644)
+	zf := writeConf(t, l.dir, "zebra.conf", zconf)
 	zserv := filepath.Join(l.dir, "zserv.api")
 	l.start(t, l.peer, "zebra", filepath.Join(l.dir, "zebra.log"), zebra, "-f", zf, "-i", filepath.Join(l.dir, "zebra.pid"),
 		"--vty_socket", l.dir, "-z", zserv)
@@ -91,8 +78,7 @@ router bgp 65002
  exit-address-family
 !
 `, l.dir, l.ifPeer)
-	cf := filepath.Join(l.dir, "bgpd.conf")
-	os.WriteFile(cf, []byte(conf), 0o644)
+	cf := writeConf(t, l.dir, "bgpd.conf", conf)
 	l.start(t, l.peer, "bgpd", filepath.Join(l.dir, "bgpd.log"), bgpd, "-S", "-f", cf, "-i", filepath.Join(l.dir, "bgpd.pid"),
 		"--vty_socket", l.dir, "-z", zserv)
 	return &frr{l: l, vtysh: vtysh}
@@ -150,17 +136,8 @@ neighbors:
 	// once; the hold time (9 s negotiated with FRR's 9) is not waited for.
 	start := time.Now()
 	sh(t, "ip", "-n", l.peer, "link", "set", l.ifPeer, "down")
-	deadline := start.Add(5 * time.Second)
-	for {
-		ok, out := l.hostRoute("10.0.0.2/32")
-		if !ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("closd still has FRR's route 5 s after the link went down: %s", out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitGone(t, start.Add(5*time.Second), 50*time.Millisecond, "closd still has FRR's route 5 s after the link went down",
+		func() (bool, string) { return l.hostRoute("10.0.0.2/32") })
 	if el := time.Since(start); el > 3*time.Second {
 		t.Errorf("session dropped %v after the link went down; want well under the 9 s hold", el)
 	}
@@ -191,16 +168,8 @@ func TestFallOverNumbered(t *testing.T) {
 	sh(t, "ip", "-n", l.peer, "link", "set", l.ifPeer, "down")
 	deadline := start.Add(5 * time.Second)
 	for _, p := range []string{"10.2.0.0/24", "fd00:2::/64"} {
-		for {
-			ok, out := l.kernelRoute(p)
-			if !ok {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("closd still has %s 5 s after the link went down: %s", p, out)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		waitGone(t, deadline, 50*time.Millisecond, "closd still has "+p+" 5 s after the link went down",
+			func() (bool, string) { return l.kernelRoute(p) })
 	}
 	if el := time.Since(start); el > 3*time.Second {
 		t.Errorf("sessions dropped %v after the link went down; want well under the 9 s hold", el)
