@@ -9,8 +9,11 @@ export GOFLAGS
 
 all: build
 
+# The binaries are pure Go: without cgo the net package's resolver does not
+# pull in libc, and closd on a server stays about 1.5 MiB smaller. Tests keep
+# cgo, which -race needs.
 build:
-	$(GO) build -o bin/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -o bin/ ./cmd/...
 
 deps-test:
 	scripts/deps.sh test
