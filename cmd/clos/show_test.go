@@ -119,19 +119,13 @@ neighbors:
 	// Text: the neighbor line reads Established with 1 prefix accepted and
 	// 2 sent (FRR shows the count in State/PfxRcd once established).
 	line := regexp.MustCompile(`(?m)^127\.0\.0\.2\s+4\s+65002\s+\d+\s+\d+\s+\d\d:\d\d:\d\d\s+1\s+2\s+to-b$`)
-	var out, errs string
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var out string
+	waitFor(t, 30*time.Second, "no established neighbor with 1/2 prefixes within 30 s;", func() (bool, string) {
 		var code int
+		var errs string
 		code, out, errs = runShowT(t, "--socket", sockA, "bgp", "summary")
-		if code == 0 && line.MatchString(out) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no established neighbor with 1/2 prefixes within 30 s; status %d\nstdout:\n%s\nstderr: %s", code, out, errs)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return code == 0 && line.MatchString(out), fmt.Sprintf("status %d\nstdout:\n%s\nstderr: %s", code, out, errs)
+	})
 	if !strings.HasPrefix(out, "BGP router identifier 10.0.0.1, local AS number 65001\n") ||
 		!strings.Contains(out, "Neighbor  V    AS MsgRcvd MsgSent  Up/Down State/PfxRcd PfxSnt Desc") {
 		t.Errorf("summary header:\n%s", out)

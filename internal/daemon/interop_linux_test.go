@@ -198,27 +198,20 @@ func startFRR(t *testing.T, l *netLab, password string, gtsm, passive bool) *frr
 	if passive {
 		pw += fmt.Sprintf(" neighbor %s passive\n neighbor %s passive\n", usV4, usV6)
 	}
-	conf := fmt.Sprintf(`frr defaults datacenter
-log file %[1]s/bgpd.log debugging
-debug bgp neighbor-events
-router bgp 65002
- bgp router-id 10.0.0.2
- no bgp ebgp-requires-policy
- no bgp network import-check
+	conf := frrHead(l.dir) + fmt.Sprintf(` neighbor %[1]s remote-as 65001
  neighbor %[2]s remote-as 65001
- neighbor %[3]s remote-as 65001
+ neighbor %[1]s timers connect 1
  neighbor %[2]s timers connect 1
- neighbor %[3]s timers connect 1
-%[4]s address-family ipv4 unicast
+%[3]s address-family ipv4 unicast
   network 10.2.0.0/24
-  no neighbor %[3]s activate
+  no neighbor %[2]s activate
  exit-address-family
  address-family ipv6 unicast
   network fd00:2::/64
-  neighbor %[3]s activate
+  neighbor %[2]s activate
  exit-address-family
 !
-`, l.dir, usV4, usV6, pw)
+`, usV4, usV6, pw)
 	cf := writeConf(t, l.dir, "bgpd.conf", conf)
 	l.start(t, l.peer, "bgpd", filepath.Join(l.dir, "bgpd.log"), bgpd, "-Z", "-S", "-f", cf, "-i", filepath.Join(l.dir, "bgpd.pid"),
 		"--vty_socket", l.dir, "-z", filepath.Join(l.dir, "zserv.api"))

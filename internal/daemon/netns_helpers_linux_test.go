@@ -165,29 +165,23 @@ func startGoBGP(t *testing.T, l *netLab) func(args ...string) (string, error) {
 	t.Helper()
 	gobgpd := testenv.RequireTool(t, "gobgpd")
 	gobgp := testenv.RequireTool(t, "gobgp")
-	conf := fmt.Sprintf(`[global.config]
+	conf := `[global.config]
   as = 65002
   router-id = "10.0.0.2"
   port = 179
-[[neighbors]]
+`
+	for _, n := range []struct{ addr, afiSafi string }{{usV4, "ipv4-unicast"}, {usV6, "ipv6-unicast"}} {
+		conf += fmt.Sprintf(`[[neighbors]]
   [neighbors.config]
-    neighbor-address = "%[1]s"
+    neighbor-address = "%s"
     peer-as = 65001
   [neighbors.timers.config]
     connect-retry = 1
   [[neighbors.afi-safis]]
     [neighbors.afi-safis.config]
-      afi-safi-name = "ipv4-unicast"
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "%[2]s"
-    peer-as = 65001
-  [neighbors.timers.config]
-    connect-retry = 1
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv6-unicast"
-`, usV4, usV6)
+      afi-safi-name = "%s"
+`, n.addr, n.afiSafi)
+	}
 	cf := writeConf(t, l.dir, "gobgpd.toml", conf)
 	l.start(t, l.peer, "gobgpd", "", gobgpd, "-f", cf, "--api-hosts", "127.0.0.1:50051", "-l", "info")
 	cli := func(args ...string) (string, error) {
@@ -198,6 +192,19 @@ func startGoBGP(t *testing.T, l *netLab) func(args ...string) (string, error) {
 		return err == nil, out
 	})
 	return cli
+}
+
+// frrHead is the start of bgpd's config for the peer (AS 65002, router-id
+// 10.0.0.2) logging to dir/bgpd.log.
+func frrHead(dir string) string {
+	return `frr defaults datacenter
+log file ` + dir + `/bgpd.log debugging
+debug bgp neighbor-events
+router bgp 65002
+ bgp router-id 10.0.0.2
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+`
 }
 
 // startBIRD runs bird in l's peer namespace (AS 65002, one session per

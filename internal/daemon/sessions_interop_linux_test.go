@@ -225,21 +225,14 @@ func TestInteropFRRGTSMTwoHops(t *testing.T) {
 	dir := labDir(t, pfx)
 	l.dir = dir
 
-	conf := fmt.Sprintf(`frr defaults datacenter
-log file %[1]s/bgpd.log debugging
-debug bgp neighbor-events
-router bgp 65002
- bgp router-id 10.0.0.2
- no bgp ebgp-requires-policy
- no bgp network import-check
- neighbor 10.253.1.1 remote-as 65001
+	conf := frrHead(dir) + ` neighbor 10.253.1.1 remote-as 65001
  neighbor 10.253.1.1 ttl-security hops 2
  neighbor 10.253.1.1 timers connect 1
  address-family ipv4 unicast
   network 10.2.0.0/24
  exit-address-family
 !
-`, dir)
+`
 	cf := writeConf(t, dir, "bgpd.conf", conf)
 	l.start(t, l.peer, "bgpd", filepath.Join(dir, "bgpd.log"), bgpd, "-Z", "-S", "-f", cf, "-i", filepath.Join(dir, "bgpd.pid"),
 		"--vty_socket", dir, "-z", filepath.Join(dir, "zserv.api"))

@@ -60,24 +60,17 @@ func startFRRUnnumbered(t *testing.T, l *netLab) *frr {
 		_, err := os.Stat(zserv)
 		return err == nil, fmt.Sprint(err)
 	})
-	conf := fmt.Sprintf(`frr defaults datacenter
-log file %[1]s/bgpd.log debugging
-debug bgp neighbor-events
-router bgp 65002
- bgp router-id 10.0.0.2
- no bgp ebgp-requires-policy
- no bgp network import-check
- neighbor %[2]s interface remote-as external
- neighbor %[2]s timers connect 1
+	conf := frrHead(l.dir) + fmt.Sprintf(` neighbor %[1]s interface remote-as external
+ neighbor %[1]s timers connect 1
  address-family ipv4 unicast
   network 10.0.0.2/32
  exit-address-family
  address-family ipv6 unicast
   network fd00:2::/64
-  neighbor %[2]s activate
+  neighbor %[1]s activate
  exit-address-family
 !
-`, l.dir, l.ifPeer)
+`, l.ifPeer)
 	cf := writeConf(t, l.dir, "bgpd.conf", conf)
 	l.start(t, l.peer, "bgpd", filepath.Join(l.dir, "bgpd.log"), bgpd, "-S", "-f", cf, "-i", filepath.Join(l.dir, "bgpd.pid"),
 		"--vty_socket", l.dir, "-z", zserv)
