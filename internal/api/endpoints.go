@@ -26,32 +26,43 @@ type Endpoint struct {
 	Get func(ctx context.Context, b Backend, r *http.Request) (any, error)
 }
 
-var (
-	endpointsMu sync.Mutex
-	endpoints   []Endpoint
-)
+// routes holds what features registered, sorted by path: endpoints are
+// GETs, actions POSTs. A path may be registered once per kind.
+type routes[T any] struct {
+	kind  string
+	path  func(T) string
+	mu    sync.Mutex
+	items []T
+}
 
-// RegisterEndpoint adds e to every handler NewHandler makes afterwards.
-func RegisterEndpoint(e Endpoint) {
-	if !strings.HasPrefix(e.Path, "/v1/") || e.Get == nil {
-		panic("api: RegisterEndpoint: want a /v1/ path and a Get: " + e.Path)
+func (r *routes[T]) add(x T, ok bool) {
+	p := r.path(x)
+	if !strings.HasPrefix(p, "/v1/") || !ok {
+		panic("api: Register" + r.kind + ": want a /v1/ path and a handler: " + p)
 	}
-	endpointsMu.Lock()
-	defer endpointsMu.Unlock()
-	for _, o := range endpoints {
-		if o.Path == e.Path {
-			panic("api: endpoint registered twice: " + e.Path)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, o := range r.items {
+		if r.path(o) == p {
+			panic("api: " + r.kind + " registered twice: " + p)
 		}
 	}
-	endpoints = append(endpoints, e)
-	slices.SortFunc(endpoints, func(a, b Endpoint) int { return strings.Compare(a.Path, b.Path) })
+	r.items = append(r.items, x)
+	slices.SortFunc(r.items, func(a, b T) int { return strings.Compare(r.path(a), r.path(b)) })
 }
 
-func registered() []Endpoint {
-	endpointsMu.Lock()
-	defer endpointsMu.Unlock()
-	return slices.Clone(endpoints)
+func (r *routes[T]) all() []T {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.items)
 }
+
+var endpoints = routes[Endpoint]{kind: "Endpoint", path: func(e Endpoint) string { return e.Path }}
+
+// RegisterEndpoint adds e to every handler NewHandler makes afterwards.
+func RegisterEndpoint(e Endpoint) { endpoints.add(e, e.Get != nil) }
+
+func registered() []Endpoint { return endpoints.all() }
 
 // HTTPError is an error with the HTTP status the API answers it with.
 type HTTPError struct {

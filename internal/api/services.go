@@ -9,10 +9,8 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -61,32 +59,12 @@ type Action struct {
 	Post    func(ctx context.Context, b Backend, body []byte) (any, error)
 }
 
-var (
-	actionsMu sync.Mutex
-	actions   []Action
-)
+var actions = routes[Action]{kind: "Action", path: func(a Action) string { return a.Path }}
 
 // RegisterAction adds a to every handler NewHandler makes afterwards.
-func RegisterAction(a Action) {
-	if !strings.HasPrefix(a.Path, "/v1/") || a.Post == nil {
-		panic("api: RegisterAction: want a /v1/ path and a Post: " + a.Path)
-	}
-	actionsMu.Lock()
-	defer actionsMu.Unlock()
-	for _, o := range actions {
-		if o.Path == a.Path {
-			panic("api: action registered twice: " + a.Path)
-		}
-	}
-	actions = append(actions, a)
-	slices.SortFunc(actions, func(x, y Action) int { return strings.Compare(x.Path, y.Path) })
-}
+func RegisterAction(a Action) { actions.add(a, a.Post != nil) }
 
-func registeredActions() []Action {
-	actionsMu.Lock()
-	defer actionsMu.Unlock()
-	return slices.Clone(actions)
-}
+func registeredActions() []Action { return actions.all() }
 
 func isAction(path string) bool {
 	for _, a := range registeredActions() {
