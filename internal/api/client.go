@@ -44,6 +44,16 @@ func (c *Client) Get(ctx context.Context, path string) ([]byte, error) {
 	return c.do(ctx, http.MethodGet, path, nil)
 }
 
+// Post sends body as JSON to path and returns the JSON answer of a 2xx, or
+// an error carrying the API's message.
+func (c *Client) Post(ctx context.Context, path string, body any) ([]byte, error) {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	return c.do(ctx, http.MethodPost, path, bytes.NewReader(data))
+}
+
 func (c *Client) do(ctx context.Context, method, path string, reqBody io.Reader) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, "http://closd"+path, reqBody)
 	if err != nil {

@@ -7,11 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/closnet/clos/internal/anycast"
@@ -218,43 +216,6 @@ func urlQueryEscape(s string) string {
 		}
 	}
 	return b.String()
-}
-
-// Post sends body as JSON to path and returns the JSON answer of a 2xx, or
-// an error carrying the API's message.
-func (c *Client) Post(ctx context.Context, path string, body any) ([]byte, error) {
-	data, err := json.Marshal(body)
-	if err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://closd"+path, bytes.NewReader(data))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
-			return nil, fmt.Errorf("closd is not running or api.socket differs: %s: %w", c.Socket, unwrapURL(err))
-		}
-		if errors.Is(err, fs.ErrPermission) {
-			return nil, fmt.Errorf("%s: %w (the socket is for root and its group; run as root or join that group)", c.Socket, unwrapURL(err))
-		}
-		return nil, fmt.Errorf("%s: %w", c.Socket, unwrapURL(err))
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, fmt.Errorf("%s: reading the answer: %w", c.Socket, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		var e Error
-		if json.Unmarshal(out, &e) == nil && e.Error != "" {
-			return nil, &StatusError{Status: resp.StatusCode, Message: e.Error}
-		}
-		return nil, &StatusError{Status: resp.StatusCode, Message: string(bytes.TrimSpace(out))}
-	}
-	return out, nil
 }
 
 // RenderServices writes the services as a table, then each service's
