@@ -24,44 +24,51 @@ func TestGoldenPresets(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			dir := filepath.Join("testdata", "golden", name)
-			if *update {
-				if err := os.RemoveAll(dir); err != nil {
-					t.Fatal(err)
-				}
-				for _, f := range files {
-					path := filepath.Join(dir, filepath.FromSlash(f.Path))
-					if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-						t.Fatal(err)
-					}
-					if err := os.WriteFile(path, f.Data, 0o644); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			seen := map[string]bool{}
-			for _, f := range files {
-				seen[filepath.FromSlash(f.Path)] = true
-				want, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(f.Path)))
-				if err != nil {
-					t.Errorf("%v (run go test ./internal/plan -run Golden -update)", err)
-					continue
-				}
-				if !bytes.Equal(want, f.Data) {
-					t.Errorf("%s differs from its golden file (run with -update if the change is intended):\n%s", f.Path, firstDiff(string(want), string(f.Data)))
-				}
-			}
-			_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-				if err == nil && !d.IsDir() {
-					rel, _ := filepath.Rel(dir, path)
-					if !seen[rel] {
-						t.Errorf("golden file %s is no longer written", rel)
-					}
-				}
-				return nil
-			})
+			compareGolden(t, filepath.Join("testdata", "golden", name), files)
 		})
 	}
+}
+
+// compareGolden checks files against the golden directory dir, both ways:
+// a file that differs or is missing, and a golden file no longer written.
+// With -update it rewrites dir first.
+func compareGolden(t *testing.T, dir string, files []File) {
+	t.Helper()
+	if *update {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			path := filepath.Join(dir, filepath.FromSlash(f.Path))
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, f.Data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for _, f := range files {
+		seen[filepath.FromSlash(f.Path)] = true
+		want, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(f.Path)))
+		if err != nil {
+			t.Errorf("%v (run go test ./internal/plan -run Golden -update)", err)
+			continue
+		}
+		if !bytes.Equal(want, f.Data) {
+			t.Errorf("%s differs from its golden file (run with -update if the change is intended):\n%s", f.Path, firstDiff(string(want), string(f.Data)))
+		}
+	}
+	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dir, path)
+			if !seen[rel] {
+				t.Errorf("golden file %s is no longer written", rel)
+			}
+		}
+		return nil
+	})
 }
 
 func firstDiff(a, b string) string {

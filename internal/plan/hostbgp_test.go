@@ -41,31 +41,7 @@ func TestGoldenHostsBGP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.RemoveAll(dir); err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range files {
-			path := filepath.Join(dir, filepath.FromSlash(f.Path))
-			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, f.Data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	for _, f := range files {
-		want, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(f.Path)))
-		if err != nil {
-			t.Errorf("%v (run go test ./internal/plan -run Golden -update)", err)
-			continue
-		}
-		if !bytes.Equal(want, f.Data) {
-			t.Errorf("%s differs from its golden file:\n%s", f.Path, firstDiff(string(want), string(f.Data)))
-		}
-	}
+	compareGolden(t, filepath.Join("testdata", "golden", name), files)
 }
 
 func TestHostsBGPPlan(t *testing.T) {
