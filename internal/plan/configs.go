@@ -144,10 +144,7 @@ func (p *Plan) FRR(n *Node) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	w("! frr.conf for %s written by clos plan (fabric %s)", n.Name, in.Name)
-	w("frr defaults datacenter")
-	w("hostname %s", n.Name)
-	w("log syslog informational")
-	w("service integrated-vtysh-config")
+	frrHead(w, n.Name)
 	// A switch routes; new namespaces and containers start with forwarding off.
 	w("ip forwarding")
 	if p.hasIPv6() {
@@ -158,12 +155,7 @@ func (p *Plan) FRR(n *Node) string {
 	// back when it comes up, so a restored uplink would carry no traffic.
 	w("no zebra nexthop kernel enable")
 	w("!")
-	w("interface lo")
-	for _, lo := range n.Loopbacks {
-		w(" %s address %s", ipKw(lo.Addr()), lo)
-	}
-	w("exit")
-	w("!")
+	frrLoopback(w, n.Loopbacks)
 	for _, ifc := range n.Interfaces {
 		if ifc.Kind == KindServer {
 			continue
@@ -187,37 +179,12 @@ func (p *Plan) FRR(n *Node) string {
 	}
 	orig := originated(n)
 	if filtersUp(n) {
-		seq4, seq6 := 10, 10
-		for _, pf := range orig {
-			if pf.Addr().Is4() {
-				w("ip prefix-list %s seq %d permit %s", policyLocal, seq4, pf)
-				seq4 += 10
-			}
-		}
-		for _, pf := range orig {
-			if pf.Addr().Is6() {
-				w("ipv6 prefix-list %s seq %d permit %s", policyLocal6, seq6, pf)
-				seq6 += 10
-			}
-		}
-		w("!")
-		w("route-map %s permit 10", policyToUpper)
-		w(" match ip address prefix-list %s", policyLocal)
-		w("exit")
-		if seq6 > 10 {
-			w("route-map %s permit 20", policyToUpper)
-			w(" match ipv6 address prefix-list %s", policyLocal6)
-			w("exit")
-		}
+		frrExportPolicy(w, orig)
 		w("!")
 	}
 	p.frrHostPolicy(w, n)
 	peers := p.peerings(n)
-	w("router bgp %d", n.ASN)
-	w(" bgp router-id %s", n.RouterID)
-	w(" no bgp ebgp-requires-policy")
-	w(" no bgp default ipv4-unicast")
-	w(" bgp bestpath as-path multipath-relax")
+	frrRouterBGP(w, n.ASN, n.RouterID)
 	for _, pr := range peers {
 		id := peerID(pr)
 		if pr.addr.IsValid() {
@@ -262,26 +229,11 @@ func (p *Plan) FRR(n *Node) string {
 		if active == 0 && len(lines) == 0 {
 			continue
 		}
-		w(" !")
-		w(" address-family %s", strings.Replace(fam, "-", " ", 1))
-		for _, l := range lines {
-			w("%s", l)
-		}
-		w("  maximum-paths 64")
-		w(" exit-address-family")
+		frrFamily(w, strings.Replace(fam, "-", " ", 1), lines)
 	}
 	w("exit")
 	w("!")
-	if *in.BFD.Enabled {
-		w("bfd")
-		w(" profile %s", bfdProfile)
-		w("  detect-multiplier %d", in.BFD.Multiplier)
-		w("  receive-interval %d", in.BFD.Interval)
-		w("  transmit-interval %d", in.BFD.Interval)
-		w(" exit")
-		w("exit")
-		w("!")
-	}
+	frrBFDProfile(w, in.BFD)
 	return b.String()
 }
 

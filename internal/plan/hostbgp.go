@@ -589,27 +589,9 @@ func (p *Plan) frrHostPolicy(w func(string, ...any), n *Node) {
 	if p.Intent.Hosts != HostsBGP || n.Role != RoleLeaf || len(p.leafServers(n)) == 0 {
 		return
 	}
-	seq4, seq6 := 10, 10
-	for _, pf := range p.hostPrefixes(n) {
-		if pf.Addr().Is4() {
-			w("ip prefix-list %s seq %d permit %s", policyHosts, seq4, pf)
-			seq4 += 10
-		} else {
-			w("ipv6 prefix-list %s seq %d permit %s", policyHosts6, seq6, pf)
-			seq6 += 10
-		}
-	}
+	hosts6 := frrPrefixLists(w, policyHosts, policyHosts6, p.hostPrefixes(n))
 	for _, s := range p.leafServers(n) {
-		s4, s6 := 10, 10
-		for _, pf := range p.allowed(s) {
-			if pf.Addr().Is4() {
-				w("ip prefix-list %s seq %d permit %s", srvList(s), s4, pf)
-				s4 += 10
-			} else {
-				w("ipv6 prefix-list %s seq %d permit %s", srvList(s)+"-6", s6, pf)
-				s6 += 10
-			}
-		}
+		frrPrefixLists(w, srvList(s), srvList(s)+"-6", p.allowed(s))
 		w("bgp as-path access-list %s seq 10 permit %s", srvList(s), asPathRegex(s.ASN, "_"))
 	}
 	w("bgp community-list standard %s seq 10 permit graceful-shutdown", policyGShut)
@@ -640,7 +622,7 @@ func (p *Plan) frrHostPolicy(w func(string, ...any), n *Node) {
 	w("route-map %s permit 30", policyToUpper)
 	w(" match ip address prefix-list %s", policyHosts)
 	w("exit")
-	if seq6 > 10 {
+	if hosts6 {
 		w("route-map %s permit 40", policyToUpper)
 		w(" match ipv6 address prefix-list %s", policyHosts6)
 		w("exit")
@@ -717,42 +699,12 @@ func (p *Plan) HostFRR(s *Node) string {
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	w("! frr.conf for host %s written by clos plan (fabric %s)", s.Name, in.Name)
 	w("! services are announced unconditionally: FRR has no health checks")
-	w("frr defaults datacenter")
-	w("hostname %s", s.Name)
-	w("log syslog informational")
-	w("service integrated-vtysh-config")
+	frrHead(w, s.Name)
 	w("!")
-	w("interface lo")
-	for _, lo := range s.Loopbacks {
-		w(" %s address %s", ipKw(lo.Addr()), lo)
-	}
-	for _, a := range p.services(s) {
-		for _, pf := range a.Prefixes {
-			w(" %s address %s", ipKw(pf.Addr()), pf)
-		}
-	}
-	w("exit")
-	w("!")
+	// The loopbacks and the service addresses: what the server announces.
 	allowed := p.allowed(s)
-	seq4, seq6 := 10, 10
-	for _, pf := range allowed {
-		if pf.Addr().Is4() {
-			w("ip prefix-list %s seq %d permit %s", policyLocal, seq4, pf)
-			seq4 += 10
-		} else {
-			w("ipv6 prefix-list %s seq %d permit %s", policyLocal6, seq6, pf)
-			seq6 += 10
-		}
-	}
-	w("!")
-	w("route-map %s permit 10", policyToUpper)
-	w(" match ip address prefix-list %s", policyLocal)
-	w("exit")
-	if seq6 > 10 {
-		w("route-map %s permit 20", policyToUpper)
-		w(" match ipv6 address prefix-list %s", policyLocal6)
-		w("exit")
-	}
+	frrLoopback(w, allowed)
+	frrExportPolicy(w, allowed)
 	if in.HostRoutes == HostRoutesDefault {
 		w("!")
 		for _, pf := range defaultRoutes(s) {
@@ -774,11 +726,7 @@ func (p *Plan) HostFRR(s *Node) string {
 		}
 	}
 	w("!")
-	w("router bgp %d", s.ASN)
-	w(" bgp router-id %s", s.RouterID)
-	w(" no bgp ebgp-requires-policy")
-	w(" no bgp default ipv4-unicast")
-	w(" bgp bestpath as-path multipath-relax")
+	frrRouterBGP(w, s.ASN, s.RouterID)
 	for _, gw := range s.Gateways {
 		w(" neighbor %s remote-as %d", gw, leaf.ASN)
 		w(" neighbor %s description %s:bridge", gw, leaf.Name)
@@ -800,35 +748,23 @@ func (p *Plan) HostFRR(s *Node) string {
 		if v6 {
 			fam = "ipv6 unicast"
 		}
-		w(" !")
-		w(" address-family %s", fam)
+		var lines []string
 		for _, pf := range allowed {
 			if pf.Addr().Is6() == v6 {
-				w("  network %s", pf)
+				lines = append(lines, fmt.Sprintf("  network %s", pf))
 			}
 		}
 		for _, gw := range gws {
-			w("  neighbor %s activate", gw)
-			w("  neighbor %s route-map %s out", gw, policyToUpper)
+			lines = append(lines, fmt.Sprintf("  neighbor %s activate", gw), fmt.Sprintf("  neighbor %s route-map %s out", gw, policyToUpper))
 			if in.HostRoutes == HostRoutesDefault {
-				w("  neighbor %s route-map %s in", gw, policyFromLeaf)
+				lines = append(lines, fmt.Sprintf("  neighbor %s route-map %s in", gw, policyFromLeaf))
 			}
 		}
-		w("  maximum-paths 64")
-		w(" exit-address-family")
+		frrFamily(w, fam, lines)
 	}
 	w("exit")
 	w("!")
-	if *in.BFD.Enabled {
-		w("bfd")
-		w(" profile %s", bfdProfile)
-		w("  detect-multiplier %d", in.BFD.Multiplier)
-		w("  receive-interval %d", in.BFD.Interval)
-		w("  transmit-interval %d", in.BFD.Interval)
-		w(" exit")
-		w("exit")
-		w("!")
-	}
+	frrBFDProfile(w, in.BFD)
 	return b.String()
 }
 
