@@ -75,11 +75,12 @@ func originated(n *Node) []netip.Prefix {
 // upstream: leaves and border leaves must never become transit.
 func filtersUp(n *Node) bool { return n.Role == RoleLeaf || n.Role == RoleBorderLeaf }
 
-// Closd returns the closd config of switch n.
-func (p *Plan) Closd(n *Node) *config.Config {
-	in := p.Intent
-	c := &config.Config{
-		RouterID: n.RouterID, ASN: n.ASN, Role: "switch",
+// closdBase is the part of node n's closd config that switches and
+// servers share: identity, listener, API socket, logging and BGP defaults
+// with the fabric's BFD timers.
+func (p *Plan) closdBase(n *Node, role string) *config.Config {
+	return &config.Config{
+		RouterID: n.RouterID, ASN: n.ASN, Role: role,
 		Listen: config.Listen{Port: config.DefaultPort},
 		// One socket per node, so a lab can run every closd on one box.
 		API: config.API{Socket: "/run/closd/" + n.Name + ".sock"},
@@ -88,10 +89,16 @@ func (p *Plan) Closd(n *Node) *config.Config {
 			Timers:         config.Timers{Keepalive: config.DefaultKeepalive, Hold: config.DefaultHold},
 			MaxPaths:       config.DefaultMaxPaths,
 			MultipathRelax: true,
-			BFD:            config.BFD{Interval: in.BFD.Interval, Multiplier: in.BFD.Multiplier},
+			BFD:            config.BFD{Interval: p.Intent.BFD.Interval, Multiplier: p.Intent.BFD.Multiplier},
 		},
-		Networks: originated(n),
 	}
+}
+
+// Closd returns the closd config of switch n.
+func (p *Plan) Closd(n *Node) *config.Config {
+	in := p.Intent
+	c := p.closdBase(n, "switch")
+	c.Networks = originated(n)
 	if p.Intent.Hosts == HostsNeighbor && n.Role == RoleLeaf {
 		// The shared subnet and host routes come from hosts: (aggregate).
 		c.Networks = append([]netip.Prefix{}, n.Loopbacks...)

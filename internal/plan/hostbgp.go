@@ -501,19 +501,8 @@ func drainSet(s *Node) config.RouteMapSet {
 func (p *Plan) HostConfig(s *Node) *config.Config {
 	in := p.Intent
 	leaf := p.byName[s.Leaf]
-	c := &config.Config{
-		RouterID: s.RouterID, ASN: s.ASN, Role: "host",
-		Listen: config.Listen{Port: config.DefaultPort},
-		API:    config.API{Socket: "/run/closd/" + s.Name + ".sock"},
-		Log:    config.Log{Level: config.DefaultLogLevel, Format: config.DefaultLogFormat},
-		BGP: config.BGP{
-			Timers:         config.Timers{Keepalive: config.DefaultKeepalive, Hold: config.DefaultHold},
-			MaxPaths:       config.DefaultMaxPaths,
-			MultipathRelax: true,
-			BFD:            config.BFD{Interval: in.BFD.Interval, Multiplier: in.BFD.Multiplier},
-		},
-		Networks: append([]netip.Prefix{}, s.Loopbacks...),
-	}
+	c := p.closdBase(s, "host")
+	c.Networks = append([]netip.Prefix{}, s.Loopbacks...)
 	for _, gw := range s.Gateways {
 		fam := config.IPv4Unicast
 		if gw.Is6() {
