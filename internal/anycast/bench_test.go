@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/closnet/clos/internal/testenv/ddtest"
 )
 
 // BenchmarkStepResults measures one check result through an engine with many
@@ -24,7 +26,7 @@ func BenchmarkStepResults(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	now := epoch
+	now := ddtest.Epoch
 	pending := map[string]uint64{}
 	note := func(acts []Action) {
 		for _, a := range acts {

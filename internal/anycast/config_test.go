@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/closnet/clos/internal/testenv/ddtest"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
@@ -98,9 +99,9 @@ func TestStatusJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acts := e.Step(epoch, Tick{})
+	acts := e.Step(ddtest.Epoch, Tick{})
 	rc := acts[0].(RunCheck)
-	e.Step(epoch.Add(time.Millisecond), CheckResult{Service: "dns", ID: rc.ID, OK: true, Detail: "connected", Duration: time.Millisecond})
+	e.Step(ddtest.Epoch.Add(time.Millisecond), CheckResult{Service: "dns", ID: rc.ID, OK: true, Detail: "connected", Duration: time.Millisecond})
 	b, err := json.Marshal(e.Services())
 	if err != nil {
 		t.Fatal(err)

@@ -9,22 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/closnet/clos/internal/testenv/ddtest"
 	"github.com/cockroachdb/datadriven"
 )
-
-var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-
-func rel(t time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	return "+" + t.Sub(epoch).String()
-}
 
 func formatAction(a Action) string {
 	switch a := a.(type) {
 	case RunCheck:
-		return fmt.Sprintf("run %s id=%d deadline=%s", a.Service, a.ID, rel(a.Deadline))
+		return fmt.Sprintf("run %s id=%d deadline=%s", a.Service, a.ID, ddtest.Rel(a.Deadline))
 	case Announce:
 		s := fmt.Sprintf("announce %s %v", a.Service, a.Prefix)
 		if a.GracefulShutdown {
@@ -66,11 +58,11 @@ func parseConfig(t *testing.T, d *datadriven.TestData) Config {
 		switch arg.Key {
 		case "t":
 		case "history":
-			cfg.History, _ = strconv.Atoi(v)
+			cfg.History = ddtest.Int(t, d, arg.Key, v)
 		case "drain-time":
-			cfg.Drain.Time, _ = time.ParseDuration(v)
+			cfg.Drain.Time = ddtest.Duration(t, d, arg.Key, v)
 		case "prepend":
-			cfg.Drain.Prepend, _ = strconv.Atoi(v)
+			cfg.Drain.Prepend = ddtest.Int(t, d, arg.Key, v)
 		case "gshut":
 			cfg.Drain.GracefulShutdown = parseBool(d, t, v)
 		default:
@@ -87,20 +79,8 @@ func parseConfig(t *testing.T, d *datadriven.TestData) Config {
 		hasDrain := false
 		for _, kv := range f[1:] {
 			k, v, _ := strings.Cut(kv, "=")
-			dur := func() time.Duration {
-				x, err := time.ParseDuration(v)
-				if err != nil {
-					d.Fatalf(t, "%s: %v", k, err)
-				}
-				return x
-			}
-			atoi := func() int {
-				x, err := strconv.Atoi(v)
-				if err != nil {
-					d.Fatalf(t, "%s: %v", k, err)
-				}
-				return x
-			}
+			dur := func() time.Duration { return ddtest.Duration(t, d, k, v) }
+			atoi := func() int { return ddtest.Int(t, d, k, v) }
 			switch k {
 			case "addr":
 				for _, p := range strings.Split(v, ",") {
@@ -166,7 +146,7 @@ type queuedResult struct {
 
 func (h *harness) emit(now time.Time, acts []Action) {
 	for _, a := range acts {
-		fmt.Fprintf(&h.out, "%s %s\n", rel(now), formatAction(a))
+		fmt.Fprintf(&h.out, "%s %s\n", ddtest.Rel(now), formatAction(a))
 		if rc, ok := a.(RunCheck); ok {
 			h.pending[rc.Service] = rc
 			if m, ok := h.auto[rc.Service]; ok && m.script != "" {
@@ -220,22 +200,10 @@ func (h *harness) advance(t *testing.T, until time.Time) {
 
 func TestScenarios(t *testing.T) {
 	datadriven.Walk(t, "testdata/scenarios", func(t *testing.T, path string) {
-		h := &harness{now: epoch}
+		h := &harness{now: ddtest.Epoch}
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
 			h.out.Reset()
-			now := h.now
-			if d.HasArg("t") {
-				var s string
-				d.ScanArgs(t, "t", &s)
-				dur, err := time.ParseDuration(s)
-				if err != nil {
-					d.Fatalf(t, "t: %v", err)
-				}
-				now = epoch.Add(dur)
-				if now.Before(h.now) {
-					d.Fatalf(t, "time goes backwards: %s", s)
-				}
-			}
+			now := ddtest.Now(t, d, h.now)
 			svc := func() string {
 				var s string
 				d.ScanArgs(t, "svc", &s)
@@ -291,7 +259,7 @@ func TestScenarios(t *testing.T) {
 				if d.HasArg("after") {
 					var s string
 					d.ScanArgs(t, "after", &s)
-					m.after, _ = time.ParseDuration(s)
+					m.after = ddtest.Duration(t, d, "after", s)
 				}
 				h.auto[svc()] = m
 				return "ok"
@@ -313,16 +281,16 @@ func TestScenarios(t *testing.T) {
 					return "no such service"
 				}
 				fmt.Fprintf(&h.out, "%s/%s announced=%v passes=%d failures=%d in-flight=%v next=%s drain-until=%s since=%s\nreason: %s\n",
-					st.Health, st.Admin, st.Announced, st.Passes, st.Failures, st.InFlight, rel(st.NextCheck), rel(st.DrainUntil), rel(st.Since), st.Reason)
+					st.Health, st.Admin, st.Announced, st.Passes, st.Failures, st.InFlight, ddtest.Rel(st.NextCheck), ddtest.Rel(st.DrainUntil), ddtest.Rel(st.Since), st.Reason)
 				for _, r := range st.History {
-					fmt.Fprintf(&h.out, "  %s id=%d ok=%v %s (%v)\n", rel(r.At), r.ID, r.OK, r.Detail, r.Duration)
+					fmt.Fprintf(&h.out, "  %s id=%d ok=%v %s (%v)\n", ddtest.Rel(r.At), r.ID, r.OK, r.Detail, r.Duration)
 				}
 			case "next":
 				dl, ok := h.e.NextDeadline()
 				if !ok {
 					return "none"
 				}
-				return rel(dl)
+				return ddtest.Rel(dl)
 			default:
 				d.Fatalf(t, "unknown command %s", d.Cmd)
 			}

@@ -8,17 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/closnet/clos/internal/testenv/ddtest"
 	"github.com/cockroachdb/datadriven"
 )
-
-var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-
-func rel(t time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	return "+" + t.Sub(epoch).String()
-}
 
 func formatCommunity(c uint32) string { return fmt.Sprintf("%d:%d", c>>16, c&0xffff) }
 
@@ -45,7 +37,7 @@ func formatAction(a Action) string {
 		return fmt.Sprintf("conflict %v if=%s other=%s: %s", a.IP, a.Interface, a.Other, a.Msg)
 	case Freeze:
 		if a.Frozen {
-			return fmt.Sprintf("freeze %v if=%s until=%s moves=%d", a.IP, a.Interface, rel(a.Until), a.Moves)
+			return fmt.Sprintf("freeze %v if=%s until=%s moves=%d", a.IP, a.Interface, ddtest.Rel(a.Until), a.Moves)
 		}
 		return fmt.Sprintf("unfreeze %v if=%s", a.IP, a.Interface)
 	}
@@ -59,20 +51,8 @@ func parseConfig(t *testing.T, d *datadriven.TestData) Config {
 		if len(arg.Vals) > 0 {
 			v = arg.Vals[0]
 		}
-		dur := func() time.Duration {
-			x, err := time.ParseDuration(v)
-			if err != nil {
-				d.Fatalf(t, "%s: %v", arg.Key, err)
-			}
-			return x
-		}
-		atoi := func() int {
-			x, err := strconv.Atoi(v)
-			if err != nil {
-				d.Fatalf(t, "%s: %v", arg.Key, err)
-			}
-			return x
-		}
+		dur := func() time.Duration { return ddtest.Duration(t, d, arg.Key, v) }
+		atoi := func() int { return ddtest.Int(t, d, arg.Key, v) }
 		switch arg.Key {
 		case "t":
 		case "aging":
@@ -138,21 +118,9 @@ func parseConfig(t *testing.T, d *datadriven.TestData) Config {
 func TestScenarios(t *testing.T) {
 	datadriven.Walk(t, "testdata/scenarios", func(t *testing.T, path string) {
 		var e *Engine
-		now := epoch
+		now := ddtest.Epoch
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
-			if d.HasArg("t") {
-				var s string
-				d.ScanArgs(t, "t", &s)
-				dur, err := time.ParseDuration(s)
-				if err != nil {
-					d.Fatalf(t, "t: %v", err)
-				}
-				at := epoch.Add(dur)
-				if at.Before(now) {
-					d.Fatalf(t, "time goes backwards: %s", s)
-				}
-				now = at
-			}
+			now = ddtest.Now(t, d, now)
 			str := func(key string) string {
 				var s string
 				d.ScanArgs(t, key, &s)
@@ -207,11 +175,7 @@ func TestScenarios(t *testing.T) {
 				// would, and show when each action happened.
 				var until string
 				d.ScanArgs(t, "until", &until)
-				dur, err := time.ParseDuration(until)
-				if err != nil {
-					d.Fatalf(t, "until: %v", err)
-				}
-				end := epoch.Add(dur)
+				end := ddtest.Epoch.Add(ddtest.Duration(t, d, "until", until))
 				var b strings.Builder
 				for range 1000 {
 					dl, ok := e.NextDeadline()
@@ -222,7 +186,7 @@ func TestScenarios(t *testing.T) {
 						now = dl
 					}
 					for _, a := range e.Step(now, Tick{}) {
-						fmt.Fprintf(&b, "%s %s\n", rel(now), formatAction(a))
+						fmt.Fprintf(&b, "%s %s\n", ddtest.Rel(now), formatAction(a))
 					}
 					if err := e.checkInvariants(); err != nil {
 						d.Fatalf(t, "invariant: %v", err)
@@ -238,7 +202,7 @@ func TestScenarios(t *testing.T) {
 				for _, h := range e.Hosts(now) {
 					fmt.Fprintf(&b, "%v if=%s mac=%v state=%s kernel=%v seq=%d age=%gs", h.IP, h.Interface, h.MAC, h.State, h.KernelState, h.Seq, h.AgeSeconds)
 					if h.Frozen {
-						fmt.Fprintf(&b, " frozen-until=%s", rel(h.FrozenUntil))
+						fmt.Fprintf(&b, " frozen-until=%s", ddtest.Rel(h.FrozenUntil))
 					}
 					if h.Contender != "" {
 						fmt.Fprintf(&b, " contender=%s", h.Contender)
@@ -246,7 +210,7 @@ func TestScenarios(t *testing.T) {
 					b.WriteString("\n")
 				}
 				for _, f := range e.Frozen() {
-					fmt.Fprintf(&b, "frozen %v local=%v until=%s moves=%d\n", f.IP, f.Local, rel(f.Until), f.Moves)
+					fmt.Fprintf(&b, "frozen %v local=%v until=%s moves=%d\n", f.IP, f.Local, ddtest.Rel(f.Until), f.Moves)
 				}
 				if b.Len() == 0 {
 					return "(none)"
@@ -257,7 +221,7 @@ func TestScenarios(t *testing.T) {
 				if !ok {
 					return "none"
 				}
-				return rel(dl)
+				return ddtest.Rel(dl)
 			case "stats":
 				s := e.Stats()
 				return fmt.Sprintf("learned=%d withdrawn=%d probes=%d moves=%d freezes=%d conflicts=%d rejected=%d remote=%d",

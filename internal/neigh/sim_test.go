@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/closnet/clos/internal/testenv/ddtest"
 )
 
 // A two-leaf fabric on a virtual clock: each leaf runs an Engine, the
@@ -60,7 +62,7 @@ type sim struct {
 }
 
 func newSim(t *testing.T, multihomed bool) *sim {
-	s := &sim{t: t, now: epoch, host: netip.MustParseAddr("10.0.1.77"), mac: MAC{2, 0, 0, 0, 0, 0x77}}
+	s := &sim{t: t, now: ddtest.Epoch, host: netip.MustParseAddr("10.0.1.77"), mac: MAC{2, 0, 0, 0, 0, 0x77}}
 	for i := range s.leaves {
 		e, err := New(Config{
 			AgingTime: 300 * time.Second, ProbeInterval: time.Second, ProbeRetries: 2,
@@ -98,12 +100,12 @@ func (s *sim) handle(i int, acts []Action) {
 		case Originate:
 			s.origs++
 			l.routes[a.Prefix] = a
-			s.log = append(s.log, fmt.Sprintf("%s leaf%d originate seq=%d", rel(s.now), i, a.Seq))
+			s.log = append(s.log, fmt.Sprintf("%s leaf%d originate seq=%d", ddtest.Rel(s.now), i, a.Seq))
 			// BGP propagation delay.
 			s.at(50*time.Millisecond, other, RemoteRoute{Prefix: a.Prefix, Seq: a.Seq, Sticky: a.Sticky})
 		case Withdraw:
 			delete(l.routes, a.Prefix)
-			s.log = append(s.log, fmt.Sprintf("%s leaf%d withdraw", rel(s.now), i))
+			s.log = append(s.log, fmt.Sprintf("%s leaf%d withdraw", ddtest.Rel(s.now), i))
 			s.at(50*time.Millisecond, other, RemoteWithdraw{Prefix: a.Prefix})
 		case Probe:
 			if s.present[i] {
@@ -112,7 +114,7 @@ func (s *sim) handle(i int, acts []Action) {
 		case Freeze:
 			if a.Frozen {
 				s.freezes++
-				s.log = append(s.log, fmt.Sprintf("%s leaf%d freeze", rel(s.now), i))
+				s.log = append(s.log, fmt.Sprintf("%s leaf%d freeze", ddtest.Rel(s.now), i))
 			}
 		}
 	}
@@ -159,7 +161,7 @@ func (s *sim) originating() (who []int, seqs []uint32) {
 func TestSimMoveAndMoveBack(t *testing.T) {
 	s := newSim(t, false)
 	s.plug(0)
-	s.runUntil(epoch.Add(10 * time.Second))
+	s.runUntil(ddtest.Epoch.Add(10 * time.Second))
 	if who, seqs := s.originating(); len(who) != 1 || who[0] != 0 || seqs[0] != 0 {
 		t.Fatalf("after learn: %v %v\n%v", who, seqs, s.log)
 	}
@@ -167,14 +169,14 @@ func TestSimMoveAndMoveBack(t *testing.T) {
 	// and withdraws within the probe time.
 	s.unplug(0)
 	s.plug(1)
-	s.runUntil(epoch.Add(15 * time.Second))
+	s.runUntil(ddtest.Epoch.Add(15 * time.Second))
 	if who, seqs := s.originating(); len(who) != 1 || who[0] != 1 || seqs[0] != 1 {
 		t.Fatalf("after move: %v %v\n%v", who, seqs, s.log)
 	}
 	// And back: seq 2 at leaf 0.
 	s.unplug(1)
 	s.plug(0)
-	s.runUntil(epoch.Add(20 * time.Second))
+	s.runUntil(ddtest.Epoch.Add(20 * time.Second))
 	if who, seqs := s.originating(); len(who) != 1 || who[0] != 0 || seqs[0] != 2 {
 		t.Fatalf("after move back: %v %v\n%v", who, seqs, s.log)
 	}
@@ -186,11 +188,11 @@ func TestSimMoveAndMoveBack(t *testing.T) {
 func TestSimDuplicateFreezes(t *testing.T) {
 	s := newSim(t, false)
 	s.plug(0)
-	s.runUntil(epoch.Add(5 * time.Second))
+	s.runUntil(ddtest.Epoch.Add(5 * time.Second))
 	// The same address shows up at leaf 1 too and both answer: the leaves
 	// outbid each other until flap detection freezes it.
 	s.plug(1)
-	s.runUntil(epoch.Add(200 * time.Second))
+	s.runUntil(ddtest.Epoch.Add(200 * time.Second))
 	if s.freezes == 0 {
 		t.Fatalf("duplicate never froze\n%v", s.log)
 	}
@@ -199,7 +201,7 @@ func TestSimDuplicateFreezes(t *testing.T) {
 	}
 	// After the freeze the fight stops: no more originations for a while.
 	before := s.origs
-	s.runUntil(epoch.Add(400 * time.Second))
+	s.runUntil(ddtest.Epoch.Add(400 * time.Second))
 	if s.origs != before {
 		t.Fatalf("originations continued while frozen\n%v", s.log[len(s.log)-5:])
 	}
@@ -208,9 +210,9 @@ func TestSimDuplicateFreezes(t *testing.T) {
 func TestSimMultihomedShares(t *testing.T) {
 	s := newSim(t, true)
 	s.plug(0)
-	s.runUntil(epoch.Add(5 * time.Second))
+	s.runUntil(ddtest.Epoch.Add(5 * time.Second))
 	s.plug(1)
-	s.runUntil(epoch.Add(60 * time.Second))
+	s.runUntil(ddtest.Epoch.Add(60 * time.Second))
 	who, seqs := s.originating()
 	if len(who) != 2 || seqs[0] != seqs[1] {
 		t.Fatalf("multihomed server not shared at equal seq: %v %v\n%v", who, seqs, s.log)
@@ -221,7 +223,7 @@ func TestSimMultihomedShares(t *testing.T) {
 	// One link fails for good: that leaf withdraws, the other keeps it.
 	s.unplug(0)
 	s.at(0, 0, NeighEvent{Interface: "eth1", IP: s.host, MAC: s.mac, State: NUDFailed})
-	s.runUntil(epoch.Add(70 * time.Second))
+	s.runUntil(ddtest.Epoch.Add(70 * time.Second))
 	if who, _ := s.originating(); len(who) != 1 || who[0] != 1 {
 		t.Fatalf("after link loss: %v\n%v", who, s.log)
 	}
