@@ -204,6 +204,73 @@ func (l *loop) read(c *Conn, id int) {
 	}
 }
 
+// start runs the loop until the test returns: cancel stops it, and the
+// test waits for it to end. The channel takes commands to the session.
+func (l *loop) start(ctx context.Context, cancel context.CancelFunc) chan<- fsm.Event {
+	cmds := make(chan fsm.Event)
+	done := make(chan struct{})
+	go func() { l.run(ctx, cmds); close(done) }()
+	l.t.Cleanup(func() { cancel(); <-done })
+	return cmds
+}
+
+// waitUp waits for the session with peer (a name for messages) to be
+// established and returns what was negotiated.
+func (l *loop) waitUp(ctx context.Context, peer string) fsm.Negotiated {
+	l.t.Helper()
+	select {
+	case neg := <-l.up:
+		return neg
+	case <-ctx.Done():
+		l.t.Fatalf("session with %s did not come up", peer)
+		return fsm.Negotiated{}
+	}
+}
+
+// waitRoute waits for the first route peer sends, which must be want.
+func (l *loop) waitRoute(ctx context.Context, peer string, want netip.Prefix) {
+	l.t.Helper()
+	select {
+	case n := <-l.routes:
+		if n.Prefix() != want {
+			l.t.Fatalf("received %v from %s, want %v", n.Prefix(), peer, want)
+		}
+	case <-ctx.Done():
+		l.t.Fatalf("no UPDATE from %s", peer)
+	}
+}
+
+// staysUp fails the test if the session goes down within d: keepalives
+// must keep a hold time shorter than d alive on both sides.
+func (l *loop) staysUp(d time.Duration) {
+	l.t.Helper()
+	time.Sleep(d)
+	select {
+	case down := <-l.down:
+		l.t.Fatalf("session went down: %s", down.Reason)
+	default:
+	}
+}
+
+// startDaemon starts cmd, a peer daemon, with its output kept; at the end
+// of the test it kills it and, if the test failed, logs the output.
+func startDaemon(t *testing.T, cmd *exec.Cmd) *syncBuffer {
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	name := filepath.Base(cmd.Path)
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, logs.String())
+		}
+	})
+	return logs
+}
+
 func TestInteropGoBGP(t *testing.T) {
 	gobgpd := testenv.RequireTool(t, "gobgpd")
 	gobgp := testenv.RequireTool(t, "gobgp")
@@ -235,19 +302,7 @@ func TestInteropGoBGP(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var logs syncBuffer
-	cmd := exec.CommandContext(ctx, gobgpd, "-f", path, "-p", "--api-hosts", fmt.Sprintf("127.0.0.1:%d", apiPort), "--pprof-disable")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("gobgpd output:\n%s", logs.String())
-		}
-	})
+	startDaemon(t, exec.CommandContext(ctx, gobgpd, "-f", path, "-p", "--api-hosts", fmt.Sprintf("127.0.0.1:%d", apiPort), "--pprof-disable"))
 	cli := func(args ...string) string {
 		out, err := exec.CommandContext(ctx, gobgp, append([]string{"-p", fmt.Sprint(apiPort)}, args...)...).CombinedOutput()
 		if err != nil {
@@ -264,36 +319,15 @@ func TestInteropGoBGP(t *testing.T) {
 	}
 	l := newLoop(t, cfg, netip.AddrPortFrom(lo4, uint16(bgpPort)),
 		Options{LocalAddr: netip.MustParseAddr("127.0.0.2"), MD5Key: "s3cret", GTSM: false})
-	cmds := make(chan fsm.Event)
-	done := make(chan struct{})
-	go func() { l.run(ctx, cmds); close(done) }()
-	defer func() { cancel(); <-done }()
+	cmds := l.start(ctx, cancel)
 
-	var neg fsm.Negotiated
-	select {
-	case neg = <-l.up:
-	case <-ctx.Done():
-		t.Fatal("session with gobgpd did not come up")
-	}
+	neg := l.waitUp(ctx, "gobgpd")
 	if neg.PeerAS != 65001 || neg.HoldTime != 3*time.Second || neg.Keepalive != time.Second || !neg.Options.AS4 {
 		t.Fatalf("negotiated %s", neg)
 	}
 	cli("global", "rib", "add", "10.99.0.0/24", "-a", "ipv4")
-	select {
-	case n := <-l.routes:
-		if n.Prefix() != netip.MustParsePrefix("10.99.0.0/24") {
-			t.Fatalf("received %v", n.Prefix())
-		}
-	case <-ctx.Done():
-		t.Fatal("no UPDATE from gobgpd")
-	}
-	// Keepalives keep a 3 s hold time alive on both sides.
-	time.Sleep(4 * time.Second)
-	select {
-	case d := <-l.down:
-		t.Fatalf("session went down: %s", d.Reason)
-	default:
-	}
+	l.waitRoute(ctx, "gobgpd", netip.MustParsePrefix("10.99.0.0/24"))
+	l.staysUp(4 * time.Second)
 	if out := cli("neighbor", "127.0.0.2"); !strings.Contains(strings.ToLower(out), "bgp state = established") {
 		t.Fatalf("gobgpd does not see the session established:\n%s", out)
 	}
@@ -356,20 +390,8 @@ router bgp 65001
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var logs syncBuffer
-	cmd := exec.CommandContext(ctx, bgpd, "-f", path, "-p", fmt.Sprint(port), "-l", "127.0.0.1", "-Z", "-S",
-		"-i", filepath.Join(dir, "bgpd.pid"), "--vty_socket", dir, "-P", "0", "-z", filepath.Join(dir, "zserv.api"), "--log", "stdout")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("bgpd output:\n%s", logs.String())
-		}
-	})
+	logs := startDaemon(t, exec.CommandContext(ctx, bgpd, "-f", path, "-p", fmt.Sprint(port), "-l", "127.0.0.1", "-Z", "-S",
+		"-i", filepath.Join(dir, "bgpd.pid"), "--vty_socket", dir, "-P", "0", "-z", filepath.Join(dir, "zserv.api"), "--log", "stdout"))
 
 	cfg := fsm.Config{
 		LocalAS: 65000, RouterID: netip.MustParseAddr("10.0.0.1"), PeerAS: fsm.PeerASExternal(),
@@ -380,34 +402,14 @@ router bgp 65001
 	}
 	l := newLoop(t, cfg, netip.AddrPortFrom(lo4, uint16(port)),
 		Options{LocalAddr: netip.MustParseAddr("127.0.0.2"), MD5Key: "s3cret", GTSM: true})
-	cmds := make(chan fsm.Event)
-	done := make(chan struct{})
-	go func() { l.run(ctx, cmds); close(done) }()
-	defer func() { cancel(); <-done }()
+	cmds := l.start(ctx, cancel)
 
-	var neg fsm.Negotiated
-	select {
-	case neg = <-l.up:
-	case <-ctx.Done():
-		t.Fatal("session with FRR did not come up")
-	}
+	neg := l.waitUp(ctx, "FRR")
 	if neg.PeerAS != 65001 || neg.HoldTime != 3*time.Second || !neg.Options.AS4 || !neg.Options.ExtendedMessage || !neg.EnhancedRouteRefresh {
 		t.Fatalf("negotiated %s", neg)
 	}
-	select {
-	case n := <-l.routes:
-		if n.Prefix() != netip.MustParsePrefix("10.98.0.0/24") {
-			t.Fatalf("received %v", n.Prefix())
-		}
-	case <-ctx.Done():
-		t.Fatal("no UPDATE from FRR")
-	}
-	time.Sleep(4 * time.Second)
-	select {
-	case d := <-l.down:
-		t.Fatalf("session went down: %s", d.Reason)
-	default:
-	}
+	l.waitRoute(ctx, "FRR", netip.MustParsePrefix("10.98.0.0/24"))
+	l.staysUp(4 * time.Second)
 	cmds <- fsm.ManualStop{Message: "frr interop done"}
 	select {
 	case <-l.down:
