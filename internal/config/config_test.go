@@ -58,20 +58,42 @@ func TestRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := c.Marshal()
-		if err != nil {
-			t.Fatal(err)
-		}
-		c2, err := Parse("marshalled", out)
-		if err != nil {
-			t.Fatalf("%v\n%s", err, out)
-		}
-		if d := cmp.Diff(c, c2, cmpOpts...); d != "" {
-			t.Errorf("round trip differs (-want +got):\n%s\n%s", d, out)
-		}
-		out2, _ := c2.Marshal()
-		if string(out) != string(out2) {
-			t.Errorf("Marshal is not canonical:\n%s\n---\n%s", out, out2)
+		roundTrip(t, c)
+	}
+}
+
+// roundTrip marshals c, parses the result again and fails t unless that
+// gives c back and marshals to the same text; it returns the text.
+func roundTrip(t testing.TB, c *Config) []byte {
+	t.Helper()
+	out, err := c.Marshal()
+	if err != nil {
+		t.Fatalf("Marshal: %v", err)
+	}
+	c2, err := Parse("marshalled", out)
+	if err != nil {
+		t.Fatalf("marshalled config does not parse again: %v\n%s", err, out)
+	}
+	if d := cmp.Diff(c, c2, cmpOpts...); d != "" {
+		t.Errorf("round trip differs (-want +got):\n%s\n%s", d, out)
+	}
+	if out2, _ := c2.Marshal(); string(out) != string(out2) {
+		t.Errorf("Marshal is not canonical:\n%s\n---\n%s", out, out2)
+	}
+	return out
+}
+
+// wantParseErrors parses in as file and fails t unless that fails with
+// an error holding every one of want.
+func wantParseErrors(t *testing.T, file, in string, want []string) {
+	t.Helper()
+	_, err := Parse(file, []byte(in))
+	if err == nil {
+		t.Fatalf("no error for\n%s", in)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error\n%v\ndoes not contain\n%s", err, w)
 		}
 	}
 }
@@ -114,17 +136,7 @@ func TestErrors(t *testing.T) {
 		{"community", base + "policy:\n  community-lists:\n    - name: C\n      entries: [{action: permit, community: '70000:1'}]\n", []string{`community: "70000:1"; want ASN:VALUE`}},
 		{"regex", base + "policy:\n  as-path-lists:\n    - name: A\n      entries: [{action: permit, regex: '(('}]\n", []string{`regex: "((" is not a valid regular expression`}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse("x.yaml", []byte(tc.in))
-			if err == nil {
-				t.Fatalf("no error for\n%s", tc.in)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error\n%v\ndoes not contain\n%s", err, w)
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantParseErrors(t, "x.yaml", tc.in, tc.want) })
 	}
 }
 

@@ -102,17 +102,7 @@ func TestServicesRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := c.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c2, err := Parse("marshalled", out)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	if d := cmp.Diff(c, c2, cmpOpts...); d != "" {
-		t.Errorf("round trip differs (-want +got):\n%s\n%s", d, out)
-	}
+	out := roundTrip(t, c)
 	for _, w := range []string{"interval: 200ms", "time: 5s", "on-sigterm: true", "expect-status: 200"} {
 		if !strings.Contains(string(out), w) {
 			t.Errorf("canonical form lacks %q:\n%s", w, out)
@@ -175,17 +165,7 @@ func TestServicesErrors(t *testing.T) {
 		{"drain unknown", base[:len(base)-len("services:\n")] + "drain: {grace: true}\n", []string{"drain.grace: unknown field"}},
 		{"weight", svc(addr + tcp + "    weight: -1\n"), []string{"services[0].weight: got \"-1\"; want an integer"}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse("x.yaml", []byte(tc.in))
-			if err == nil {
-				t.Fatalf("no error for\n%s", tc.in)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error\n%v\ndoes not contain\n%s", err, w)
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantParseErrors(t, "x.yaml", tc.in, tc.want) })
 	}
 }
 
@@ -202,16 +182,6 @@ func FuzzParseServices(f *testing.F) {
 		if _, err := anycast.New(c.ServicesConfig()); err != nil {
 			t.Fatalf("accepted config the engine refuses: %v\n%s", err, data)
 		}
-		out, err := c.Marshal()
-		if err != nil {
-			t.Fatalf("Marshal: %v", err)
-		}
-		c2, err := Parse("again.yaml", out)
-		if err != nil {
-			t.Fatalf("accepted config does not re-parse: %v\n%s", err, out)
-		}
-		if d := cmp.Diff(c, c2, cmpOpts...); d != "" {
-			t.Fatalf("round trip differs:\n%s\n%s", d, out)
-		}
+		roundTrip(t, c)
 	})
 }
