@@ -88,6 +88,10 @@ type Measurement struct {
 	FIBError string `json:"fib_error,omitempty"`
 	// Extra is what the action reported (Action.Report).
 	Extra map[string]any `json:"extra,omitempty"`
+
+	// noUndo: the action had nothing to undo (restore, restart), so
+	// Print leaves out the undo lines.
+	noUndo bool
 }
 
 // Validate checks the options given; zero values are filled by Measure.
@@ -242,7 +246,7 @@ func Measure(ctx context.Context, s *State, f *plan.Fabric, a *Action, o Measure
 			return nil
 		}
 	}
-	m := &Measurement{Verb: a.Verb, Target: a.Target, Mode: a.Mode, Pairs: min(len(ends), o.Flows), Flows: o.Flows, RatePPS: o.Rate}
+	m := &Measurement{Verb: a.Verb, Target: a.Target, Mode: a.Mode, Pairs: min(len(ends), o.Flows), Flows: o.Flows, RatePPS: o.Rate, noUndo: a.Undo == nil}
 	fmt.Fprintf(out, "measure: %d flows over %d server pairs at %d pps each\n", o.Flows, m.Pairs, o.Rate)
 	var applyAt, undoAt time.Time
 	fwStop, fwDone := make(chan struct{}), make(chan struct{})
@@ -493,7 +497,7 @@ func (m *Measurement) Print(w io.Writer) {
 		fmt.Fprintf(w, " (%d flows never recovered)", m.Unrecovered)
 	}
 	fmt.Fprintln(w)
-	if m.Mode != "restore" {
+	if m.Mode != "restore" && !m.noUndo {
 		fmt.Fprintf(w, "undo: max gap %.1f ms, %d packets lost\n", m.RestoreGapMS, m.RestoreLost)
 	}
 	fmt.Fprintf(w, "routes changed: %d", m.RoutesChanged)
@@ -510,7 +514,7 @@ func (m *Measurement) Print(w io.Writer) {
 	switch {
 	case m.ECMPRestoredS != nil:
 		fmt.Fprintf(w, "full ECMP again: every FIB as before %.3f s after the undo (polled every %s)\n", *m.ECMPRestoredS, fibPoll)
-	case m.Mode != "restore":
+	case m.Mode != "restore" && !m.noUndo:
 		fmt.Fprintf(w, "full ECMP again: not within %s after the probing; %d destinations still differ from before\n", ecmpBound, m.FIBNotRestored)
 	}
 	if m.FIBError != "" {

@@ -1,0 +1,129 @@
+package lab
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startSh runs a shell script as a child reaped in the background, as
+// closd is once started by up.
+func startSh(t *testing.T, script string, env ...string) int {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", script)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Dir = t.TempDir()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return cmd.Process.Pid
+}
+
+func TestReadProc(t *testing.T) {
+	pid := startSh(t, "exec sleep 30", "CLOS_RESTART_TEST=yes")
+	var pc procCmd
+	var err error
+	// Until exec, the child is still sh.
+	for try := 0; try < 100; try++ {
+		if pc, err = readProc(pid); err == nil && len(pc.Args) > 0 && pc.Args[0] == "sleep" {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil || !slices.Equal(pc.Args, []string{"sleep", "30"}) || !slices.Contains(pc.Env, "CLOS_RESTART_TEST=yes") || pc.Dir == "" || pc.Dir == "/" {
+		t.Errorf("readProc = %+v, %v", pc, err)
+	}
+	if _, err := readProc(1 << 30); err == nil {
+		t.Errorf("readProc of no process succeeded")
+	}
+}
+
+func TestStopProc(t *testing.T) {
+	pid := startSh(t, "exec sleep 30")
+	start := time.Now()
+	if killed, err := stopProc(pid, 5*time.Second); killed || err != nil || alive(pid) {
+		t.Errorf("stopping sleep: killed %v, %v, alive %v", killed, err, alive(pid))
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("sleep took %s to stop on SIGTERM", d)
+	}
+	// A daemon that ignores SIGTERM is killed once the bound is over.
+	pid = startSh(t, `trap "" TERM; exec sleep 30`)
+	time.Sleep(100 * time.Millisecond)
+	if killed, err := stopProc(pid, 300*time.Millisecond); !killed || err != nil || alive(pid) {
+		t.Errorf("stopping a process ignoring SIGTERM: killed %v, %v, alive %v", killed, err, alive(pid))
+	}
+	if _, err := stopProc(1<<30, time.Second); err == nil {
+		t.Errorf("stopping no process succeeded")
+	}
+}
+
+// TestLabRestart restarts leaf1's daemon under measure, with traffic
+// between leaf1's servers and leaf2's, on a closd fabric and on an FRR
+// one: the daemon really restarted (new pid, the old one gone, the state
+// file updated, the other daemons untouched), its sessions came back and
+// the fabric passes check. The measured loss is logged.
+func TestLabRestart(t *testing.T) {
+	requireLabTools(t, true)
+	_, path := seed003(t)
+	closd := buildClosd(t)
+	for _, kind := range []string{KindClosd, KindFRR} {
+		t.Run(kind, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			l := upLab(t, ctx, path, Options{Kind: kind, Closd: closd})
+			n, _ := l.s.Node("leaf1")
+			before := slices.Clone(n.Pids)
+			logged := 0
+			if n.Log != "" {
+				b, _ := os.ReadFile(n.Log)
+				logged = len(b)
+			}
+			a, err := RestartAction(l.s, l.f, "leaf1", RestartOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := Measure(ctx, l.s, l.f, a, MeasureOptions{Flows: 16, Rate: 200, Duration: 1500 * time.Millisecond}, ioDiscard{})
+			if err != nil {
+				t.Fatalf("measure -- restart leaf1: %v", err)
+			}
+			var out strings.Builder
+			m.Print(&out)
+			t.Logf("%s: measure -- restart leaf1:\n%s", kind, out.String())
+			if m.Pairs != 8 || m.Sent < 16*200*3 || m.Unrecovered != 0 || m.Extra["killed"] != false || m.Extra["established_s"] == nil {
+				t.Errorf("measure -- restart leaf1: %+v", m)
+			}
+
+			s, _, err := Open(l.base, l.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			after, _ := s.Node("leaf1")
+			_, idx, _ := restartTarget(s, "leaf1")
+			if len(after.Pids) != len(before) || m.Extra["old_pid"] != before[idx] || m.Extra["new_pid"] != after.Pids[idx] {
+				t.Fatalf("pids %v -> %v in the state; measure reported %v", before, after.Pids, m.Extra)
+			}
+			for i, p := range after.Pids {
+				switch {
+				case i == idx && (p == before[i] || alive(before[i]) || !alive(p)):
+					t.Errorf("leaf1's %s: pid %d -> %d, old alive %v, new alive %v", daemonName(after), before[i], p, alive(before[i]), alive(p))
+				case i != idx && (p != before[i] || !alive(p)):
+					t.Errorf("leaf1's daemon %d (%s) was touched: pid %d -> %d, alive %v", i, frrDaemons[i], before[i], p, alive(p))
+				}
+			}
+			if n.Log != "" {
+				b, _ := os.ReadFile(n.Log)
+				if len(b) <= logged || !strings.Contains(string(b[logged:]), "session established") {
+					t.Errorf("the restarted closd logged no session to %s:\n%s", n.Log, b[min(logged, len(b)):])
+				}
+			}
+			l.check("after restarting leaf1")
+		})
+	}
+}
