@@ -89,6 +89,12 @@ func post(ctx context.Context, verb string, t target, path string, body any, std
 		}
 		return 1
 	}
+	return printAnswer(verb, t, b, stdout, stderr, text)
+}
+
+// printAnswer prints closd's answer b to an admin request: indented JSON
+// with --json, else the text f makes of it.
+func printAnswer(verb string, t target, b []byte, stdout, stderr io.Writer, text func(body []byte) (string, error)) int {
 	if t.json {
 		var out bytes.Buffer
 		if err := json.Indent(&out, b, "", "  "); err != nil {

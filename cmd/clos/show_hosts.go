@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -63,27 +62,18 @@ func runHosts(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "clos hosts release: %v\n", err)
 		return 1
 	}
-	if t.json {
-		var out bytes.Buffer
-		if err := json.Indent(&out, body, "", "  "); err != nil {
-			fmt.Fprintf(stderr, "clos hosts release: %s answered something that is not JSON: %v\n", t.socket, err)
-			return 1
+	return printAnswer("hosts release", t, body, stdout, stderr, func(body []byte) (string, error) {
+		var r api.Released
+		if err := json.Unmarshal(body, &r); err != nil {
+			return "", err
 		}
-		out.WriteString("\n")
-		stdout.Write(out.Bytes())
-		return 0
-	}
-	var r api.Released
-	if err := json.Unmarshal(body, &r); err != nil {
-		fmt.Fprintf(stderr, "clos hosts release: decoding the answer: %v\n", err)
-		return 1
-	}
-	if len(r.Released) == 0 {
-		fmt.Fprintf(stdout, "nothing was frozen (%s)\n", target)
-		return 0
-	}
-	for _, ip := range r.Released {
-		fmt.Fprintf(stdout, "released %s\n", ip)
-	}
-	return 0
+		if len(r.Released) == 0 {
+			return fmt.Sprintf("nothing was frozen (%s)\n", target), nil
+		}
+		var b strings.Builder
+		for _, ip := range r.Released {
+			fmt.Fprintf(&b, "released %s\n", ip)
+		}
+		return b.String(), nil
+	})
 }
