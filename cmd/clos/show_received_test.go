@@ -37,32 +37,15 @@ neighbors:
     route-map: {in: in}
     soft-reconfiguration-inbound: true
 `, pa, pb))
-	sockB := startDaemon(t, "b", fmt.Sprintf(`
-router-id: 10.0.0.2
-asn: 65002
-listen: {address: 127.0.0.2, port: %d}
-bgp: {timers: {keepalive: 1, hold: 3}}
-networks: [10.2.0.0/24]
-neighbors:
-  - address: 127.0.0.1
-    remote-as: 65001
-    port: %d
-`, pb, pa))
+	sockB := startPeerB(t, pb, pa)
 
 	line := regexp.MustCompile(`(?m)^ipv4-unicast\s+10\.2\.0\.0/24\s+127\.0\.0\.2\s+65002 i$`)
-	var out, errs string
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var code int
-		code, out, errs = runShowT(t, "--socket", sockA, "bgp", "neighbor", "127.0.0.2", "received-routes")
-		if code == 0 && line.MatchString(out) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no received route within 30 s; status %d\nstdout:\n%s\nstderr: %s", code, out, errs)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var out string
+	waitFor(t, 30*time.Second, "no received route within 30 s;", func() (bool, string) {
+		code, o, errs := runShowT(t, "--socket", sockA, "bgp", "neighbor", "127.0.0.2", "received-routes")
+		out = o
+		return code == 0 && line.MatchString(out), fmt.Sprintf("status %d\nstdout:\n%s\nstderr: %s", code, out, errs)
+	})
 	if !strings.Contains(out, "Total number of prefixes 1") {
 		t.Errorf("received-routes text:\n%s", out)
 	}

@@ -90,6 +90,24 @@ func startDaemon(t *testing.T, name, yaml string) string {
 	return serveAPI(t, name, d, cfg)
 }
 
+// startPeerB starts daemon "b" of the two-daemon tests: AS 65002 on
+// 127.0.0.2:pb, announcing 10.2.0.0/24 to AS 65001 on 127.0.0.1:pa. It
+// returns b's API socket.
+func startPeerB(t *testing.T, pb, pa uint16) string {
+	t.Helper()
+	return startDaemon(t, "b", fmt.Sprintf(`
+router-id: 10.0.0.2
+asn: 65002
+listen: {address: 127.0.0.2, port: %d}
+bgp: {timers: {keepalive: 1, hold: 3}}
+networks: [10.2.0.0/24]
+neighbors:
+  - address: 127.0.0.1
+    remote-as: 65001
+    port: %d
+`, pb, pa))
+}
+
 func TestShowAgainstTwoDaemons(t *testing.T) {
 	pa, pb := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.2")
 	sockA := startDaemon(t, "a", fmt.Sprintf(`
@@ -104,17 +122,7 @@ neighbors:
     port: %d
     description: to-b
 `, pa, pb))
-	startDaemon(t, "b", fmt.Sprintf(`
-router-id: 10.0.0.2
-asn: 65002
-listen: {address: 127.0.0.2, port: %d}
-bgp: {timers: {keepalive: 1, hold: 3}}
-networks: [10.2.0.0/24]
-neighbors:
-  - address: 127.0.0.1
-    remote-as: 65001
-    port: %d
-`, pb, pa))
+	startPeerB(t, pb, pa)
 
 	// Text: the neighbor line reads Established with 1 prefix accepted and
 	// 2 sent (FRR shows the count in State/PfxRcd once established).
