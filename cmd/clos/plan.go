@@ -121,6 +121,13 @@ func (f *planFlags) apply(in *plan.Intent) []string {
 		}
 		*dst = v
 	}
+	positiveFloat := func(flagName string, v float64, dst *float64, want string) {
+		if v <= 0 {
+			errs = append(errs, fmt.Sprintf("--%s: %g; want %s", flagName, v, want))
+			return
+		}
+		*dst = v
+	}
 	f.fs.Visit(func(fl *flag.Flag) {
 		switch fl.Name {
 		case "name":
@@ -201,20 +208,11 @@ func (f *planFlags) apply(in *plan.Intent) []string {
 		case "server-subnet-length6":
 			positive(fl.Name, f.subnet6, &in.ServerSubnet.IPv6)
 		case "oversubscription-warn":
-			if f.oversub <= 0 {
-				errs = append(errs, fmt.Sprintf("--oversubscription-warn: %g; want a positive ratio such as 3", f.oversub))
-			}
-			in.Oversubscription.WarnAbove = f.oversub
+			positiveFloat(fl.Name, f.oversub, &in.Oversubscription.WarnAbove, "a positive ratio such as 3")
 		case "server-speed":
-			if f.serverSpeed <= 0 {
-				errs = append(errs, fmt.Sprintf("--server-speed: %g; want a positive speed in Gbit/s", f.serverSpeed))
-			}
-			in.Speeds.Server = f.serverSpeed
+			positiveFloat(fl.Name, f.serverSpeed, &in.Speeds.Server, "a positive speed in Gbit/s")
 		case "fabric-speed":
-			if f.fabricSpeed <= 0 {
-				errs = append(errs, fmt.Sprintf("--fabric-speed: %g; want a positive speed in Gbit/s", f.fabricSpeed))
-			}
-			in.Speeds.Fabric = f.fabricSpeed
+			positiveFloat(fl.Name, f.fabricSpeed, &in.Speeds.Fabric, "a positive speed in Gbit/s")
 		}
 	})
 	return errs
