@@ -194,32 +194,16 @@ ip netns exec "$nsb" bird -c "$tmp/bird.conf" -s "$tmp/bird.ctl" -P "$tmp/bird.p
 	die "bird did not start"
 
 # --- GoBGP -----------------------------------------------------------------
-cat >"$tmp/gobgpd.toml" <<CONF
-[global.config]
-  as = $ASG
-  router-id = "10.255.0.3"
+# gobgp_neighbor ADDR AS LOCAL: a passive session to ADDR from LOCAL, IPv4
+# with ADD-PATH both ways and IPv6.
+gobgp_neighbor() {
+	cat <<CONF
 [[neighbors]]
   [neighbors.config]
-    neighbor-address = "10.2.0.1"
-    peer-as = $ASF
+    neighbor-address = "$1"
+    peer-as = $2
   [neighbors.transport.config]
-    local-address = "10.2.0.2"
-    passive-mode = true
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv4-unicast"
-    [neighbors.afi-safis.add-paths.config]
-      receive = true
-      send-max = 4
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv6-unicast"
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "10.3.0.1"
-    peer-as = $ASB
-  [neighbors.transport.config]
-    local-address = "10.3.0.2"
+    local-address = "$3"
     passive-mode = true
   [[neighbors.afi-safis]]
     [neighbors.afi-safis.config]
@@ -231,6 +215,16 @@ cat >"$tmp/gobgpd.toml" <<CONF
     [neighbors.afi-safis.config]
       afi-safi-name = "ipv6-unicast"
 CONF
+}
+{
+	cat <<CONF
+[global.config]
+  as = $ASG
+  router-id = "10.255.0.3"
+CONF
+	gobgp_neighbor 10.2.0.1 "$ASF" 10.2.0.2 # FRR
+	gobgp_neighbor 10.3.0.1 "$ASB" 10.3.0.2 # BIRD
+} >"$tmp/gobgpd.toml"
 ip netns exec "$nsg" gobgpd -f "$tmp/gobgpd.toml" --api-hosts 127.0.0.1:50051 \
 	--pprof-disable -p >"$tmp/gobgpd.log" 2>&1 &
 pids+=($!)
