@@ -86,7 +86,11 @@ func (r *RestartResult) String() string {
 	}
 	fmt.Fprintf(&b, "answering %.0f ms after that", r.StartedMS)
 	if r.EstablishedS != nil {
-		fmt.Fprintf(&b, "; %d sessions established %.3f s after the SIGTERM", r.Sessions, *r.EstablishedS)
+		plural := "s"
+		if r.Sessions == 1 {
+			plural = ""
+		}
+		fmt.Fprintf(&b, "; %d session%s established %.3f s after the SIGTERM", r.Sessions, plural, *r.EstablishedS)
 	}
 	return b.String()
 }

@@ -164,6 +164,10 @@ func TestRestartResultOutput(t *testing.T) {
 	if got := r.String(); got != "restarted leaf1's closd (pid 10 -> 20): exited 4 ms after SIGTERM; answering 150 ms after that; 2 sessions established 1.250 s after the SIGTERM" {
 		t.Errorf("String: %q", got)
 	}
+	r.Sessions = 1
+	if got := r.String(); !strings.HasSuffix(got, "; 1 session established 1.250 s after the SIGTERM") {
+		t.Errorf("String, one session: %q", got)
+	}
 	r.Killed, r.StoppedMS, r.EstablishedS = true, 10000, nil
 	if got := r.String(); !strings.Contains(got, "killed with SIGKILL") || strings.Contains(got, "established") {
 		t.Errorf("String, killed: %q", got)
