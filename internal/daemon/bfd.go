@@ -49,7 +49,7 @@ type peerBFD struct {
 const peerRestartGrace = 4 * time.Second
 
 // bfdEnabled reports whether a neighbor runs BFD.
-func bfdEnabled(n config.Neighbor) bool { return n.BFD.Enabled && n.Interface == "" }
+func bfdEnabled(n config.Neighbor) bool { return n.BFD.Enabled }
 
 func (d *Daemon) anyBFD() bool {
 	if len(d.cfg.BFD.Peers) > 0 {
@@ -124,6 +124,9 @@ func (d *Daemon) bfdConfig(p *peer, local netip.Addr) bfd.PeerConfig {
 	} else if local.IsValid() {
 		pc.Local = local.WithZone("")
 	}
+	if p.n.Interface != "" {
+		unnumberedBFDConfig(p, &pc, local)
+	}
 	if pc.Multihop {
 		// Multihop N lets the peer be N-1 routers away; its packets leave
 		// with TTL 255.
@@ -134,9 +137,10 @@ func (d *Daemon) bfdConfig(p *peer, local netip.Addr) bfd.PeerConfig {
 
 // addBFD starts the neighbor's BFD session if it wants one and can have one
 // now: a multihop session needs our address, known from the config's
-// listen address or from an established BGP session.
+// listen address or from an established BGP session; an unnumbered one
+// the peer's link-local address (see unnumbered_bfd.go).
 func (d *Daemon) addBFD(p *peer, local netip.Addr) {
-	if d.bfd == nil || !bfdEnabled(p.n) || p.n.Shutdown || (p.bfd != nil && p.bfd.added) {
+	if d.bfd == nil || !bfdEnabled(p.n) || p.n.Shutdown || (p.bfd != nil && p.bfd.added) || waitingForAddress(p) {
 		return
 	}
 	pc := d.bfdConfig(p, local)

@@ -282,14 +282,6 @@ neighbors:
     remote-as: external
     password: secret
 `, "TCP MD5 on an unnumbered neighbor is not supported"},
-		{`
-router-id: 10.0.0.1
-asn: 65001
-neighbors:
-  - interface: eth0
-    remote-as: external
-    bfd: true
-`, "BFD on an unnumbered neighbor is not supported"},
 	} {
 		_, err := New(parse(t, "c.yaml", tc.yaml), Options{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -153,6 +153,7 @@ func (d *Daemon) raActions(acts []ra.Action, now time.Time) {
 			if p := d.unnum[a.Ifname]; p != nil && p.remote.Addr() == a.Addr {
 				p.log.Info("peer address forgotten", "address", a.Addr)
 				p.remote = netip.AddrPortFrom(netip.Addr{}, p.remote.Port())
+				d.unnumberedBFDLost(p)
 			}
 		}
 	}
@@ -167,6 +168,7 @@ func (d *Daemon) learnPeer(p *peer, a netip.Addr, how string, dial bool) {
 	}
 	p.log.Info("peer address learned", "address", a, "from", how)
 	p.remote = netip.AddrPortFrom(a, p.remote.Port())
+	d.unnumberedBFDLearned(p)
 	if dial && p.main != nil && p.main.fsm.State() == fsm.StateConnect && p.main.conn == nil && !p.n.Shutdown {
 		d.dial(p)
 	}
@@ -199,9 +201,6 @@ func waitingForAddress(p *peer) bool {
 func unnumberedCheck(n config.Neighbor) error {
 	if n.Password != "" {
 		return errors.New("password: TCP MD5 on an unnumbered neighbor is not supported by this build of closd (the key would need the peer's link-local address and interface); remove it or give the peer's address")
-	}
-	if n.BFD.Enabled {
-		return errors.New("bfd: BFD on an unnumbered neighbor is not supported by this build of closd; remove it or give the peer's address")
 	}
 	return nil
 }
