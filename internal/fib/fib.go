@@ -299,15 +299,24 @@ func (f *FIB) syncLocked(ctx context.Context, groupsOnly bool) error {
 		}
 	}
 	var ops []Op
-	var err error
+	var res results
+	var aerr error
+	optimistic := false
 	if groupsOnly {
-		ops, err = f.rec.PlanGroups(f.desired, f.mirror)
+		var err error
+		if ops, err = f.rec.PlanGroups(f.desired, f.mirror); err != nil {
+			return err
+		}
+		if len(ops) > 0 {
+			var r []error
+			r, aerr = f.b.Apply(ctx, ops)
+			res.add(r)
+		}
 	} else {
-		ops, err = f.rec.Plan(f.desired, f.mirror, PlanOptions{KeepUnknown: f.keepUnknown, Incremental: !f.needFull})
-		f.needFull = false
-	}
-	if err != nil {
-		return err
+		var err error
+		if ops, res, aerr, optimistic, err = f.planApplyLocked(ctx); err != nil {
+			return err
+		}
 	}
 	if len(ops) == 0 {
 		if !groupsOnly {
@@ -315,44 +324,14 @@ func (f *FIB) syncLocked(ctx context.Context, groupsOnly bool) error {
 		}
 		return nil
 	}
-	if len(f.mirror.Routes) == 0 && len(ops) > 1024 {
-		f.mirror.Routes = make(map[netip.Prefix]Route, len(ops))
-	}
-	// On a big batch the mirror's bookkeeping runs on another core while
-	// the kernel works. It is optimistic: a write that then fails makes the
-	// mirror stale, and it is read again before the next plan.
-	optimistic := len(ops) > 4096
-	var mirrorErr bool
-	var mirrorDone chan struct{}
-	if optimistic {
-		mirrorDone = make(chan struct{})
-		go func() {
-			defer close(mirrorDone)
-			for _, op := range ops {
-				if err := f.mirror.Apply(op); err != nil {
-					mirrorErr = true
-				}
-			}
-		}()
-	}
-	res, aerr := f.b.Apply(ctx, ops)
-	if optimistic {
-		<-mirrorDone
-		if mirrorErr {
-			f.stale = true
-		}
-	}
 	f.stats.Ops += len(ops)
 	f.stats.Batches++
 	now := time.Now()
 	failed := map[string]bool{}
 	var errs []error
 	for i, op := range ops {
-		var e error
-		if i < len(res) {
-			e = res[i]
-		}
-		if e == nil && aerr != nil && i >= len(res) {
+		e := res.at(i)
+		if e == nil && aerr != nil && i >= res.n {
 			e = aerr
 		}
 		if e == nil && aerr == nil {
@@ -393,6 +372,99 @@ func (f *FIB) syncLocked(ctx context.Context, groupsOnly bool) error {
 	}
 	if len(failed) > 0 || aerr != nil {
 		return fmt.Errorf("fib: %d of %d writes failed: %w", len(failed), len(ops), errors.Join(errs...))
+	}
+	return nil
+}
+
+// planApplyLocked plans (in full if needFull) and writes the plan while
+// it is being made: the planner hands its writes over planChunk at a time
+// from another goroutine, so on a first load the kernel starts on the
+// first routes while the rest are planned. On a big plan the mirror's
+// bookkeeping then runs on that goroutine, once the plan no longer reads
+// the mirror, while the kernel works; it is optimistic: a write that then
+// fails makes the mirror stale, and it is read again before the next plan.
+// res holds the results of the writes done, in order; after a channel
+// error (aerr) the rest is not written.
+func (f *FIB) planApplyLocked(ctx context.Context) (ops []Op, res results, aerr error, optimistic bool, err error) {
+	o := PlanOptions{KeepUnknown: f.keepUnknown, Incremental: !f.needFull}
+	f.needFull = false
+	chunks := make(chan []Op, 16)
+	o.emit = func(c []Op) { chunks <- c }
+	var mirrorErr bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ops, err = f.rec.Plan(f.desired, f.mirror, o)
+		close(chunks)
+		if err != nil || len(ops) <= 4096 {
+			return
+		}
+		optimistic = true
+		if len(f.mirror.Routes) == 0 {
+			f.mirror.Routes = make(map[netip.Prefix]Route, len(ops))
+		}
+		for _, op := range ops {
+			if f.mirror.Apply(op) != nil {
+				mirrorErr = true
+			}
+		}
+	}()
+	for c := range chunks {
+		if aerr != nil {
+			continue // let the planner finish; what it still hands over is not written
+		}
+		r, e := f.b.Apply(ctx, c)
+		res.add(r)
+		if e == nil && len(r) != len(c) {
+			e = fmt.Errorf("fib: backend answered %d of %d writes", len(r), len(c))
+		}
+		aerr = e
+	}
+	<-done
+	if err != nil {
+		// A plan fails before it hands anything over (ID exhaustion).
+		return nil, results{}, nil, false, err
+	}
+	if mirrorErr {
+		f.stale = true
+	}
+	if !optimistic && len(f.mirror.Routes) == 0 && len(ops) > 1024 {
+		f.mirror.Routes = make(map[netip.Prefix]Route, len(ops))
+	}
+	return ops, res, aerr, optimistic, nil
+}
+
+// results are the answers to a plan's writes: how many are known (the
+// first n), and the failures among them, in order. Nearly every answer is
+// a success, so a million writes do not need a million-entry slice.
+type results struct {
+	n     int
+	fails []failAt
+	next  int // cursor for at, which is called with increasing i
+}
+
+type failAt struct {
+	i   int
+	err error
+}
+
+func (r *results) add(errs []error) {
+	for i, e := range errs {
+		if e != nil {
+			r.fails = append(r.fails, failAt{r.n + i, e})
+		}
+	}
+	r.n += len(errs)
+}
+
+// at returns the answer to write i (nil for success or unknown); calls
+// must come with i increasing.
+func (r *results) at(i int) error {
+	for r.next < len(r.fails) && r.fails[r.next].i < i {
+		r.next++
+	}
+	if r.next < len(r.fails) && r.fails[r.next].i == i {
+		return r.fails[r.next].err
 	}
 	return nil
 }

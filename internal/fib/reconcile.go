@@ -303,7 +303,14 @@ type PlanOptions struct {
 	Incremental bool
 
 	groupsOnly bool
+	// emit, if set, receives the plan's writes in order while it is being
+	// made, planChunk at a time and the rest at the end, so they can be
+	// written while the rest is planned. The slices are not changed after.
+	emit func([]Op)
 }
+
+// planChunk is how many writes a streamed plan hands over at a time.
+const planChunk = 8192
 
 type plan struct {
 	r       *Reconciler
@@ -551,6 +558,13 @@ func (r *Reconciler) Plan(d *Desired, k *Kernel, o PlanOptions) ([]Op, error) {
 	}
 	routeOps = make([]Op, 0, est+16)
 	routeOps = append(append(routeOps, nhOps...), groupOps...)
+	emitted := 0
+	emitFull := func() {
+		if o.emit != nil && len(routeOps)-emitted >= planChunk {
+			o.emit(routeOps[emitted:len(routeOps):len(routeOps)])
+			emitted = len(routeOps)
+		}
+	}
 	routeOf := func(pfx netip.Prefix, t *target) {
 		want := Route{Prefix: pfx, Blackhole: t.nh.Blackhole}
 		if !want.Blackhole {
@@ -583,6 +597,7 @@ func (r *Reconciler) Plan(d *Desired, k *Kernel, o PlanOptions) ([]Op, error) {
 		// than the kernel gains from it.
 		for pfx, t := range d.routes {
 			routeOf(pfx, t)
+			emitFull()
 		}
 		keptNH = map[uint32]bool{}
 		for pfx, kr := range k.Routes {
@@ -595,6 +610,7 @@ func (r *Reconciler) Plan(d *Desired, k *Kernel, o PlanOptions) ([]Op, error) {
 		for pfx := range d.dirty {
 			if t, ok := d.routes[pfx]; ok {
 				routeOf(pfx, t)
+				emitFull()
 			} else if kr, ok := k.Routes[pfx]; ok {
 				notDesired(pfx, kr)
 			}
@@ -655,6 +671,9 @@ func (r *Reconciler) Plan(d *Desired, k *Kernel, o PlanOptions) ([]Op, error) {
 	out = append(out, delRouteOps...)
 	out = append(out, delGroupOps...)
 	out = append(out, delNhOps...)
+	if o.emit != nil && len(out) > emitted {
+		o.emit(out[emitted:len(out):len(out)])
+	}
 	return out, nil
 }
 
