@@ -45,6 +45,8 @@ type Desired struct {
 	dirty    map[netip.Prefix]struct{}
 	allDirty bool
 	memo     setMemo
+	// fresh lists the targets created since the last plan.
+	fresh []*target
 }
 
 type target struct {
@@ -55,6 +57,15 @@ type target struct {
 	// pointer instead of hashing the set's key.
 	planID    uint32
 	planEmpty bool
+	// A set moved whole to new members: fresh is set on a target created
+	// since the last plan; from is the one older target it took prefixes
+	// from, and pending those prefixes, which are not marked dirty. If the
+	// plan finds from left without prefixes, the new set inherits its
+	// kernel group (one group write) and pending is dropped unlooked-at;
+	// otherwise pending is marked dirty then.
+	fresh   bool
+	from    *target
+	pending []netip.Prefix
 }
 
 // NewDesired returns an empty desired state.
@@ -132,30 +143,31 @@ func (d *Desired) SetMany(ps []netip.Prefix, nh Nexthops) error {
 		}
 		checked[fam] = true
 	}
-	c := nh.canonical()
-	k := c.key()
-	if !d.allDirty && len(ps) > 1024 && len(d.dirty)+len(ps) > len(d.routes)/2 {
-		// Tracking most of the table as changed costs a second map as
-		// big as the table; one full plan is cheaper.
-		d.allDirty = true
-		clear(d.dirty)
+	if len(ps) == 0 {
+		return nil
 	}
+	c := nh.canonical()
+	t := d.targetFor(c, c.key())
 	if len(d.routes) == 0 && len(d.withdrawn) == 0 && len(ps) > 1024 {
 		// A first load: size the map once instead of growing it a
 		// million times, and insert without looking up first (there is
 		// nothing to replace; refs count the distinct prefixes).
 		d.routes = make(map[netip.Prefix]*target, len(ps))
-		t := d.targetFor(c, k)
+		d.allDirty = true
+		clear(d.dirty)
 		for _, p := range ps {
 			d.routes[p] = t
 		}
 		t.refs += len(d.routes)
 		return nil
 	}
-	if len(ps) == 0 {
-		return nil
+	if !t.fresh && !d.allDirty && len(ps) > 1024 && len(d.dirty)+len(ps) > len(d.routes)/2 {
+		// Tracking most of the table as changed costs a second map as
+		// big as the table; one full plan is cheaper. (Not for a new
+		// set: it may be a set moved whole, which needs no route plan.)
+		d.allDirty = true
+		clear(d.dirty)
 	}
-	t := d.targetFor(c, k)
 	for _, p := range ps {
 		d.setTarget(p, t)
 	}
@@ -171,8 +183,9 @@ func (d *Desired) set(p netip.Prefix, c Nexthops, k groupKey) {
 func (d *Desired) targetFor(c Nexthops, k groupKey) *target {
 	t := d.targets[k]
 	if t == nil {
-		t = &target{key: k, nh: c}
+		t = &target{key: k, nh: c, fresh: true}
 		d.targets[k] = t
+		d.fresh = append(d.fresh, t)
 	}
 	return t
 }
@@ -180,7 +193,8 @@ func (d *Desired) targetFor(c Nexthops, k groupKey) *target {
 // setTarget points p at t. Targets are interned, so pointer equality is set
 // equality and no key is hashed per prefix.
 func (d *Desired) setTarget(p netip.Prefix, t *target) {
-	if old, ok := d.routes[p]; ok {
+	old, had := d.routes[p]
+	if had {
 		if old == t {
 			return
 		}
@@ -191,9 +205,59 @@ func (d *Desired) setTarget(p netip.Prefix, t *target) {
 	if len(d.withdrawn) > 0 {
 		delete(d.withdrawn, p)
 	}
+	if had && t.absorbs(old) {
+		if !d.allDirty {
+			t.pending = append(t.pending, p)
+		}
+		return
+	}
 	if !d.allDirty {
 		d.markDirty(p)
 	}
+}
+
+// absorbs says whether a prefix moving from old to t may wait for the plan
+// to know if old moved whole (see target.pending): t is new, old is not,
+// and t takes prefixes from no other older target.
+func (t *target) absorbs(old *target) bool {
+	if !t.fresh || old.fresh || t.key == blackholeKey || old.key == blackholeKey {
+		return false
+	}
+	if t.from == nil {
+		t.from = old
+	}
+	return t.from == old
+}
+
+// settle closes the moves since the last plan: for each new target that
+// took prefixes from one older target now left without any, carry (the
+// reconciler) is asked to hand the old set's group to the new set; if it
+// does, the moved prefixes need no look, otherwise they are marked dirty.
+func (d *Desired) settle(carry func(from, to groupKey) bool) {
+	// When a set was split, the part that took the most prefixes keeps
+	// the group.
+	slices.SortStableFunc(d.fresh, func(a, b *target) int {
+		return cmp.Or(cmp.Compare(len(b.pending), len(a.pending)), cmp.Compare(b.refs, a.refs))
+	})
+	for _, t := range d.fresh {
+		from, pending := t.from, t.pending
+		t.fresh, t.from, t.pending = false, nil, nil
+		if from == nil {
+			continue
+		}
+		// (carry refuses a second new set taking the same group.)
+		if t.refs > 0 && d.targets[t.key] == t && from.refs == 0 && d.targets[from.key] == nil && carry(from.key, t.key) {
+			continue
+		}
+		for _, p := range pending {
+			if d.allDirty {
+				break
+			}
+			d.markDirty(p)
+		}
+	}
+	clear(d.fresh)
+	d.fresh = d.fresh[:0]
 }
 
 // markDirty records p for the next incremental plan. Once most of the table
@@ -395,7 +459,9 @@ func (r *Reconciler) Plan(d *Desired, k *Kernel, o PlanOptions) ([]Op, error) {
 		}
 	}
 
-	// Forget group IDs of sets nobody wants any more.
+	// Sets moved whole keep their groups; then forget group IDs of sets
+	// nobody wants any more.
+	d.settle(r.carry)
 	for key, id := range r.groupID {
 		if _, ok := d.targets[key]; !ok {
 			delete(r.groupID, key)
@@ -455,11 +521,13 @@ func (r *Reconciler) Plan(d *Desired, k *Kernel, o PlanOptions) ([]Op, error) {
 	// exactly the wanted members, then groups our routes already use, then
 	// allocate.
 	var unassigned []groupKey
+	moved := false // a set's group ID changed: its routes must be looked at
 	for _, key := range keys {
 		if id, ok := r.groupID[key]; ok {
 			if n, ok := k.Nexthops[id]; ok && !n.IsGroup() {
 				delete(r.groupID, key)
 				delete(r.owner, id)
+				moved = true
 			} else {
 				continue
 			}
@@ -475,23 +543,44 @@ func (r *Reconciler) Plan(d *Desired, k *Kernel, o PlanOptions) ([]Op, error) {
 		unassigned = append(unassigned, key)
 	}
 	if len(unassigned) > 0 {
-		for pfx, t := range d.routes {
+		left := len(unassigned)
+		adopt := func(pfx netip.Prefix, t *target) {
 			key := t.key
 			if _, ok := r.groupID[key]; ok || key == blackholeKey {
-				continue
+				return
 			}
 			kr, ok := k.Routes[pfx]
 			if !ok || kr.Blackhole {
-				continue
+				return
 			}
 			n, ok := k.Nexthops[kr.NexthopID]
 			if !ok || !n.IsGroup() {
-				continue
+				return
 			}
 			if _, taken := r.owner[kr.NexthopID]; taken {
-				continue
+				return
 			}
 			r.assign(key, kr.NexthopID)
+			left--
+		}
+		if o.Incremental && !d.allDirty && !moved {
+			// The prefixes of a set without a group were all set since the
+			// last plan (a set moved whole carried its group over).
+			for pfx := range d.dirty {
+				if t, ok := d.routes[pfx]; ok {
+					adopt(pfx, t)
+					if left == 0 {
+						break
+					}
+				}
+			}
+		} else {
+			for pfx, t := range d.routes {
+				adopt(pfx, t)
+				if left == 0 {
+					break
+				}
+			}
 		}
 		for _, key := range unassigned {
 			if _, ok := r.groupID[key]; ok {
@@ -530,7 +619,7 @@ func (r *Reconciler) Plan(d *Desired, k *Kernel, o PlanOptions) ([]Op, error) {
 	// Routes. A full pass looks at every prefix; an incremental one only at
 	// the prefixes changed since the last plan, unless a set's members all
 	// went (or came back), which moves every route of that set.
-	full := !o.Incremental || d.allDirty
+	full := !o.Incremental || d.allDirty || moved
 	for _, key := range keys {
 		empty := len(entries[key]) == 0
 		if was, ok := r.wasEmpty[key]; ok && was != empty {
@@ -675,6 +764,23 @@ func (r *Reconciler) Plan(d *Desired, k *Kernel, o PlanOptions) ([]Op, error) {
 		o.emit(out[emitted:len(out):len(out)])
 	}
 	return out, nil
+}
+
+// carry hands the group of a set moved whole (from) to its new members
+// (to): the routes keep their group ID and the plan rewrites the group in
+// place. It refuses if from has no group or to has one.
+func (r *Reconciler) carry(from, to groupKey) bool {
+	id, ok := r.groupID[from]
+	if _, has := r.groupID[to]; !ok || has {
+		return false
+	}
+	delete(r.groupID, from)
+	r.assign(to, id)
+	if was, ok := r.wasEmpty[from]; ok {
+		r.wasEmpty[to] = was
+		delete(r.wasEmpty, from)
+	}
+	return true
 }
 
 func (r *Reconciler) assign(key groupKey, id uint32) {
