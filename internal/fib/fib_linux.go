@@ -48,7 +48,7 @@ func NewLinux(c LinuxConfig) (*Linux, error) {
 	if c.BatchMessages <= 0 {
 		c.BatchMessages = 2048
 	}
-	l := &Linux{c: c, nl: nlConfig{proto: c.Protocol, table: c.Table, metric: c.Metric}, rbuf: make([]byte, 1<<20)}
+	l := &Linux{c: c, nl: nlConfig{proto: c.Protocol, table: c.Table, metric: c.Metric}, rbuf: make([]byte, recvBufSize)}
 	fd, pid, err := openSocket(c.Netns, nil)
 	if err != nil {
 		return nil, err
@@ -151,6 +151,27 @@ func openSocket(netns string, groups []int) (int, uint32, error) {
 	return fd, pid, err
 }
 
+// recvBufSize is the first size of a socket's read buffer. Linux builds a
+// dump's datagrams no bigger than 32 KiB (less overhead), and acks and
+// notifications are smaller; recv grows the buffer for a rare bigger one
+// (a link with many VFs).
+const recvBufSize = 32 << 10
+
+// recv reads one datagram into *buf, growing it first if the datagram is
+// bigger: it peeks at the datagram's length (MSG_TRUNC returns the real
+// one), so nothing is cut. Each socket has one reader at a time.
+func recv(fd int, buf *[]byte) (int, error) {
+	n, _, err := unix.Recvfrom(fd, *buf, unix.MSG_PEEK|unix.MSG_TRUNC)
+	if err != nil {
+		return 0, err
+	}
+	if n > len(*buf) {
+		*buf = make([]byte, (n+4095)&^4095)
+	}
+	n, _, err = unix.Recvfrom(fd, *buf, 0)
+	return n, err
+}
+
 func (l *Linux) nextSeq() uint32 {
 	l.seq++
 	if l.seq == 0 {
@@ -170,7 +191,7 @@ func (l *Linux) dump(typ uint16, body []byte, fn func(nlMsg) error) error {
 	}
 	var ferr error
 	for {
-		n, _, err := unix.Recvfrom(l.fd, l.rbuf, 0)
+		n, err := recv(l.fd, &l.rbuf)
 		if err != nil {
 			if err == unix.EINTR {
 				continue
@@ -379,7 +400,7 @@ func (l *Linux) Apply(ctx context.Context, ops []Op) ([]error, error) {
 			want = 1
 		}
 		for got < want {
-			n, _, err := unix.Recvfrom(l.fd, l.rbuf, 0)
+			n, err := recv(l.fd, &l.rbuf)
 			if err != nil {
 				if err == unix.EINTR {
 					continue
@@ -448,7 +469,7 @@ func (l *Linux) Subscribe(ctx context.Context) (<-chan Event, error) {
 func (l *Linux) readEvents(ctx context.Context, fd int, ch chan<- Event) {
 	defer close(ch)
 	defer unix.Close(fd)
-	buf := make([]byte, 1<<20)
+	buf := make([]byte, recvBufSize)
 	send := func(ev Event) bool {
 		select {
 		case ch <- ev:
@@ -458,7 +479,7 @@ func (l *Linux) readEvents(ctx context.Context, fd int, ch chan<- Event) {
 		}
 	}
 	for ctx.Err() == nil {
-		n, _, err := unix.Recvfrom(fd, buf, 0)
+		n, err := recv(fd, &buf)
 		if err != nil {
 			switch err {
 			case unix.EAGAIN, unix.EINTR:
@@ -567,7 +588,7 @@ func (l *Linux) getNexthop(id uint32) (Nexthop, error) {
 		return Nexthop{}, err
 	}
 	for {
-		n, _, err := unix.Recvfrom(l.fd, l.rbuf, 0)
+		n, err := recv(l.fd, &l.rbuf)
 		if err != nil {
 			if err == unix.EINTR {
 				continue
