@@ -25,17 +25,11 @@ type AnycastIntent struct {
 	Check *HostCheck `yaml:"check"`
 }
 
-// HostCheck is a service's health check in closd's services schema
+// HostCheck is a service's health check, in closd's services schema
 // (docs/anycast.md): kind tcp, exec, http or dns with that kind's fields.
-type HostCheck struct {
-	Kind         string   `yaml:"kind"`
-	Command      []string `yaml:"command,omitempty"`
-	Address      string   `yaml:"address,omitempty"`
-	URL          string   `yaml:"url,omitempty"`
-	ExpectStatus int      `yaml:"expect-status,omitempty"`
-	Name         string   `yaml:"name,omitempty"`
-	QType        string   `yaml:"qtype,omitempty"`
-}
+// It is closd's type, so the intent says exactly what the server's config
+// will.
+type HostCheck = config.Check
 
 // HostChecks times every service check on the hosts; zero fields take
 // closd's defaults (1 s, rise 2, fall 3). Durations are Go durations.
@@ -544,7 +538,7 @@ func (p *Plan) HostConfig(s *Node) *config.Config {
 	to, _ := time.ParseDuration(hc.Timeout)
 	for _, a := range p.services(s) {
 		c.Services = append(c.Services, config.Service{
-			Name: a.Name, Addresses: a.Prefixes, Check: config.Check(a.Check),
+			Name: a.Name, Addresses: a.Prefixes, Check: a.Check,
 			Interval: config.Duration(iv), Timeout: config.Duration(to), Rise: hc.Rise, Fall: hc.Fall,
 		})
 	}
