@@ -64,17 +64,8 @@ func nextPrefix(p netip.Prefix) (netip.Prefix, bool) {
 func (b *builder) secondSite() error {
 	a := b.p
 	in := b.in
-	var leavesA, spinesA, bordersA []*Node
-	for _, n := range a.Switches {
-		switch n.Role {
-		case RoleLeaf:
-			leavesA = append(leavesA, n)
-		case RoleSpine:
-			spinesA = append(spinesA, n)
-		case RoleBorderLeaf:
-			bordersA = append(bordersA, n)
-		}
-	}
+	roleA := byRole(a.Switches)
+	leavesA, spinesA, bordersA := roleA[RoleLeaf], roleA[RoleSpine], roleA[RoleBorderLeaf]
 	sb := in
 	sb.Sites = 1
 	sb.Numbering.LeafFirst += len(leavesA)

@@ -738,25 +738,23 @@ func (b *builder) connect(kind string, lo *Node, loIf string, hi *Node, hiIf str
 	b.p.Links = append(b.p.Links, Link{Kind: kind, A: End{lo.Name, loIf, down}, B: End{hi.Name, hiIf, up}, Subnets: subs})
 }
 
+// byRole groups switches by role, each group in the order of switches.
+func byRole(switches []*Node) map[string][]*Node {
+	out := map[string][]*Node{}
+	for _, n := range switches {
+		out[n.Role] = append(out[n.Role], n)
+	}
+	return out
+}
+
 func (b *builder) links() {
 	in := b.in
 	sessionsPerLink := 1
 	if in.LinkAddressing == LinksDual {
 		sessionsPerLink = 2
 	}
-	var leaves, borders, spines, supers []*Node
-	for _, n := range b.p.Switches {
-		switch n.Role {
-		case RoleLeaf:
-			leaves = append(leaves, n)
-		case RoleBorderLeaf:
-			borders = append(borders, n)
-		case RoleSpine:
-			spines = append(spines, n)
-		case RoleSuperSpine:
-			supers = append(supers, n)
-		}
-	}
+	role := byRole(b.p.Switches)
+	leaves, borders, spines, supers := role[RoleLeaf], role[RoleBorderLeaf], role[RoleSpine], role[RoleSuperSpine]
 	spinesOfPod := func(pod int) []*Node {
 		return spines[(pod-1)*b.spinesPerPod : pod*b.spinesPerPod]
 	}
