@@ -46,6 +46,18 @@ func TestExecCheck(t *testing.T) {
 	}
 }
 
+// acceptAndClose accepts every connection to l and closes it, which
+// passes a TCP check, until l is closed.
+func acceptAndClose(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		c.Close()
+	}
+}
+
 func listenLoopback(t *testing.T, network, addr string) net.Listener {
 	l, err := net.Listen(network, addr)
 	if err != nil {
@@ -61,15 +73,7 @@ func listenLoopback(t *testing.T, network, addr string) net.Listener {
 func TestTCPCheck(t *testing.T) {
 	for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
 		l := listenLoopback(t, "tcp", addr)
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
+		go acceptAndClose(l)
 		if err := Execute(ctxTimeout(t, 5*time.Second), CheckSpec{Kind: CheckTCP, Address: l.Addr().String()}); err != nil {
 			t.Errorf("%s: %v", l.Addr(), err)
 		}
@@ -346,15 +350,7 @@ func TestRunnerCloseCancels(t *testing.T) {
 // listener accepts and goes away after it closes.
 func TestEngineWithRunner(t *testing.T) {
 	l := listenLoopback(t, "tcp", "127.0.0.1:0")
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	go acceptAndClose(l)
 	e, err := New(Config{Services: []Service{{
 		Name:      "svc",
 		Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.7/32")},
