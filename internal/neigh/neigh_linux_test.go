@@ -20,15 +20,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func run(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
 type netnsPair struct {
 	leaf, srv     string // namespace names
 	leafIf, srvIf string
@@ -43,17 +34,17 @@ func newPair(t *testing.T) *netnsPair {
 	}
 	p := "cn" + hex.EncodeToString(b)
 	n := &netnsPair{leaf: p + "l", srv: p + "s", leafIf: p + "a", srvIf: p + "b"}
-	run(t, "ip", "netns", "add", n.leaf)
+	testenv.Run(t, "ip", "netns", "add", n.leaf)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", n.leaf).Run() })
-	run(t, "ip", "netns", "add", n.srv)
+	testenv.Run(t, "ip", "netns", "add", n.srv)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", n.srv).Run() })
-	run(t, "ip", "link", "add", n.leafIf, "netns", n.leaf, "type", "veth", "peer", "name", n.srvIf, "netns", n.srv)
-	run(t, "ip", "-n", n.leaf, "addr", "add", "10.77.0.1/24", "dev", n.leafIf)
-	run(t, "ip", "-n", n.leaf, "addr", "add", "2001:db8:77::1/64", "dev", n.leafIf, "nodad")
-	run(t, "ip", "-n", n.srv, "addr", "add", "10.77.0.2/24", "dev", n.srvIf)
-	run(t, "ip", "-n", n.srv, "addr", "add", "2001:db8:77::2/64", "dev", n.srvIf, "nodad")
-	run(t, "ip", "-n", n.leaf, "link", "set", n.leafIf, "up")
-	run(t, "ip", "-n", n.srv, "link", "set", n.srvIf, "up")
+	testenv.Run(t, "ip", "link", "add", n.leafIf, "netns", n.leaf, "type", "veth", "peer", "name", n.srvIf, "netns", n.srv)
+	testenv.Run(t, "ip", "-n", n.leaf, "addr", "add", "10.77.0.1/24", "dev", n.leafIf)
+	testenv.Run(t, "ip", "-n", n.leaf, "addr", "add", "2001:db8:77::1/64", "dev", n.leafIf, "nodad")
+	testenv.Run(t, "ip", "-n", n.srv, "addr", "add", "10.77.0.2/24", "dev", n.srvIf)
+	testenv.Run(t, "ip", "-n", n.srv, "addr", "add", "2001:db8:77::2/64", "dev", n.srvIf, "nodad")
+	testenv.Run(t, "ip", "-n", n.leaf, "link", "set", n.leafIf, "up")
+	testenv.Run(t, "ip", "-n", n.srv, "link", "set", n.srvIf, "up")
 	h, err := netns.GetFromName(n.leaf)
 	if err != nil {
 		t.Fatal(err)
@@ -162,8 +153,8 @@ func TestLinuxLearnProbeWithdraw(t *testing.T) {
 
 	v4 := netip.MustParsePrefix("10.77.0.2/32")
 	v6 := netip.MustParsePrefix("2001:db8:77::2/128")
-	run(t, "ip", "netns", "exec", n.srv, "ping", "-c", "1", "-W", "2", "10.77.0.1")
-	run(t, "ip", "netns", "exec", n.srv, "ping", "-6", "-c", "1", "-W", "2", "2001:db8:77::1")
+	testenv.Run(t, "ip", "netns", "exec", n.srv, "ping", "-c", "1", "-W", "2", "10.77.0.1")
+	testenv.Run(t, "ip", "netns", "exec", n.srv, "ping", "-6", "-c", "1", "-W", "2", "2001:db8:77::1")
 	l.until(5*time.Second, "originate of the server's /32 and /128", func() bool {
 		_, a := l.routes[v4]
 		_, b := l.routes[v6]
@@ -201,8 +192,8 @@ func TestLinuxLearnProbeWithdraw(t *testing.T) {
 	}
 
 	// Now the server's addresses go away: probe, no answer, withdraw.
-	run(t, "ip", "-n", n.srv, "addr", "del", "10.77.0.2/24", "dev", n.srvIf)
-	run(t, "ip", "-n", n.srv, "addr", "del", "2001:db8:77::2/64", "dev", n.srvIf)
+	testenv.Run(t, "ip", "-n", n.srv, "addr", "del", "10.77.0.2/24", "dev", n.srvIf)
+	testenv.Run(t, "ip", "-n", n.srv, "addr", "del", "2001:db8:77::2/64", "dev", n.srvIf)
 	l.acts = nil
 	l.until(8*time.Second, "withdraw of the server's routes", func() bool {
 		_, a := l.routes[v4]
@@ -221,7 +212,7 @@ func TestLinuxWatcherLinkDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Close)
-	run(t, "ip", "-n", n.leaf, "link", "set", n.leafIf, "down")
+	testenv.Run(t, "ip", "-n", n.leaf, "link", "set", n.leafIf, "down")
 	end := time.After(5 * time.Second)
 	for {
 		select {

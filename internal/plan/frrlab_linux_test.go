@@ -16,15 +16,6 @@ import (
 	"time"
 )
 
-func run(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
 // TestPlansConvergeUnderFRR runs plans as labs of network namespaces
 // with FRR's zebra, bgpd and bfdd per switch, and checks what the configs
 // promise: BFD up on every session, ECMP from the first leaf to the last
@@ -71,18 +62,18 @@ func labUnderFRR(t *testing.T, p *Plan) {
 	ns := func(node string) string { return prefix + node }
 
 	for _, n := range append(append([]*Node{}, p.Switches...), p.Servers...) {
-		run(t, "ip", "netns", "add", ns(n.Name))
+		testenv.Run(t, "ip", "netns", "add", ns(n.Name))
 		name := ns(n.Name)
 		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
-		run(t, "ip", "-n", name, "link", "set", "lo", "up")
+		testenv.Run(t, "ip", "-n", name, "link", "set", "lo", "up")
 	}
 	for i, l := range p.Links {
 		a, b := fmt.Sprintf("%sa%d", prefix, i), fmt.Sprintf("%sb%d", prefix, i)
-		run(t, "ip", "link", "add", a, "type", "veth", "peer", "name", b)
+		testenv.Run(t, "ip", "link", "add", a, "type", "veth", "peer", "name", b)
 		for _, e := range []struct{ tmp, node, ifc string }{{a, l.A.Node, l.A.Interface}, {b, l.B.Node, l.B.Interface}} {
-			run(t, "ip", "link", "set", e.tmp, "netns", ns(e.node))
-			run(t, "ip", "-n", ns(e.node), "link", "set", e.tmp, "name", e.ifc)
-			run(t, "ip", "-n", ns(e.node), "link", "set", e.ifc, "up")
+			testenv.Run(t, "ip", "link", "set", e.tmp, "netns", ns(e.node))
+			testenv.Run(t, "ip", "-n", ns(e.node), "link", "set", e.tmp, "name", e.ifc)
+			testenv.Run(t, "ip", "-n", ns(e.node), "link", "set", e.ifc, "up")
 		}
 	}
 	for _, n := range p.Switches {
@@ -90,19 +81,19 @@ func labUnderFRR(t *testing.T, p *Plan) {
 			if ifc.Kind != KindBridge {
 				continue
 			}
-			run(t, "ip", "-n", ns(n.Name), "link", "add", ifc.Name, "type", "bridge")
+			testenv.Run(t, "ip", "-n", ns(n.Name), "link", "add", ifc.Name, "type", "bridge")
 			for _, m := range ifc.Members {
-				run(t, "ip", "-n", ns(n.Name), "link", "set", m, "master", ifc.Name)
+				testenv.Run(t, "ip", "-n", ns(n.Name), "link", "set", m, "master", ifc.Name)
 			}
-			run(t, "ip", "-n", ns(n.Name), "link", "set", ifc.Name, "up")
+			testenv.Run(t, "ip", "-n", ns(n.Name), "link", "set", ifc.Name, "up")
 		}
 	}
 	for _, s := range p.Servers {
 		for _, a := range s.Interfaces[0].Addresses {
-			run(t, "ip", "-n", ns(s.Name), "addr", "add", a.String(), "dev", s.Interfaces[0].Name)
+			testenv.Run(t, "ip", "-n", ns(s.Name), "addr", "add", a.String(), "dev", s.Interfaces[0].Name)
 		}
 		for _, gw := range s.Gateways {
-			run(t, "ip", "-n", ns(s.Name), "route", "add", "default", "via", gw.String())
+			testenv.Run(t, "ip", "-n", ns(s.Name), "route", "add", "default", "via", gw.String())
 		}
 	}
 	dir := t.TempDir()
@@ -126,7 +117,7 @@ func labUnderFRR(t *testing.T, p *Plan) {
 			_ = os.RemoveAll(rundir)
 		})
 		for _, d := range []string{"zebra", "bgpd", "bfdd"} {
-			run(t, "ip", "netns", "exec", space, "/usr/lib/frr/"+d, "-d", "-N", space, "-i", filepath.Join(rundir, d+".pid"))
+			testenv.Run(t, "ip", "netns", "exec", space, "/usr/lib/frr/"+d, "-d", "-N", space, "-i", filepath.Join(rundir, d+".pid"))
 		}
 	}
 	for _, n := range p.Switches {
