@@ -257,3 +257,113 @@ neighbors:
 	pollEvery(t, 50*time.Millisecond, "BGP and BFD back after the link forwards again", together)
 	t.Logf("BGP, BFD and the route back %v after the loss ended", time.Since(restored).Round(time.Millisecond))
 }
+
+// runClosdIn starts a closd named name in namespace ns with cfg; its
+// config and API socket live in l.dir under name.
+func (l *netLab) runClosdIn(t *testing.T, ns, name, cfg string) (*lockedBuffer, string) {
+	t.Helper()
+	sock := filepath.Join(l.dir, name+".sock")
+	path := writeConf(t, l.dir, name+".yaml", cfg+fmt.Sprintf("api: {socket: %s}\n", sock))
+	_, out := runIn(t, ns, name, "", closdBinary(t), "--config", path, "--api-socket", sock)
+	return out, sock
+}
+
+// TestUnnumberedBFDClosdToClosd: two closd, each with an `interface:`
+// neighbor and BFD at 100 ms x 3 towards the other, nothing configured but
+// the link's name. Both learn each other by router advertisements, BGP and
+// BFD come up over the link-local addresses, and a silent loss (nft in one
+// namespace, both directions) takes BFD down on both ends within the
+// detection time; each drops BGP and removes the other's route.
+func TestUnnumberedBFDClosdToClosd(t *testing.T) {
+	l := newUnnumberedLab(t)
+	conf := func(id, asn int, ifname string) string {
+		return fmt.Sprintf(`router-id: 10.0.0.%[1]d
+asn: %[2]d
+log: {level: debug}
+bgp: {timers: {keepalive: 3, hold: 9}}
+networks: [10.0.0.%[1]d/32]
+neighbors:
+  - interface: %[3]s
+    remote-as: external
+    bfd: {interval: 100, multiplier: 3}
+`, id, asn, ifname)
+	}
+	logA, sockA := l.runClosdIn(t, l.us, "a", conf(1, 65001, l.ifUs))
+	logB, sockB := l.runClosdIn(t, l.peer, "b", conf(2, 65002, l.ifPeer))
+	type end struct {
+		name, ns, sock, other string
+		log                *lockedBuffer
+	}
+	ends := []end{{"a", l.us, sockA, "10.0.0.2/32", logA}, {"b", l.peer, sockB, "10.0.0.1/32", logB}}
+	session := func(e end) (BFDSession, string) {
+		r, out := l.showBFD(t, e.sock)
+		if len(r.Sessions) != 1 {
+			return BFDSession{}, out
+		}
+		return r.Sessions[0], out
+	}
+	route := func(e end) (bool, string) {
+		out, _ := shErr("ip", "-4", "-n", e.ns, "route", "show", e.other, "proto", "201")
+		return strings.Contains(out, "via inet6 fe80:"), out
+	}
+	for _, e := range ends {
+		poll(t, e.name+"'s BFD session Up at 100 ms and the other's route installed", func() (bool, string) {
+			s, out := session(e)
+			ok, rt := route(e)
+			return s.State == "Up" && s.TxIntervalMS == 100 && s.DetectionTimeMS == 300 && s.Peer.IsLinkLocalUnicast() &&
+				s.Interface != "" && ok, out + rt
+		})
+	}
+	// Past the settling time after BGP came up, so that a Down counts: a
+	// quiet stretch with both sessions Up and no transition. On a loaded
+	// box a session may flap by itself (see docs/bfd.md, "Timing under
+	// load"); then wait again, a bounded number of times.
+	counts := func() (string, bool) {
+		var c []string
+		up := true
+		for _, e := range ends {
+			s, _ := session(e)
+			c = append(c, fmt.Sprintf("%s %s %d/%d", e.name, s.State, s.Ups, s.Downs))
+			up = up && s.State == "Up"
+		}
+		return strings.Join(c, ", "), up
+	}
+	quiet := false
+	for try := 0; try < 4 && !quiet; try++ {
+		before, up := counts()
+		time.Sleep(bgpSettle + time.Second)
+		after, _ := counts()
+		quiet = up && before == after
+		if !quiet {
+			t.Logf("not quiet yet: %s -> %s", before, after)
+		}
+	}
+	if !quiet {
+		t.Fatalf("the sessions never stayed up for %v", bgpSettle+time.Second)
+	}
+	marks := []int{len(logA.String()), len(logB.String())}
+	undo := dropLink(t, l.us, l.pfx+"t", l.ifUs)
+	dropped := time.Now()
+	for i, e := range ends {
+		waitGone(t, dropped.Add(3*time.Second), 10*time.Millisecond, e.name+" still routes to "+e.other+" 3 s after the loss (hold 9 s)",
+			func() (bool, string) { return route(e) })
+		gone := time.Since(dropped)
+		at, ok := logAt(e.log.String(), marks[i], `msg="bfd: state change"`, "from=Up to=Down")
+		if !ok {
+			t.Fatalf("%s's log shows no BFD Down\n%s", e.name, e.log.String()[marks[i]:])
+		}
+		if !strings.Contains(e.log.String()[marks[i]:], "bfd: session down, dropping BGP") {
+			t.Errorf("%s did not drop BGP on BFD Down", e.name)
+		}
+		t.Logf("%s: BFD Down %v after the loss began (detection time 300 ms), route gone by %v", e.name,
+			at.Sub(dropped).Round(time.Millisecond), gone.Round(time.Millisecond))
+	}
+	undo()
+	for _, e := range ends {
+		poll(t, e.name+"'s session and route back", func() (bool, string) {
+			s, out := session(e)
+			ok, rt := route(e)
+			return s.State == "Up" && ok, out + rt
+		})
+	}
+}
