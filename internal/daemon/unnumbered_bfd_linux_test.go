@@ -292,7 +292,7 @@ neighbors:
 	logB, sockB := l.runClosdIn(t, l.peer, "b", conf(2, 65002, l.ifPeer))
 	type end struct {
 		name, ns, sock, other string
-		log                *lockedBuffer
+		log                   *lockedBuffer
 	}
 	ends := []end{{"a", l.us, sockA, "10.0.0.2/32", logA}, {"b", l.peer, sockB, "10.0.0.1/32", logB}}
 	session := func(e end) (BFDSession, string) {
