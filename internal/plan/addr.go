@@ -21,16 +21,22 @@ func addrAt(p netip.Prefix, n uint64) (netip.Addr, bool) {
 	if n >= poolSize(p) {
 		return netip.Addr{}, false
 	}
+	return offsetAddr(p, new(big.Int).SetUint64(n)), true
+}
+
+// offsetAddr is the address off after the start of p, in p's family; the
+// caller keeps off inside p.
+func offsetAddr(p netip.Prefix, off *big.Int) netip.Addr {
 	b := p.Masked().Addr().As16()
 	x := new(big.Int).SetBytes(b[:])
-	x.Add(x, new(big.Int).SetUint64(n))
+	x.Add(x, off)
 	var out [16]byte
 	x.FillBytes(out[:])
 	a := netip.AddrFrom16(out)
 	if p.Addr().Is4() {
 		a = a.Unmap()
 	}
-	return a, true
+	return a
 }
 
 // subnetAt is the n-th subnet of length bits inside p.
@@ -43,17 +49,8 @@ func subnetAt(p netip.Prefix, bits int, n uint64) (netip.Prefix, bool) {
 	if count < 64 && n >= uint64(1)<<count {
 		return netip.Prefix{}, false
 	}
-	b := p.Masked().Addr().As16()
-	x := new(big.Int).SetBytes(b[:])
 	off := new(big.Int).Lsh(new(big.Int).SetUint64(n), uint(shift))
-	x.Add(x, off)
-	var out [16]byte
-	x.FillBytes(out[:])
-	a := netip.AddrFrom16(out)
-	if p.Addr().Is4() {
-		a = a.Unmap()
-	}
-	return netip.PrefixFrom(a, bits), true
+	return netip.PrefixFrom(offsetAddr(p, off), bits), true
 }
 
 // slice is a share of a pool, [num/den, (num+len)/den) of its addresses,
