@@ -207,31 +207,23 @@ func (f *Fabric) Marshal() ([]byte, error) {
 		buf.Write(line)
 	}
 	e := emitter{&buf}
-	if len(f.Nodes) == 0 {
-		buf.WriteString("nodes: []\n")
-	} else {
-		buf.WriteString("nodes:\n")
-		for _, n := range f.Nodes {
-			e.node(n)
-		}
-	}
-	if len(f.Servers) == 0 {
-		buf.WriteString("servers: []\n")
-	} else {
-		buf.WriteString("servers:\n")
-		for _, h := range f.Servers {
-			e.server(h)
-		}
-	}
-	if len(f.Links) == 0 {
-		buf.WriteString("links: []\n")
-	} else {
-		buf.WriteString("links:\n")
-		for _, l := range f.Links {
-			e.link(l)
-		}
-	}
+	topList(e, "nodes", f.Nodes, e.node)
+	topList(e, "servers", f.Servers, e.server)
+	topList(e, "links", f.Links, e.link)
 	return buf.Bytes(), nil
+}
+
+// topList writes the top-level list key with each item written by item,
+// or "key: []" when it is empty, as yaml.v3 would.
+func topList[T any](e emitter, key string, items []T, item func(T)) {
+	if len(items) == 0 {
+		e.buf.WriteString(key + ": []\n")
+		return
+	}
+	e.buf.WriteString(key + ":\n")
+	for _, x := range items {
+		item(x)
+	}
 }
 
 func encodeYAML(v any) ([]byte, error) {
