@@ -50,6 +50,8 @@ type Config struct {
 	Services     []Service      `yaml:"services,omitempty"`
 	Drain        *Drain         `yaml:"drain,omitempty"`
 	Hosts        *Hosts         `yaml:"hosts,omitempty"`
+	// GracefulRestart is RFC 4724, both sides (grace.go).
+	GracefulRestart *GracefulRestart `yaml:"graceful-restart,omitempty"`
 }
 
 // Listen is where the BGP listener binds; an invalid (zero) address means

@@ -22,6 +22,7 @@ func FuzzParse(f *testing.F) {
 		"  community: '65000:100'\n  gateway: {ipv4: 10.1.0.1/24, mac: '02:00:00:00:01:01'}\n  aggregate: true\n"))
 	f.Add([]byte("router-id: 10.0.0.1\nasn: 1\nneighbors: [{address: 10.1.0.1, remote-as: 2, bfd: {profile: p, auth: {type: keyed-sha1, key-id: 1, key: k}}}]\n" +
 		"bfd: {profiles: [{name: p, interval: 10}], peers: [{address: 10.2.0.1, local: 10.0.0.1, multihop: true, min-ttl: 250}]}\n"))
+	f.Add([]byte("router-id: 10.0.0.1\nasn: 1\ngraceful-restart: {mode: restart, restart-time: 120s, stalepath-time: 6m, select-defer-time: 1m}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("fuzz.yaml", data)
 		if err != nil {

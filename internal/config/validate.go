@@ -99,6 +99,7 @@ func (v *validator) validate() {
 	v.services()
 	v.hosts()
 	v.bfdSection()
+	v.gracefulRestart()
 
 	for i, p := range c.Networks {
 		v.prefix(fmt.Sprintf("networks[%d]", i), p)
