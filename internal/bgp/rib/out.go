@@ -600,6 +600,10 @@ func (e *Engine) flushGroups(now time.Time) {
 		}
 		g.bundles = g.bundles[:0]
 		clear(g.byKey)
+		if e.deferInitial {
+			e.dumpDeferred(gi, g)
+			continue
+		}
 		e.dumpAll(gi, g)
 		g.dumps = g.dumps[:0]
 	}

@@ -215,6 +215,8 @@ type Engine struct {
 	encodes uint64
 	copies  uint64
 	mob     mobilityWatch
+	// deferInitial holds initial updates (deferral.go).
+	deferInitial bool
 }
 
 // New makes an engine. It fails on a configuration that cannot work.

@@ -219,6 +219,9 @@ func (h *harness) run(d *datadriven.TestData) (string, error) {
 			return "", err
 		}
 		return "", h.e.ApplyUpdate(id, wire.EndOfRIB(wire.IPv4Unicast))
+	case "defer-initial":
+		h.e.DeferInitial(d.HasArg("on"))
+		return "", nil
 	case "stale-timeout":
 		id, err := h.peerArg(d)
 		if err != nil {
