@@ -48,10 +48,6 @@ const (
 	// DefaultCloseLinger is how long a final NOTIFICATION may take to drain
 	// before the socket is closed anyway.
 	DefaultCloseLinger = time.Second
-	// DefaultSweepAfter is the grace period after start during which routes
-	// left in the kernel by a previous run are kept, so forwarding goes on
-	// while the sessions come back; then the ones nobody re-learned go.
-	DefaultSweepAfter = 90 * time.Second
 	// ShutdownMessage is the RFC 9003 communication sent when closd stops.
 	ShutdownMessage = "closd is shutting down"
 )
@@ -73,7 +69,9 @@ type Options struct {
 	ConnectRetry, IdleHoldTime, MaxIdleHoldTime time.Duration
 	// CloseLinger bounds the drain of a closing connection (0: DefaultCloseLinger).
 	CloseLinger time.Duration
-	// SweepAfter is the kernel route grace period (0: DefaultSweepAfter).
+	// SweepAfter, when set, removes kernel routes of a previous run that
+	// nobody re-learned this long after start. 0 (the default) sweeps them
+	// when the graceful restart phase ends (gr_restart.go).
 	SweepAfter time.Duration
 	// Resolve finds the interface a next hop is reached through, for the
 	// FIB. local is our address on the session the route came from: an
@@ -147,6 +145,8 @@ type Daemon struct {
 	bfdQueue []bfd.StateChange
 	bfdx     bfdExtra // standalone peers and counters (bfd_peers.go)
 	sweepAt  time.Time
+	// gr is the graceful restart state (gr_restart.go).
+	gr grState
 	// hosts learns host routes from ARP/ND; nil without a hosts section.
 	hosts *hostRoutes
 	// svc runs the anycast services (services.go); nil without any.
@@ -288,9 +288,6 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 	if o.CloseLinger == 0 {
 		o.CloseLinger = DefaultCloseLinger
 	}
-	if o.SweepAfter == 0 {
-		o.SweepAfter = DefaultSweepAfter
-	}
 	if o.Resolve == nil {
 		o.Resolve = resolveConnected
 	}
@@ -308,6 +305,7 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 		queries:    make(chan func()),
 		fibBackend: o.FIB,
 	}
+	d.grInit()
 	maxPaths := cfg.BGP.MaxPaths
 	if maxPaths == 0 {
 		maxPaths = config.DefaultMaxPaths
@@ -448,7 +446,7 @@ func (d *Daemon) newPeer(i int, n config.Neighbor, addr netip.Addr) (*peer, erro
 			RouteRefresh:    true,
 			AS4:             true,
 			ExtendedNextHop: extendedNextHop(n, fams),
-			GracefulRestart: grCapability(),
+			GracefulRestart: d.grCapability(p.name, fams),
 		},
 		Jitter: rand.Float64,
 	}
@@ -591,7 +589,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return fmt.Errorf("daemon: fib: %w", err)
 		}
 		d.fib = f
-		d.sweepAt = d.now().Add(d.o.SweepAfter)
+		if d.o.SweepAfter != 0 {
+			d.sweepAt = d.now().Add(d.o.SweepAfter)
+		}
+		d.grStart(d.now())
 		d.warnHostSysctls()
 	}
 	if err := d.startBFD(); err != nil {
@@ -681,6 +682,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case q := <-d.queries:
 			q()
 		}
+		d.grPhaseCheck(d.now())
 		d.flush()
 	}
 }
@@ -704,6 +706,7 @@ func (d *Daemon) resetTimer(t *time.Timer) {
 	consider(d.servicesDeadline())
 	consider(d.raDeadline())
 	consider(d.grDeadline())
+	consider(d.grPhaseDeadline())
 	if at, ok := d.rib.NextDeadline(); ok {
 		consider(at)
 	}
@@ -1238,6 +1241,7 @@ func (d *Daemon) established(s *session, neg fsm.Negotiated) {
 	}
 	s.ribID, s.inRIB = id, true
 	d.byRIB[id] = s
+	d.grEstablished(p)
 	if resumed {
 		d.grResumed(p, neg)
 	}
@@ -1312,6 +1316,7 @@ func (d *Daemon) deliver(s *session, a fsm.DeliverUpdate) {
 			p.log.Warn("End-of-RIB", "family", f.String(), "err", err)
 		}
 		p.log.Debug("End-of-RIB received", "family", f.String())
+		d.grEndOfRIB(s, f)
 		return
 	}
 	u.Unreachable(func(f wire.Family, n wire.NLRI) { delete(p.received, nlriKey{f: f, n: n}) })
@@ -1334,12 +1339,20 @@ func (d *Daemon) deliver(s *session, a fsm.DeliverUpdate) {
 	}
 }
 
-// shutdown stops every session with Cease/Administrative Shutdown and
-// waits for the goroutines.
+// shutdown stops every session with Cease/Administrative Shutdown, or
+// for a graceful stop (gr_restart.go) without a NOTIFICATION, and waits
+// for the goroutines.
 func (d *Daemon) shutdown(ln *transport.Listener) {
 	now := d.now()
 	ln.Close()
+	graceful := d.gracefulStopping()
+	if graceful {
+		d.grCloseSessions()
+	}
 	for _, p := range slices.Clone(d.peers) {
+		if graceful {
+			break
+		}
 		d.abortDial(p)
 		for _, s := range []*session{p.main, p.second} {
 			if s == nil {
@@ -1351,8 +1364,14 @@ func (d *Daemon) shutdown(ln *transport.Listener) {
 			}
 		}
 	}
-	d.flush()
-	if d.bfd != nil {
+	if !graceful {
+		d.flush()
+	}
+	if d.bfd != nil && graceful {
+		// RFC 5882 3.2: AdminDown tells the peers the path has not
+		// failed, so they keep their BGP sessions' routes.
+		d.bfd.CloseAdminDown()
+	} else if d.bfd != nil {
 		// Sessions are not told: peers see the silence, as BGP has
 		// already been closed with Administrative Shutdown.
 		d.bfd.Close()

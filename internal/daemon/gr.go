@@ -1,31 +1,23 @@
 package daemon
 
 import (
+	"slices"
 	"time"
 
 	"github.com/closnet/clos/internal/bgp/fsm"
 	"github.com/closnet/clos/internal/bgp/rib"
 	"github.com/closnet/clos/internal/bgp/wire"
+	"github.com/closnet/clos/internal/config"
 )
 
-// Graceful restart, receiving side (RFC 4724 4.2, "helper"): closd
-// advertises the capability without families (it does not claim to keep
-// its own forwarding across a restart), and when a peer that kept its
-// forwarding state (F bit for every family of the session) loses its
-// session without a NOTIFICATION, closd keeps the peer's routes, marked
-// stale, for the peer's restart time. When the session comes back the
-// peer's End-of-RIB for a family withdraws what is still stale; what it
-// never re-announces goes at the stale timer.
-
-// Timers of the helper.
-const (
-	// grRestartTime is what closd advertises: how long peers should wait
-	// for it to come back (they keep nothing, as no family is listed).
-	grRestartTime = 120
-	// grStaleTime bounds how long stale paths wait for End-of-RIB after
-	// the session is back (FRR's default stalepath-time).
-	grStaleTime = 360 * time.Second
-)
+// Graceful restart, receiving side (RFC 4724 4.2, "helper"): when a peer
+// that listed the session's families in its capability loses its session
+// without a NOTIFICATION, closd keeps the peer's routes, marked stale, for
+// the peer's restart time. When the session comes back, a family the new
+// OPEN does not mark as forwarding-preserved loses its stale routes at
+// once; otherwise the peer's End-of-RIB for a family withdraws what is
+// still stale, and what it never re-announces goes at the stalepath time.
+// The restarting side is in gr_restart.go.
 
 // grHold is a peer's routes kept while it restarts.
 type grHold struct {
@@ -37,26 +29,18 @@ type grHold struct {
 	back bool
 }
 
-func grCapability() *wire.GracefulRestart {
-	return &wire.GracefulRestart{Time: grRestartTime}
-}
-
-// grKeeps reports whether s's end keeps the peer's routes: the peer
-// preserved forwarding for every family of the session, the session ended
-// without a NOTIFICATION either way and not because its link went down.
+// grKeeps reports whether s's end keeps the peer's routes: the peer's
+// capability listed every family of the session (RFC 4724 4.2: the F bit
+// of the OPEN that follows decides whether the stale routes then stay;
+// grResumed), the session ended without a NOTIFICATION either way and not
+// because its link went down.
 func grKeeps(s *session, a fsm.Down, linkDown bool) (time.Duration, bool) {
 	g := s.neg.PeerGracefulRestart
 	if !a.WasEstablished || a.Sent != nil || a.Received != nil || linkDown || g == nil || g.Time == 0 || s.p.dyn != nil {
 		return 0, false
 	}
 	for _, f := range s.neg.Families {
-		ok := false
-		for _, gf := range g.Families {
-			if gf.Family == f && gf.ForwardingPreserved {
-				ok = true
-			}
-		}
-		if !ok {
+		if !slices.ContainsFunc(g.Families, func(gf wire.GRFamily) bool { return gf.Family == f }) {
 			return 0, false
 		}
 	}
@@ -67,7 +51,7 @@ func grKeeps(s *session, a fsm.Down, linkDown bool) (time.Duration, bool) {
 // when graceful restart applies. It reports whether it did.
 func (d *Daemon) grDown(s *session, a fsm.Down, now time.Time) bool {
 	restart, ok := grKeeps(s, a, s.linkDown)
-	if !ok {
+	if !ok || d.gr.set.Mode == config.GROff {
 		return false
 	}
 	if err := d.rib.PeerDown(s.ribID, true); err != nil {
@@ -90,7 +74,7 @@ func (d *Daemon) grResume(p *peer, now time.Time) (rib.PeerID, bool) {
 		return 0, false
 	}
 	g.back = true
-	g.until = now.Add(grStaleTime)
+	g.until = now.Add(d.gr.set.StalepathTime)
 	return g.id, true
 }
 

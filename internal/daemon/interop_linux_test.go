@@ -310,8 +310,9 @@ func TestInteropFRR(t *testing.T) {
 			if ok, out := l.kernelRoute("fd00:2::/64"); !ok {
 				t.Errorf("fd00:2::/64 left the kernel too: %s", out)
 			}
-			// closd stops on SIGTERM with the RFC 9003 message.
-			closd.Process.Signal(syscall.SIGTERM)
+			// closd stops on SIGINT with the RFC 9003 message (SIGTERM
+			// is a graceful restart's stop, without one).
+			closd.Process.Signal(syscall.SIGINT)
 			poll(t, "FRR to see closd's shutdown message", func() (bool, string) {
 				m, out := f.json("show bgp neighbors " + usV4 + " json")
 				n, _ := m[usV4].(map[string]any)

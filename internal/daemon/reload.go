@@ -166,6 +166,8 @@ func (d *Daemon) applyConfig(cfg *config.Config) (ReloadReport, error) {
 		c.Services, c.Drain = nil, nil // services.go applies them
 	}
 	a.Hosts, b.Hosts = nil, nil // hostsReload applies it
+	// grReload applies graceful-restart.
+	a.GracefulRestart, b.GracefulRestart = nil, nil
 
 	// bfdReload applies bfd.profiles and bfd.peers.
 	a.BFD, b.BFD = config.BFDSection{}, config.BFDSection{}
@@ -215,6 +217,7 @@ func (d *Daemon) applyConfig(cfg *config.Config) (ReloadReport, error) {
 	}
 	// From here on nothing is refused.
 	rep.Notes = append(rep.Notes, d.hostsReload(cfg.Hosts)...)
+	rep.Notes = append(rep.Notes, d.grReload(cfg)...)
 	policyChanged := !reflect.DeepEqual(old.Policy, cfg.Policy)
 	if policyChanged {
 		d.polGen++

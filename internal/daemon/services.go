@@ -770,6 +770,7 @@ func (d *Daemon) StopAfterDrain(parent context.Context, term <-chan os.Signal) c
 			return
 		case <-term:
 		}
+		d.GracefulStop()
 		if d.svc == nil || !d.cfg.DrainOnSigterm() {
 			d.log.Info("SIGTERM: stopping")
 			return
