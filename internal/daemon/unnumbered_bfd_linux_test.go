@@ -252,6 +252,13 @@ neighbors:
 		t.Errorf("closd found no FIB member for the link-local gateway\n%s", logs.String()[mark:])
 	}
 
+	// FRR hears nothing either: its session goes down on its own.
+	pollEvery(t, 20*time.Millisecond, "FRR's BFD session down", func() (bool, string) {
+		st, _, out := f.bfdOnInterface(l.ifPeer)
+		return st == "down", out
+	})
+	t.Logf("FRR's BFD session down by %v after the loss began", time.Since(dropped).Round(time.Millisecond))
+
 	undo()
 	restored := time.Now()
 	pollEvery(t, 50*time.Millisecond, "BGP and BFD back after the link forwards again", together)
