@@ -13,5 +13,9 @@ const loopNice = -10
 // it). Errors are ignored on purpose: priority is an improvement, not a
 // requirement.
 func raiseThreadPriority() {
+	// Never lower it: the BFD child runs every thread at childNice.
+	if p, err := unix.Getpriority(unix.PRIO_PROCESS, 0); err == nil && 20-p <= loopNice {
+		return
+	}
 	unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), loopNice)
 }
