@@ -141,7 +141,9 @@ func TestClientRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "a Down marked restarted", 5*time.Second, func() bool {
-		return log.find(func(sc StateChange) bool { return sc.Key == key && sc.From == StateUp && sc.To == StateDown && sc.PeerRestarted })
+		return log.find(func(sc StateChange) bool {
+			return sc.Key == key && sc.From == StateUp && sc.To == StateDown && sc.PeerRestarted
+		})
 	})
 	waitFor(t, "a new child with the session Up", 15*time.Second, func() bool {
 		return c.ChildPid() != 0 && c.ChildPid() != pid && allUp(c, 1)

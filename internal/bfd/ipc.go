@@ -38,12 +38,12 @@ const (
 
 // Request operations.
 const (
-	opStart          = "start" // first request: open the transport
-	opAddPeer        = "add-peer"
-	opRemovePeer     = "remove-peer"
-	opPeers          = "peers"
-	opDiscarded      = "discarded"
-	opClose          = "close"
+	opStart      = "start" // first request: open the transport
+	opAddPeer    = "add-peer"
+	opRemovePeer = "remove-peer"
+	opPeers      = "peers"
+	opDiscarded  = "discarded"
+	opClose      = "close"
 )
 
 // ipcFrame is one decoded frame; Body is still JSON.
