@@ -412,18 +412,26 @@ func (c *Client) AddPeer(pc PeerConfig) (PeerKey, error) {
 	case exists:
 		return key, fmt.Errorf("bfd: session %v already exists", key)
 	}
-	if cc != nil {
-		_, err := c.call(cc, ipcRequestBody{Op: opAddPeer, Peer: &pc})
-		if err != nil && !errors.Is(err, errChildGone) {
-			return key, err
-		}
-	}
+	// Recorded first: the session's first state changes may come back
+	// before the answer does.
 	c.mu.Lock()
 	c.peers[key] = pc
-	if cc != nil {
-		cc.inChild[key] = true
-	}
 	c.mu.Unlock()
+	if cc == nil {
+		return key, nil
+	}
+	_, err := c.call(cc, ipcRequestBody{Op: opAddPeer, Peer: &pc})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case err == nil:
+		cc.inChild[key] = true
+	case errors.Is(err, errChildGone):
+		// The next child gets it.
+	default:
+		delete(c.peers, key)
+		return key, err
+	}
 	return key, nil
 }
 

@@ -172,6 +172,7 @@ type Server struct {
 	heap    peerHeap
 	discard uint64 // packets matching no session or failing parse
 	rnd     *mrand.Rand
+	freeze  freezeWatch
 }
 
 // NewServer opens the transport's sockets (in the caller's network
@@ -451,7 +452,9 @@ func (s *Server) loop() {
 			// first so a slow loop does not mistake them for silence.
 			s.drainRx()
 			s.pollConns()
-			s.expire(time.Now())
+			now := time.Now()
+			s.thaw(now)
+			s.expire(now)
 		}
 	}
 }
@@ -493,6 +496,7 @@ func (s *Server) arm(t *time.Timer) {
 		t.Reset(time.Hour)
 		return
 	}
+	s.freeze.armed(s.heap[0].deadline)
 	d := time.Until(s.heap[0].deadline)
 	if d < 0 {
 		d = 0
@@ -519,6 +523,7 @@ func (s *Server) receive(now time.Time, pk rxPacket) {
 	if at := pk.meta.At; !at.IsZero() && at.Before(now) && now.Sub(at) < time.Second {
 		now = at
 	}
+	s.freeze.received(now)
 	pkt, err := ParseControl(pk.b)
 	if err != nil {
 		s.discard++

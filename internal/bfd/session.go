@@ -94,6 +94,10 @@ const (
 	EventAdminUp
 	// EventSetTimers: change intervals or multiplier (poll sequence follows).
 	EventSetTimers
+	// EventFrozen: nothing could be received from Since to Until (the host
+	// was not running us, see session_freeze.go); that silence is not the
+	// peer's.
+	EventFrozen
 )
 
 // Event is one input to Session.Step.
@@ -105,6 +109,8 @@ type Event struct {
 	Raw    []byte
 	// Timers is set for EventSetTimers.
 	Timers Timers
+	// Since and Until are set for EventFrozen.
+	Since, Until time.Time
 }
 
 // ActionKind says what the caller must do.
@@ -195,6 +201,8 @@ type Session struct {
 	nextTx         time.Time
 	detectDeadline time.Time
 	authReset      time.Time
+	// thawed: a freeze already postponed detection since the last packet.
+	thawed bool
 
 	rx      authRx
 	xmitSeq uint32
@@ -358,6 +366,8 @@ func (s *Session) Step(now time.Time, ev Event) []Action {
 		}
 		s.cfg.DesiredMinTx, s.cfg.RequiredMinRx, s.cfg.DetectMult = t.DesiredMinTx, t.RequiredMinRx, t.DetectMult
 		s.retime(now)
+	case EventFrozen:
+		s.frozen(now, ev.Since, ev.Until)
 	}
 	s.schedule(now)
 	return s.actions
@@ -395,6 +405,7 @@ func (s *Session) recv(now time.Time, p *ControlPacket, raw []byte) {
 
 	dt := s.detectTime()
 	s.detectDeadline = now.Add(dt)
+	s.thawed = false
 	if s.cfg.Auth != nil {
 		s.authReset = now.Add(2 * dt)
 	}
