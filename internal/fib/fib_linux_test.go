@@ -144,13 +144,6 @@ func TestLinuxInstallReplaceWithdraw(t *testing.T) {
 	}
 }
 
-func must(t testing.TB, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestLinuxMemberChangeKeepsRoutes(t *testing.T) {
 	testenv.RequireRoot(t)
 	ns := newNS(t, "mc")

@@ -105,7 +105,7 @@ func effective(nh Nexthops, k *Kernel, d *Desired) []string {
 	return out
 }
 
-func mustPlan(t *testing.T, r *Reconciler, d *Desired, k *Kernel, o PlanOptions) []Op {
+func mustPlan(t testing.TB, r *Reconciler, d *Desired, k *Kernel, o PlanOptions) []Op {
 	t.Helper()
 	ops, err := r.Plan(d, k, o)
 	if err != nil {
@@ -114,7 +114,14 @@ func mustPlan(t *testing.T, r *Reconciler, d *Desired, k *Kernel, o PlanOptions)
 	return ops
 }
 
-func applyAll(t *testing.T, k *Kernel, ops []Op) {
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func applyAll(t testing.TB, k *Kernel, ops []Op) {
 	t.Helper()
 	for _, op := range ops {
 		if err := k.Apply(op); err != nil {

@@ -186,3 +186,40 @@ func TestSetMovesRandom(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDesiredSetMove is the planner's side of a set member change as
+// BGP makes it: every prefix of a 4-way set given the 3-way set, one Set
+// per prefix, then the plan (one group write); no kernel. ns/prefix counts
+// both.
+func BenchmarkDesiredSetMove(b *testing.B) {
+	full := ECMP(m4(1, 1), m4(2, 2), m4(3, 3), m4(4, 4))
+	smaller := ECMP(m4(2, 2), m4(3, 3), m4(4, 4))
+	ps := make([]netip.Prefix, 0, 1<<18)
+	for i := range cap(ps) {
+		ps = append(ps, netip.PrefixFrom(netip.AddrFrom4([4]byte{20, byte(i >> 16), byte(i >> 8), byte(i)}), 32))
+	}
+	k := fakeWithLinks(4).k
+	r, _ := NewReconciler(DefaultIDRange)
+	d := NewDesired()
+	must(b, d.SetMany(ps, full))
+	applyAll(b, k, mustPlan(b, r, d, k, PlanOptions{Incremental: true}))
+	b.ResetTimer()
+	for i := range b.N {
+		to := smaller
+		if i%2 == 1 {
+			to = full
+		}
+		for _, p := range ps {
+			if err := d.Set(p, to); err != nil {
+				b.Fatal(err)
+			}
+		}
+		ops := mustPlan(b, r, d, k, PlanOptions{Incremental: true})
+		// One group write, and the member leaving or coming back.
+		if got := kinds(ops); got[OpSetGroup] != 1 || len(ops) != 2 {
+			b.Fatalf("%d writes: %v", len(ops), got)
+		}
+		applyAll(b, k, ops)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ps)), "ns/prefix")
+}
