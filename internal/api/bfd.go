@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -17,7 +18,8 @@ import (
 // negotiated timers, state history and counters, and the daemon's totals
 // that metrics export.
 
-// BFDPath is the BFD endpoint; ?peer=ADDR keeps the sessions to one peer.
+// BFDPath is the BFD endpoint; ?peer=ADDR keeps the sessions to one peer,
+// ?peer=IFNAME those on one interface.
 const BFDPath = "/v1/bfd"
 
 // BFDBackend is what the BFD endpoint needs; *daemon.Daemon implements it.
@@ -31,33 +33,30 @@ type BFDBackend interface {
 func init() {
 	RegisterEndpoint(Endpoint{
 		Path:    BFDPath,
-		Summary: "BFD sessions: state, negotiated intervals, detection time, last down reason, counters (?peer=ADDR)",
+		Summary: "BFD sessions: state, negotiated intervals, detection time, last down reason, counters (?peer=ADDR or IFNAME)",
 		Get: func(ctx context.Context, b Backend, r *http.Request) (any, error) {
 			bb, ok := b.(BFDBackend)
 			if !ok {
 				return nil, Errorf(http.StatusNotImplemented, "this closd has no BFD support")
 			}
-			var peer netip.Addr
-			if q := r.URL.Query().Get("peer"); q != "" {
-				a, err := netip.ParseAddr(q)
-				if err != nil {
-					return nil, Errorf(http.StatusBadRequest, "peer %s: want an IP address like 10.0.0.1 or fe80::1", quote(q))
-				}
-				peer = a.WithZone("")
+			q := r.URL.Query().Get("peer")
+			match, what, err := bfdFilter(q)
+			if err != nil {
+				return nil, err
 			}
 			rep, err := bb.BFDSessions(ctx)
 			if err != nil {
 				return nil, err
 			}
-			if peer.IsValid() {
+			if q != "" {
 				keep := []daemon.BFDSession{}
 				for _, s := range rep.Sessions {
-					if s.Peer == peer {
+					if match(s) {
 						keep = append(keep, s)
 					}
 				}
 				if len(keep) == 0 {
-					return nil, Errorf(http.StatusNotFound, "no BFD session to %s; sessions: %s", peer, bfdPeers(rep))
+					return nil, Errorf(http.StatusNotFound, "no BFD session %s; sessions: %s", what, bfdPeers(rep))
 				}
 				rep.Sessions = keep
 			}
@@ -66,10 +65,31 @@ func init() {
 	})
 }
 
+// bfdIfname is a Linux interface name, as the config accepts it.
+var bfdIfname = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,14}$`)
+
+// bfdFilter reads ?peer=: an address, or an interface name, which names
+// the sessions on that link (an unnumbered neighbor's peer is a link-local
+// address nobody types).
+func bfdFilter(q string) (match func(daemon.BFDSession) bool, what string, err error) {
+	if a, perr := netip.ParseAddr(q); perr == nil {
+		a = a.WithZone("")
+		return func(s daemon.BFDSession) bool { return s.Peer == a }, "to " + a.String(), nil
+	}
+	if q != "" && !bfdIfname.MatchString(q) {
+		return nil, "", Errorf(http.StatusBadRequest, "peer %s: want an IP address like 10.0.0.1 or fe80::1, or an interface like swp1", quote(q))
+	}
+	return func(s daemon.BFDSession) bool { return s.Interface == q }, "on interface " + q, nil
+}
+
 func bfdPeers(r daemon.BFDReport) string {
 	var ps []string
 	for _, s := range r.Sessions {
-		ps = append(ps, s.Peer.String())
+		p := s.Peer.String()
+		if s.Interface != "" {
+			p += "%" + s.Interface
+		}
+		ps = append(ps, p)
 	}
 	if len(ps) == 0 {
 		return "(none)"

@@ -58,7 +58,7 @@ func TestBFDEndpoint(t *testing.T) {
 	if rec := do(h, "GET", "/v1/bfd?peer=10.9.0.2", ""); rec.Code != 404 || !strings.Contains(rec.Body.String(), "sessions: 10.1.0.1, 10.9.0.1") {
 		t.Errorf("unknown peer: %d %s", rec.Code, rec.Body)
 	}
-	if rec := do(h, "GET", "/v1/bfd?peer=spine1", ""); rec.Code != 400 || !strings.Contains(rec.Body.String(), "want an IP address") {
+	if rec := do(h, "GET", "/v1/bfd?peer=not%20a%20peer", ""); rec.Code != 400 || !strings.Contains(rec.Body.String(), "want an IP address") {
 		t.Errorf("bad peer: %d %s", rec.Code, rec.Body)
 	}
 	if rec := do(NewHandler(&fake{}, info), "GET", "/v1/bfd", ""); rec.Code != 501 {

@@ -203,8 +203,9 @@ neighbors:
 	if !strings.HasPrefix(frrPeer, "fe80:") {
 		t.Errorf("FRR's BFD peer is %q, want closd's link-local address\n%s", frrPeer, frrOut)
 	}
-	if text, err := shErr(svcClos(t), "show", "bfd", "--socket", sock); err != nil || !strings.Contains(text, l.ifUs) {
-		t.Errorf("clos show bfd does not show the interface %s: %v\n%s", l.ifUs, err, text)
+	if text, err := shErr(svcClos(t), "show", "bfd", l.ifUs, "--socket", sock); err != nil || !strings.Contains(text, l.ifUs) ||
+		!strings.Contains(text, s.Peer.String()) {
+		t.Errorf("clos show bfd %s does not show the session on it: %v\n%s", l.ifUs, err, text)
 	}
 
 	// FRR's bgpd re-creates its BFD session as BGP comes up (which may
