@@ -198,6 +198,10 @@ func (v *validator) bfdSection() {
 	}
 	seen := map[sessKey]string{}
 	byNeighbor := map[netip.Addr]string{}
+	// An unnumbered neighbor's session goes to whatever link-local address
+	// the peer on its interface has: a standalone link-local peer there
+	// would be the same session.
+	byLink := map[string]string{}
 	for i, nb := range v.c.Neighbors {
 		if !nb.BFD.Enabled {
 			continue
@@ -207,6 +211,9 @@ func (v *validator) bfdSection() {
 		v.bfdAuth(p+".auth", nb.BFD.Auth)
 		if nb.Address.IsValid() {
 			byNeighbor[nb.Address] = fmt.Sprintf("neighbors[%d]", i)
+		}
+		if nb.Interface != "" {
+			byLink[nb.Interface] = fmt.Sprintf("neighbors[%d]", i)
 		}
 	}
 	for i, pr := range s.Peers {
@@ -255,6 +262,8 @@ func (v *validator) bfdSection() {
 			v.errf(path, "a BFD session to %s is already %s; list each session once", a, prev)
 		} else if nb, ok := byNeighbor[a]; ok {
 			v.errf(path, "%s already runs BFD to %s (bfd: on the neighbor); drop this peer or the neighbor's bfd", nb, a)
+		} else if nb, ok := byLink[pr.Interface]; ok && !pr.Multihop && a.Is6() && a.IsLinkLocalUnicast() {
+			v.errf(path, "%s (interface %s) already runs BFD to the peer on %s (bfd: on the neighbor); drop this peer or the neighbor's bfd", nb, pr.Interface, pr.Interface)
 		}
 		seen[k] = path
 	}
