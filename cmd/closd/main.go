@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/closnet/clos/internal/api"
+	"github.com/closnet/clos/internal/bfd"
 	"github.com/closnet/clos/internal/config"
 	"github.com/closnet/clos/internal/daemon"
 	"github.com/closnet/clos/internal/fib"
@@ -24,6 +25,7 @@ import (
 var sigterm = make(chan os.Signal, 2)
 
 func main() {
+	bfd.MaybeRunChild() // closd started again as its own BFD process
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	signal.Notify(sigterm, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
@@ -40,8 +42,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logFormat := fs.String("log-format", "", "override log.format of the config: text, json")
 	useFIB := fs.Bool("fib", true, "install best paths in the kernel's routing table (false: run BGP only)")
 	apiSocket := fs.String("api-socket", "", "override api.socket of the config: the control API's unix `SOCKET`")
+	bfdProcess := fs.Bool("bfd-process", true, "run BFD sessions in a child process of closd, at high priority (false: inside closd)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: closd [--config FILE] [--log-level L] [--log-format F] [--fib=false] [--api-socket PATH] | closd --check-config FILE")
+		fmt.Fprintln(stderr, "usage: closd [--config FILE] [--log-level L] [--log-format F] [--fib=false] [--api-socket PATH] [--bfd-process=false] | closd --check-config FILE")
 		fmt.Fprintln(stderr)
 		fmt.Fprintln(stderr, "closd runs until SIGINT or SIGTERM. Routes it installed stay in the")
 		fmt.Fprintln(stderr, "kernel either way, so the next closd adopts them.")
@@ -106,7 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if daemon.TuneHostRuntime(cfg, os.Getenv) {
 		logger.Info("role host: GOMAXPROCS set", "procs", daemon.HostProcs)
 	}
-	opts := daemon.Options{Logger: logger, ConfigPath: *configPath}
+	opts := daemon.Options{Logger: logger, ConfigPath: *configPath, BFDProcess: *bfdProcess}
 	if *useFIB {
 		b, err := fib.NewLinux(fib.LinuxConfig{})
 		if err != nil {

@@ -145,8 +145,12 @@ func serveChild(rw io.ReadWriter, hello ipcHelloBody, newTransport func(ipcTrans
 			resp.Peers = srv.Peers()
 		case req.Op == opDiscarded:
 			resp.Discarded = srv.Discarded()
-		case req.Op == opClose:
-			srv.Close()
+		case req.Op == opClose, req.Op == opCloseAdminDown:
+			if req.Op == opCloseAdminDown {
+				srv.CloseAdminDown()
+			} else {
+				srv.Close()
+			}
 			srv = nil
 			out.put(ipcResponse, f.ID, resp)
 			return nil

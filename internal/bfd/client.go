@@ -19,6 +19,7 @@ type Runner interface {
 	Peers() []PeerStatus
 	Discarded() uint64
 	Close() error
+	CloseAdminDown() error
 }
 
 var (
@@ -307,7 +308,10 @@ func (c *Client) read(cc *childConn) {
 	for {
 		f, err := readFrame(cc.rw)
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+			c.mu.Lock()
+			closing := c.closing
+			c.mu.Unlock()
+			if !closing && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				c.log.Warn("bfd: reading from the BFD child", "err", err)
 			}
 			return
@@ -490,14 +494,20 @@ func (c *Client) Discarded() uint64 {
 
 // Close stops the child (its sessions end silently, as Server.Close) and
 // waits for it to exit.
-func (c *Client) Close() error {
+func (c *Client) Close() error { return c.close(opClose) }
+
+// CloseAdminDown has the child send AdminDown on every Up or Init session
+// (Server.CloseAdminDown), then stops it like Close.
+func (c *Client) CloseAdminDown() error { return c.close(opCloseAdminDown) }
+
+func (c *Client) close(op string) error {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
 		c.closing = true
 		cc := c.cur
 		c.mu.Unlock()
 		if cc != nil {
-			c.call(cc, ipcRequestBody{Op: opClose})
+			c.call(cc, ipcRequestBody{Op: op})
 		}
 		close(c.stop)
 		<-c.done

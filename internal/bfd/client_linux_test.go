@@ -265,3 +265,29 @@ func TestClientNetns(t *testing.T) {
 		t.Errorf("restarted child in namespace %d, want %d", got, child)
 	}
 }
+
+// TestClientCloseAdminDown: the child tells its peers AdminDown before it
+// goes.
+func TestClientCloseAdminDown(t *testing.T) {
+	pa, pb := freePortTB(t, "127.0.0.1"), freePortTB(t, "127.0.0.1")
+	c := newTestClient(t, pa, nil)
+	srv, err := NewServer(ServerConfig{Transport: &UDPTransport{ListenAddrs: []netip.Addr{netip.IPv4Unspecified()}, Port: pb, MultihopPort: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	a, b := netip.MustParseAddr("127.0.3.1"), netip.MustParseAddr("127.0.3.2")
+	iv := 50 * time.Millisecond
+	if _, err := c.AddPeer(PeerConfig{Peer: b, Local: a, Port: uint16(pb), DesiredMinTx: iv, RequiredMinRx: iv, DetectMult: 3}); err != nil {
+		t.Fatal(err)
+	}
+	srv.AddPeer(PeerConfig{Peer: a, Local: b, Port: uint16(pa), DesiredMinTx: iv, RequiredMinRx: iv, DetectMult: 3})
+	waitFor(t, "the session Up", 10*time.Second, func() bool { return allUp(c, 1) && allUp(srv, 1) })
+	if err := c.CloseAdminDown(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the server to hear AdminDown", 5*time.Second, func() bool {
+		ps := srv.Peers()
+		return len(ps) == 1 && ps[0].Status.State == StateDown && ps[0].Status.RemoteState == StateAdminDown
+	})
+}

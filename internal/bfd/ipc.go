@@ -38,12 +38,13 @@ const (
 
 // Request operations.
 const (
-	opStart      = "start" // first request: open the transport
-	opAddPeer    = "add-peer"
-	opRemovePeer = "remove-peer"
-	opPeers      = "peers"
-	opDiscarded  = "discarded"
-	opClose      = "close"
+	opStart          = "start" // first request: open the transport
+	opAddPeer        = "add-peer"
+	opRemovePeer     = "remove-peer"
+	opPeers          = "peers"
+	opDiscarded      = "discarded"
+	opClose          = "close"
+	opCloseAdminDown = "close-admin-down"
 )
 
 // ipcFrame is one decoded frame; Body is still JSON.
@@ -160,7 +161,7 @@ func (r *ipcRequestBody) check() error {
 		if r.Key == nil {
 			return errors.New("bfd ipc: remove-peer without a key")
 		}
-	case opPeers, opDiscarded, opClose:
+	case opPeers, opDiscarded, opClose, opCloseAdminDown:
 	default:
 		return fmt.Errorf("bfd ipc: unknown operation %q", r.Op)
 	}

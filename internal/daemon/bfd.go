@@ -68,11 +68,7 @@ func (d *Daemon) startBFD() error {
 	if !d.anyBFD() {
 		return nil
 	}
-	tr := d.o.BFDTransport
-	if tr == nil {
-		tr = &bfd.UDPTransport{}
-	}
-	srv, err := bfd.NewServer(bfd.ServerConfig{Transport: tr, OnStateChange: d.bfdChanged})
+	srv, err := d.newBFD()
 	if err != nil {
 		return err
 	}

@@ -83,6 +83,10 @@ type Options struct {
 	// bfd.MemNetwork endpoint. No BFD server is started when no neighbor
 	// asks for BFD.
 	BFDTransport bfd.Transport
+	// BFDProcess runs the BFD sessions in a child process of closd
+	// (bfd.Client; bfd_process.go) when BFDTransport is nil or a
+	// *bfd.UDPTransport. The binary must call bfd.MaybeRunChild first.
+	BFDProcess bool
 	// HostWatch, HostKernel and HostNet are the host-route environment
 	// (config hosts:, hosts.go); nil means the Linux ones. Tests pass
 	// fakes.
@@ -139,7 +143,7 @@ type Daemon struct {
 	fib        *fib.FIB
 	// bfd runs the neighbors' BFD sessions; its state changes reach the
 	// loop through bfdQueue and a bfdWakeEvent.
-	bfd      *bfd.Server
+	bfd      bfd.Runner
 	bfdByKey map[bfd.PeerKey]*peer
 	bfdMu    sync.Mutex
 	bfdQueue []bfd.StateChange

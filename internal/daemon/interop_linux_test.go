@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/closnet/clos/internal/bfd"
 	"github.com/closnet/clos/internal/testenv"
 	"os"
 	"os/exec"
@@ -33,6 +34,7 @@ func shErr(args ...string) (string, error) {
 }
 
 func TestMain(m *testing.M) {
+	bfd.MaybeRunChild() // this binary is the BFD child of BFDProcess tests
 	code := m.Run()
 	if svcBinDir != "" {
 		os.RemoveAll(svcBinDir) // services_interop_linux_test.go
