@@ -69,7 +69,7 @@ func TestSetManyFirstLoadAndBigChange(t *testing.T) {
 // which writes took: it re-dumps and reconciles, and does not write again
 // what the kernel already has.
 func TestFIBLostAcksRecoveredByRedump(t *testing.T) {
-	for _, n := range []int{100, 6000} { // below and above the optimistic-mirror size
+	for _, n := range []int{100, 6000, 20000} { // below and above the optimistic-mirror size, and a streamed plan
 		f, fk, log := fibOnFake(t, 2)
 		resyncs := f.Stats().Resyncs
 		log.take()
