@@ -41,7 +41,7 @@ func fakeWithLinks(n int) *Fake {
 func check(d *Desired, k *Kernel) string {
 	var probs []string
 	used := map[uint32]bool{}
-	for p, t := range d.routes {
+	for p, t := range d.routes.all() {
 		r, ok := k.Routes[p]
 		want := effective(t.nh, k, d)
 		if !t.nh.Blackhole && len(want) == 0 {
@@ -78,7 +78,7 @@ func check(d *Desired, k *Kernel) string {
 		}
 	}
 	for p := range k.Routes {
-		if _, ok := d.routes[p]; !ok {
+		if _, ok := d.routes.get(p); !ok {
 			probs = append(probs, fmt.Sprintf("%s: not desired", p))
 		}
 	}

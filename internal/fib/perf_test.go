@@ -31,7 +31,7 @@ func TestSetManyFirstLoadAndBigChange(t *testing.T) {
 	if d.Len() != 3000 || d.Groups() != 1 {
 		t.Fatalf("%d prefixes, %d groups", d.Len(), d.Groups())
 	}
-	if tg := d.routes[ps[0]]; tg.refs != 3000 {
+	if tg, _ := d.routes.get(ps[0]); tg.refs != 3000 {
 		t.Fatalf("refs %d", tg.refs)
 	}
 	ops := mustPlan(t, r, d, k, PlanOptions{Incremental: true})
@@ -42,7 +42,7 @@ func TestSetManyFirstLoadAndBigChange(t *testing.T) {
 	// Most of the table moves to a new set: held back as a possible move
 	// of the whole set, then planned when the old set is still in use.
 	must(t, d.SetMany(ps[:2000], ECMP(m4(1, 1))))
-	if tg := d.routes[ps[0]]; len(tg.pending) != 2000 || len(d.dirty) != 0 {
+	if tg, _ := d.routes.get(ps[0]); len(tg.pending) != 2000 || len(d.dirty) != 0 {
 		t.Fatalf("%d pending, %d dirty", len(tg.pending), len(d.dirty))
 	}
 	ops = mustPlan(t, r, d, k, PlanOptions{Incremental: true})
@@ -142,7 +142,7 @@ func TestSetMemo(t *testing.T) {
 		t.Fatalf("%d groups after the only prefix went", d2.Groups())
 	}
 	must(t, d2.Set(pfx("100.1.1.0/24"), a))
-	if d2.Groups() != 1 || d2.Len() != 1 || d2.routes[pfx("100.1.1.0/24")] != d2.targets[d2.memo.k] {
+	if d2.Groups() != 1 || d2.Len() != 1 || d2.target(pfx("100.1.1.0/24")) != d2.targets[d2.memo.k] {
 		t.Fatalf("%d groups, %d prefixes, target not interned", d2.Groups(), d2.Len())
 	}
 }

@@ -30,7 +30,7 @@ func (r IDRange) validate() error {
 // Desired is the state the kernel should reach. Targets are interned: many
 // prefixes with the same member set hold one key.
 type Desired struct {
-	routes  map[netip.Prefix]*target
+	routes  routeTable
 	targets map[groupKey]*target
 	// withdrawn holds prefixes deleted since start, so a route of ours for
 	// them is removed even while unknown routes are kept.
@@ -70,7 +70,7 @@ type target struct {
 
 // NewDesired returns an empty desired state.
 func NewDesired() *Desired {
-	return &Desired{routes: map[netip.Prefix]*target{}, targets: map[groupKey]*target{}, withdrawn: map[netip.Prefix]struct{}{}, down: map[nhKey]bool{}, dirty: map[netip.Prefix]struct{}{}, allDirty: true}
+	return &Desired{routes: newRouteTable(0, 0), targets: map[groupKey]*target{}, withdrawn: map[netip.Prefix]struct{}{}, down: map[nhKey]bool{}, dirty: map[netip.Prefix]struct{}{}, allDirty: true}
 }
 
 // Set makes p forward to nh. It returns an error, changing nothing, if nh is
@@ -130,10 +130,13 @@ func (d *Desired) SetMany(ps []netip.Prefix, nh Nexthops) error {
 	// once per family, and each prefix alone after that (a full table
 	// is a million prefixes over a handful of sets).
 	var checked [2]bool
+	n4 := 0
 	for _, p := range ps {
 		fam := 0
 		if p.Addr().Is6() {
 			fam = 1
+		} else {
+			n4++
 		}
 		if checked[fam] && p.IsValid() && p == p.Masked() {
 			continue
@@ -148,20 +151,20 @@ func (d *Desired) SetMany(ps []netip.Prefix, nh Nexthops) error {
 	}
 	c := nh.canonical()
 	t := d.targetFor(c, c.key())
-	if len(d.routes) == 0 && len(d.withdrawn) == 0 && len(ps) > 1024 {
+	if d.routes.len() == 0 && len(d.withdrawn) == 0 && len(ps) > 1024 {
 		// A first load: size the map once instead of growing it a
 		// million times, and insert without looking up first (there is
 		// nothing to replace; refs count the distinct prefixes).
-		d.routes = make(map[netip.Prefix]*target, len(ps))
+		d.routes = newRouteTable(n4, len(ps)-n4)
 		d.allDirty = true
 		clear(d.dirty)
 		for _, p := range ps {
-			d.routes[p] = t
+			d.routes.set(p, t)
 		}
-		t.refs += len(d.routes)
+		t.refs += d.routes.len()
 		return nil
 	}
-	if !t.fresh && !d.allDirty && len(ps) > 1024 && len(d.dirty)+len(ps) > len(d.routes)/2 {
+	if !t.fresh && !d.allDirty && len(ps) > 1024 && len(d.dirty)+len(ps) > d.routes.len()/2 {
 		// Tracking most of the table as changed costs a second map as
 		// big as the table; one full plan is cheaper. (Not for a new
 		// set: it may be a set moved whole, which needs no route plan.)
@@ -193,7 +196,7 @@ func (d *Desired) targetFor(c Nexthops, k groupKey) *target {
 // setTarget points p at t. Targets are interned, so pointer equality is set
 // equality and no key is hashed per prefix.
 func (d *Desired) setTarget(p netip.Prefix, t *target) {
-	old, had := d.routes[p]
+	old, had := d.routes.get(p)
 	if had {
 		if old == t {
 			return
@@ -201,7 +204,7 @@ func (d *Desired) setTarget(p netip.Prefix, t *target) {
 		d.unref(old)
 	}
 	t.refs++
-	d.routes[p] = t
+	d.routes.set(p, t)
 	if len(d.withdrawn) > 0 {
 		delete(d.withdrawn, p)
 	}
@@ -265,7 +268,7 @@ func (d *Desired) settle(carry func(from, to groupKey) bool) {
 // table.
 func (d *Desired) markDirty(p netip.Prefix) {
 	d.dirty[p] = struct{}{}
-	if len(d.dirty) > 4096 && len(d.dirty) > len(d.routes)/2 {
+	if len(d.dirty) > 4096 && len(d.dirty) > d.routes.len()/2 {
 		d.allDirty = true
 		clear(d.dirty)
 	}
@@ -273,12 +276,12 @@ func (d *Desired) markDirty(p netip.Prefix) {
 
 // Delete withdraws p. It reports whether p was there.
 func (d *Desired) Delete(p netip.Prefix) bool {
-	t, ok := d.routes[p]
+	t, ok := d.routes.get(p)
 	if !ok {
 		return false
 	}
 	d.unref(t)
-	delete(d.routes, p)
+	d.routes.del(p)
 	d.withdrawn[p] = struct{}{}
 	if !d.allDirty {
 		d.markDirty(p)
@@ -316,7 +319,7 @@ func (d *Desired) MarkDirty(p netip.Prefix) {
 
 // Get returns what p should forward to.
 func (d *Desired) Get(p netip.Prefix) (Nexthops, bool) {
-	t, ok := d.routes[p]
+	t, ok := d.routes.get(p)
 	if !ok {
 		return Nexthops{}, false
 	}
@@ -324,7 +327,7 @@ func (d *Desired) Get(p netip.Prefix) (Nexthops, bool) {
 }
 
 // Len is the number of desired prefixes.
-func (d *Desired) Len() int { return len(d.routes) }
+func (d *Desired) Len() int { return d.routes.len() }
 
 // Groups is the number of distinct next-hop sets.
 func (d *Desired) Groups() int { return len(d.targets) }
@@ -567,7 +570,7 @@ func (r *Reconciler) Plan(d *Desired, k *Kernel, o PlanOptions) ([]Op, error) {
 			// The prefixes of a set without a group were all set since the
 			// last plan (a set moved whole carried its group over).
 			for pfx := range d.dirty {
-				if t, ok := d.routes[pfx]; ok {
+				if t, ok := d.routes.get(pfx); ok {
 					adopt(pfx, t)
 					if left == 0 {
 						break
@@ -575,7 +578,7 @@ func (r *Reconciler) Plan(d *Desired, k *Kernel, o PlanOptions) ([]Op, error) {
 				}
 			}
 		} else {
-			for pfx, t := range d.routes {
+			for pfx, t := range d.routes.all() {
 				adopt(pfx, t)
 				if left == 0 {
 					break
@@ -641,7 +644,7 @@ func (r *Reconciler) Plan(d *Desired, k *Kernel, o PlanOptions) ([]Op, error) {
 	// grows nor copies a slice of a million ops.
 	est := len(nhOps) + len(groupOps)
 	if full {
-		est += max(0, len(d.routes)-len(k.Routes))
+		est += max(0, d.routes.len()-len(k.Routes))
 	} else {
 		est += len(d.dirty)
 	}
@@ -684,20 +687,20 @@ func (r *Reconciler) Plan(d *Desired, k *Kernel, o PlanOptions) ([]Op, error) {
 	if full {
 		// Routes go in map order: sorting a million prefixes costs more
 		// than the kernel gains from it.
-		for pfx, t := range d.routes {
+		for pfx, t := range d.routes.all() {
 			routeOf(pfx, t)
 			emitFull()
 		}
 		keptNH = map[uint32]bool{}
 		for pfx, kr := range k.Routes {
-			if _, ok := d.routes[pfx]; !ok {
+			if _, ok := d.routes.get(pfx); !ok {
 				notDesired(pfx, kr)
 			}
 		}
 		r.keptNH = keptNH
 	} else {
 		for pfx := range d.dirty {
-			if t, ok := d.routes[pfx]; ok {
+			if t, ok := d.routes.get(pfx); ok {
 				routeOf(pfx, t)
 				emitFull()
 			} else if kr, ok := k.Routes[pfx]; ok {
