@@ -103,13 +103,20 @@ func appendAttrU32(b []byte, typ uint16, v uint32) []byte {
 	return ne.AppendUint32(b, v)
 }
 
-func addrBytes(a netip.Addr) []byte {
+// appendAddrAttr appends an address attribute (4 or 16 bytes, so no
+// padding) without the allocation a slice of the address would cost per
+// route.
+func appendAddrAttr(b []byte, typ uint16, a netip.Addr) []byte {
 	if a.Is4() {
 		v := a.As4()
-		return v[:]
+		b = ne.AppendUint16(b, 8)
+		b = ne.AppendUint16(b, typ)
+		return append(b, v[:]...)
 	}
 	v := a.As16()
-	return v[:]
+	b = ne.AppendUint16(b, 20)
+	b = ne.AppendUint16(b, typ)
+	return append(b, v[:]...)
 }
 
 func family(a netip.Addr) uint8 {
@@ -155,7 +162,7 @@ func appendOp(b []byte, op Op, seq uint32, c nlConfig, withAck bool) ([]byte, er
 		switch op.Kind {
 		case OpNewNexthop:
 			b = appendAttrU32(b, nhaOif, uint32(op.Nexthop.Ifindex))
-			b = appendAttr(b, nhaGateway, addrBytes(op.Nexthop.Gateway))
+			b = appendAddrAttr(b, nhaGateway, op.Nexthop.Gateway)
 		case OpSetGroup:
 			g := make([]byte, 0, 8*len(op.Nexthop.Group))
 			for _, e := range op.Nexthop.Group {
@@ -188,7 +195,7 @@ func appendOp(b []byte, op Op, seq uint32, c nlConfig, withAck bool) ([]byte, er
 		}
 		b, start := appendHdr(b, typ, flags, seq)
 		b = append(b, family(r.Prefix.Addr()), uint8(r.Prefix.Bits()), 0, 0, tbl, c.proto, scope, rtype, 0, 0, 0, 0)
-		b = appendAttr(b, rtaDst, addrBytes(r.Prefix.Addr()))
+		b = appendAddrAttr(b, rtaDst, r.Prefix.Addr())
 		b = appendAttrU32(b, rtaTable, c.table)
 		b = appendAttrU32(b, rtaPriority, c.metric)
 		if op.Kind == OpSetRoute && !r.Blackhole {

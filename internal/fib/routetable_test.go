@@ -55,3 +55,18 @@ func TestRouteTable(t *testing.T) {
 		t.Fatalf("%d left", rt.len())
 	}
 }
+
+// Encoding a route write allocates nothing once the buffer has room.
+func TestAppendOpNoAlloc(t *testing.T) {
+	c := nlConfig{proto: DefaultProtocol, table: 254, metric: 20}
+	buf := make([]byte, 0, 4096)
+	for _, op := range []Op{
+		{Kind: OpSetRoute, Route: Route{Prefix: pfx("192.0.2.0/24"), NexthopID: 7}},
+		{Kind: OpSetRoute, Route: Route{Prefix: pfx("2001:db8::/64"), NexthopID: 7}},
+		{Kind: OpNewNexthop, Nexthop: Nexthop{ID: 7, Gateway: netip.MustParseAddr("fe80::1"), Ifindex: 3}},
+	} {
+		if n := testing.AllocsPerRun(100, func() { _, _ = appendOp(buf[:0], op, 1, c, false) }); n != 0 {
+			t.Errorf("%s: %v allocations", op, n)
+		}
+	}
+}
