@@ -16,7 +16,8 @@ const labRestartUsage = `  restart [--name NAME] [--timeout 10s] [--wait 60s] [-
         restart a node's routing daemon as systemctl restart does: SIGTERM,
         SIGKILL if it has not exited within --timeout (reported), then the
         same command line, environment, namespace and log file; an FRR node
-        restarts bgpd and applies its frr.conf to it (vtysh -d bgpd). Waits
+        restarts bgpd as FRR's frrinit.sh does (SIGINT, then its frr.conf
+        applied with vtysh -d bgpd). Waits
         up to --wait for the node's sessions (0s: do not wait). Measurable:
         flows crossing the node, nothing to undo
         e.g. clos lab restart leaf1; clos lab measure --json -- restart leaf1`
@@ -27,7 +28,7 @@ func init() {
 
 // restartFlags are restart's bounds; a --wait of 0 means do not wait.
 func restartFlags(fs *flag.FlagSet) func() (lab.RestartOptions, error) {
-	stop := fs.Duration("timeout", lab.DefaultRestartStop, "how long the daemon has to exit after SIGTERM before SIGKILL")
+	stop := fs.Duration("timeout", lab.DefaultRestartStop, "how long the daemon has to exit after SIGTERM (bgpd: SIGINT) before SIGKILL")
 	wait := fs.Duration("wait", lab.DefaultRestartWait, "how long to wait for the node's sessions to be established again (0s: do not wait)")
 	return func() (lab.RestartOptions, error) {
 		if *stop < time.Second {

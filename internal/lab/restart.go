@@ -15,8 +15,9 @@ import (
 
 // RestartOptions bound a restart.
 type RestartOptions struct {
-	// Stop is how long the daemon has to exit after SIGTERM before it is
-	// killed with SIGKILL (reported as Killed). 0: 10 s.
+	// Stop is how long the daemon has to exit after its stop signal
+	// (SIGTERM; SIGINT for bgpd) before it is killed with SIGKILL
+	// (reported as Killed). 0: 10 s.
 	Stop time.Duration
 	// Wait bounds waiting, after the start, for every session of the node
 	// to be established again. 0: 60 s; negative: do not wait.
@@ -62,16 +63,19 @@ type RestartResult struct {
 	Daemon string `json:"daemon"` // the daemon restarted: closd, bgpd
 	OldPid int    `json:"old_pid"`
 	NewPid int    `json:"new_pid"`
-	// Killed is set when the daemon was still running Stop after SIGTERM
+	// Signal is what stopped it: SIGTERM for closd, as systemd sends;
+	// SIGINT for bgpd, as FRR's frrinit.sh does (bgpd treats both alike).
+	Signal string `json:"signal"`
+	// Killed is set when the daemon was still running Stop after Signal
 	// and was killed with SIGKILL: then it did not stop gracefully.
 	Killed bool `json:"killed"`
-	// StoppedMS is from SIGTERM to the daemon's exit.
+	// StoppedMS is from Signal to the daemon's exit.
 	StoppedMS float64 `json:"stopped_ms"`
 	// StartedMS is from the exit until the new daemon answered: closd's
 	// API, or for bgpd its config applied over vtysh.
 	StartedMS float64 `json:"started_ms"`
 	// Sessions counts the node's BGP session ends; EstablishedS is from
-	// SIGTERM until all were established again (null when not waited for).
+	// Signal until all were established again (null when not waited for).
 	Sessions     int      `json:"sessions"`
 	EstablishedS *float64 `json:"established_s"`
 }
@@ -80,9 +84,9 @@ func (r *RestartResult) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "restarted %s's %s (pid %d -> %d): ", r.Node, r.Daemon, r.OldPid, r.NewPid)
 	if r.Killed {
-		fmt.Fprintf(&b, "still running %.0f ms after SIGTERM, killed with SIGKILL; ", r.StoppedMS)
+		fmt.Fprintf(&b, "still running %.0f ms after %s, killed with SIGKILL; ", r.StoppedMS, r.Signal)
 	} else {
-		fmt.Fprintf(&b, "exited %.0f ms after SIGTERM; ", r.StoppedMS)
+		fmt.Fprintf(&b, "exited %.0f ms after %s; ", r.StoppedMS, r.Signal)
 	}
 	fmt.Fprintf(&b, "answering %.0f ms after that", r.StartedMS)
 	if r.EstablishedS != nil {
@@ -90,7 +94,7 @@ func (r *RestartResult) String() string {
 		if r.Sessions == 1 {
 			plural = ""
 		}
-		fmt.Fprintf(&b, "; %d session%s established %.3f s after the SIGTERM", r.Sessions, plural, *r.EstablishedS)
+		fmt.Fprintf(&b, "; %d session%s established %.3f s after the %s", r.Sessions, plural, *r.EstablishedS, r.Signal)
 	}
 	return b.String()
 }
@@ -134,7 +138,8 @@ func daemonNodes(s *State) []string {
 }
 
 // Restart stops a node's routing daemon the way a service manager does
-// (SIGTERM, SIGKILL after o.Stop) and starts it again with the command
+// (SIGTERM, or SIGINT for bgpd as FRR's tooling does; SIGKILL after
+// o.Stop) and starts it again with the command
 // line, environment and working directory it ran with, in its namespace,
 // logging where it logged. closd restarts whole; an FRR node restarts
 // bgpd, and its part of the node's frr.conf is applied to it again, as
@@ -153,7 +158,10 @@ func Restart(ctx context.Context, s *State, f *plan.Fabric, node string, o Resta
 		return nil, fmt.Errorf("%s: the lab recorded no pid for its %s (pids %v); restart the lab", node, daemonName(n), n.Pids)
 	}
 	pid := n.Pids[idx]
-	r := &RestartResult{Node: n.Name, Kind: n.Kind, Daemon: daemonName(n), OldPid: pid}
+	r := &RestartResult{Node: n.Name, Kind: n.Kind, Daemon: daemonName(n), OldPid: pid, Signal: "SIGTERM"}
+	if n.Kind == KindFRR {
+		r.Signal = "SIGINT" // frrcommon.sh's daemon_stop: kill -2
+	}
 	pc, err := readProc(pid)
 	if err == nil {
 		err = checkProc(n, pid, pc)
@@ -166,7 +174,7 @@ func Restart(ctx context.Context, s *State, f *plan.Fabric, node string, o Resta
 		return nil, errors.New(msg)
 	}
 	termAt := time.Now()
-	killed, err := stopProc(pid, o.Stop)
+	killed, err := stopProc(pid, r.Signal, o.Stop)
 	if err != nil {
 		return nil, fmt.Errorf("stopping %s's %s: %w", n.Name, r.Daemon, err)
 	}
@@ -361,7 +369,7 @@ func RestartAction(s *State, f *plan.Fabric, node string, o RestartOptions) (*Ac
 			if res == nil {
 				return nil
 			}
-			m := map[string]any{"daemon": res.Daemon, "old_pid": res.OldPid, "new_pid": res.NewPid,
+			m := map[string]any{"daemon": res.Daemon, "signal": res.Signal, "old_pid": res.OldPid, "new_pid": res.NewPid,
 				"killed": res.Killed, "stopped_ms": res.StoppedMS, "started_ms": res.StartedMS}
 			if res.EstablishedS != nil {
 				m["established_s"] = *res.EstablishedS

@@ -42,11 +42,16 @@ func readProc(pid int) (procCmd, error) {
 	return pc, nil
 }
 
-// stopProc sends SIGTERM and waits up to bound for pid to exit; then
-// SIGKILL (killed true). It fails only when pid survives SIGKILL too.
-func stopProc(pid int, bound time.Duration) (bool, error) {
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-		return false, fmt.Errorf("SIGTERM to pid %d: %v", pid, err)
+// stopProc sends sig (SIGTERM or SIGINT) and waits up to bound for pid to
+// exit; then SIGKILL (killed true). It fails only when pid survives
+// SIGKILL too.
+func stopProc(pid int, sig string, bound time.Duration) (bool, error) {
+	n, ok := map[string]syscall.Signal{"SIGTERM": syscall.SIGTERM, "SIGINT": syscall.SIGINT}[sig]
+	if !ok {
+		return false, fmt.Errorf("stop signal %q: want SIGTERM or SIGINT", sig)
+	}
+	if err := syscall.Kill(pid, n); err != nil {
+		return false, fmt.Errorf("%s to pid %d: %v", sig, pid, err)
 	}
 	if exitWithin(pid, bound) {
 		return false, nil

@@ -47,7 +47,7 @@ func TestReadProc(t *testing.T) {
 func TestStopProc(t *testing.T) {
 	pid := startSh(t, "exec sleep 30")
 	start := time.Now()
-	if killed, err := stopProc(pid, 5*time.Second); killed || err != nil || alive(pid) {
+	if killed, err := stopProc(pid, "SIGTERM", 5*time.Second); killed || err != nil || alive(pid) {
 		t.Errorf("stopping sleep: killed %v, %v, alive %v", killed, err, alive(pid))
 	}
 	if d := time.Since(start); d > 4*time.Second {
@@ -56,11 +56,20 @@ func TestStopProc(t *testing.T) {
 	// A daemon that ignores SIGTERM is killed once the bound is over.
 	pid = startSh(t, `trap "" TERM; exec sleep 30`)
 	time.Sleep(100 * time.Millisecond)
-	if killed, err := stopProc(pid, 300*time.Millisecond); !killed || err != nil || alive(pid) {
+	if killed, err := stopProc(pid, "SIGTERM", 300*time.Millisecond); !killed || err != nil || alive(pid) {
 		t.Errorf("stopping a process ignoring SIGTERM: killed %v, %v, alive %v", killed, err, alive(pid))
 	}
-	if _, err := stopProc(1<<30, time.Second); err == nil {
+	// SIGINT, as FRR's tooling stops its daemons.
+	pid = startSh(t, `trap "exit 0" INT; while :; do sleep 0.05; done`)
+	time.Sleep(100 * time.Millisecond)
+	if killed, err := stopProc(pid, "SIGINT", 5*time.Second); killed || err != nil || alive(pid) {
+		t.Errorf("stopping with SIGINT: killed %v, %v, alive %v", killed, err, alive(pid))
+	}
+	if _, err := stopProc(1<<30, "SIGTERM", time.Second); err == nil {
 		t.Errorf("stopping no process succeeded")
+	}
+	if _, err := stopProc(pid, "SIGHUP", time.Second); err == nil {
+		t.Errorf("stopping with SIGHUP accepted")
 	}
 }
 
@@ -96,7 +105,8 @@ func TestLabRestart(t *testing.T) {
 			var out strings.Builder
 			m.Print(&out)
 			t.Logf("%s: measure -- restart leaf1:\n%s", kind, out.String())
-			if m.Pairs != 8 || m.Sent < 16*200*3 || m.Unrecovered != 0 || m.Extra["killed"] != false || m.Extra["established_s"] == nil {
+			sig := map[string]string{KindClosd: "SIGTERM", KindFRR: "SIGINT"}[kind]
+			if m.Pairs != 8 || m.Sent < 16*200*3 || m.Unrecovered != 0 || m.Extra["killed"] != false || m.Extra["established_s"] == nil || m.Extra["signal"] != sig {
 				t.Errorf("measure -- restart leaf1: %+v", m)
 			}
 			// closd restarts gracefully (graceful-restart mode restart, the

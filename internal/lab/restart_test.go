@@ -152,12 +152,12 @@ func TestRestartAction(t *testing.T) {
 
 func TestRestartResultOutput(t *testing.T) {
 	est := 1.25
-	r := &RestartResult{Node: "leaf1", Kind: KindClosd, Daemon: "closd", OldPid: 10, NewPid: 20, StoppedMS: 3.5, StartedMS: 150, Sessions: 2, EstablishedS: &est}
+	r := &RestartResult{Node: "leaf1", Kind: KindClosd, Daemon: "closd", OldPid: 10, NewPid: 20, Signal: "SIGTERM", StoppedMS: 3.5, StartedMS: 150, Sessions: 2, EstablishedS: &est}
 	b, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"node":"leaf1","kind":"closd","daemon":"closd","old_pid":10,"new_pid":20,"killed":false,"stopped_ms":3.5,"started_ms":150,"sessions":2,"established_s":1.25}`
+	want := `{"node":"leaf1","kind":"closd","daemon":"closd","old_pid":10,"new_pid":20,"signal":"SIGTERM","killed":false,"stopped_ms":3.5,"started_ms":150,"sessions":2,"established_s":1.25}`
 	if string(b) != want {
 		t.Errorf("JSON:\n got %s\nwant %s", b, want)
 	}
