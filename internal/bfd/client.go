@@ -1,6 +1,7 @@
 package bfd
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -264,7 +265,7 @@ func (c *Client) startChild() (*childConn, error) {
 	if _, err := c.call(cc, ipcRequestBody{Op: opStart, Transport: &t}); err != nil {
 		return fail(err)
 	}
-	c.log.Info("bfd: BFD child running", "pid", cc.hello.Pid, "nice", cc.hello.Nice)
+	c.log.Info("bfd: BFD child running", "pid", cc.hello.Pid, "nice", cc.hello.Nice, "policy", cmp.Or(cc.hello.Policy, "normal"))
 	return cc, nil
 }
 

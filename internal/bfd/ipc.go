@@ -63,6 +63,8 @@ type ipcHelloBody struct {
 	// Nice is the nice value the child's threads got (0 when it could not
 	// raise its priority).
 	Nice int `json:"nice"`
+	// Policy is "rr" when the threads run SCHED_RR, else empty.
+	Policy string `json:"policy,omitempty"`
 }
 
 // ipcTransport is the part of UDPTransport a child needs to open its
