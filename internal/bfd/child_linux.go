@@ -66,8 +66,18 @@ func runChild() int {
 	}
 	defer conn.Close()
 	hello := ipcHelloBody{Pid: os.Getpid(), NetNS: netnsInode("/proc/self/ns/net")}
+	// Named for ps and top (argv[0] is already closd-bfd); exec of
+	// /proc/self/exe would show as "exe".
+	os.WriteFile("/proc/self/comm", []byte("closd-bfd"), 0)
 	rt := rtThrottled()
-	if err := reniceThreads(childNice, rt); err == nil {
+	err = reniceThreads(childNice, rt)
+	if err != nil && rt {
+		// RLIMIT_RTPRIO may forbid the real-time class and still allow
+		// the nice value.
+		rt = false
+		err = reniceThreads(childNice, false)
+	}
+	if err == nil {
 		hello.Nice = childNice
 		if rt {
 			hello.Policy = "rr"

@@ -162,6 +162,13 @@ func TestClientRestart(t *testing.T) {
 	if st := threadNice(t, pid); st != childNice && os.Geteuid() == 0 {
 		t.Errorf("a child thread runs at nice %d, want %d", st, childNice)
 	}
+	if attr, err := unix.SchedGetAttr(pid, 0); err == nil && os.Geteuid() == 0 && rtThrottled() &&
+		(attr.Policy != unix.SCHED_RR || attr.Priority != childRTPriority) {
+		t.Errorf("the child runs policy %d priority %d, want SCHED_RR %d", attr.Policy, attr.Priority, childRTPriority)
+	}
+	if comm, _ := os.ReadFile("/proc/" + itoa(pid) + "/comm"); string(comm) != "closd-bfd\n" {
+		t.Errorf("the child is named %q in ps", comm)
+	}
 }
 
 // threadNice returns the highest nice value among pid's threads.
