@@ -99,8 +99,9 @@ type StateChange struct {
 	From, To State
 	Diag     Diag
 	At       time.Time
-	// PeerRestarted: see Action.PeerRestarted.
+	// PeerRestarted, PeerAdminDown: see Action.
 	PeerRestarted bool
+	PeerAdminDown bool `json:",omitempty"`
 }
 
 // Counters are per-session packet counts.
@@ -582,7 +583,7 @@ func (s *Server) apply(p *peer, now time.Time, acts []Action) {
 			}
 		case ActionStateChange:
 			if s.cfg.OnStateChange != nil && !p.removed {
-				s.cfg.OnStateChange(StateChange{Key: p.key, From: a.From, To: a.To, Diag: a.Diag, At: now, PeerRestarted: a.PeerRestarted})
+				s.cfg.OnStateChange(StateChange{Key: p.key, From: a.From, To: a.To, Diag: a.Diag, At: now, PeerRestarted: a.PeerRestarted, PeerAdminDown: a.PeerAdminDown})
 			}
 		case ActionDiscard:
 			p.cnt.RxDiscarded++

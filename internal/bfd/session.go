@@ -142,6 +142,9 @@ type Action struct {
 	// its packets kept arriving: a control-plane event rather than a dead
 	// path.
 	PeerRestarted bool
+	// PeerAdminDown: the session went Down because the peer said
+	// AdminDown (RFC 5882 3.2: the path is not known to have failed).
+	PeerAdminDown bool
 	// Discard.
 	Err error
 }
@@ -421,7 +424,9 @@ func (s *Session) recv(now time.Time, p *ControlPacket, raw []byte) {
 	}
 	if p.State == StateAdminDown {
 		if s.state != StateDown {
+			i := len(s.actions)
 			s.setState(now, StateDown, DiagNeighborDown)
+			s.actions[i].PeerAdminDown = true
 		}
 	} else {
 		switch s.state {

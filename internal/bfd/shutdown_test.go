@@ -28,8 +28,8 @@ func TestCloseAdminDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := wb.wait(kb, StateDown, 5*time.Second)
-	if c.Diag != DiagNeighborDown {
-		t.Errorf("b went down with %v, want neighbor signaled down", c.Diag)
+	if c.Diag != DiagNeighborDown || !c.PeerAdminDown {
+		t.Errorf("b went down with %v (peer admin down %v), want neighbor signaled down by AdminDown", c.Diag, c.PeerAdminDown)
 	}
 	if took := time.Since(began); took > 5*time.Second {
 		t.Errorf("b went down %v after the close: it timed out instead of hearing AdminDown", took)

@@ -242,6 +242,14 @@ func (d *Daemon) bfdStateChange(sc bfd.StateChange) {
 			sc = b.graceDown
 		} else if sc.From != bfd.StateUp || !b.wasUp {
 			return
+		} else if sc.PeerAdminDown {
+			// RFC 5882 3.2: the peer took BFD down on purpose (a
+			// graceful restart's stop); the path is not known to have
+			// failed, whatever comes after.
+			b.lastDown, b.downAt = sc.Diag, sc.At
+			b.downs++
+			p.log.Info("bfd: peer took the session administratively down; BGP is left alone")
+			return
 		} else if sc.PeerRestarted || d.bgpJustEstablished(p) {
 			// RFC 5880 makes the session go Down, but the peer's packets
 			// are arriving (a new session), or BGP has just come up, when

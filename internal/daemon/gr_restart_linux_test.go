@@ -157,4 +157,5 @@ api: {socket: %s}
 		ok, out := route(l.us, "10.99.0.0/24")
 		return !ok, out
 	})
+	t.Logf("checks done %v after the restart", time.Since(startAt).Round(time.Millisecond))
 }
