@@ -159,3 +159,72 @@ api: {socket: %s}
 	})
 	t.Logf("checks done %v after the restart", time.Since(startAt).Round(time.Millisecond))
 }
+
+// TestGracefulRestartFRR restarts closd (SIGTERM, start again) next to
+// FRR, a graceful restart helper by default: FRR keeps closd's routes while
+// it is away, closd's kernel keeps FRR's, and the new closd ends its
+// restart phase at FRR's End-of-RIB for both families. On failure FRR's
+// view of the graceful restart is printed.
+func TestGracefulRestartFRR(t *testing.T) {
+	l := newLab(t)
+	f := startFRR(t, l, "", false, false)
+	bin := closdBinary(t)
+	cfg := writeConf(t, l.dir, "closd.yaml", l.closdConfig("", false)+fmt.Sprintf("api: {socket: %s/closd.sock}\n", l.dir))
+	args := []string{bin, "--config", cfg, "--api-socket", filepath.Join(l.dir, "closd.sock")}
+	first, _ := runIn(t, l.us, "closd", "", args...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, n := range []string{usV4, usV6} {
+				_, out := f.json("show bgp neighbors " + n + " json")
+				t.Logf("--- FRR's neighbor %s:\n%s", n, out)
+			}
+		}
+	})
+	for _, n := range []string{usV4, usV6} {
+		poll(t, "FRR session with "+n+" Established", func() (bool, string) {
+			s, out := f.state(n)
+			return s == "Established", s + " " + out
+		})
+	}
+	poll(t, "FRR to receive 10.1.0.0/24", func() (bool, string) { return f.hasRoute("ipv4", "10.1.0.0/24") })
+	poll(t, "FRR to receive fd00:1::/64", func() (bool, string) { return f.hasRoute("ipv6", "fd00:1::/64") })
+	l.checkClosdKernel(t)
+
+	first.Process.Signal(syscall.SIGTERM)
+	pollFast(t, "the first closd to exit", func() (bool, string) {
+		return syscall.Kill(first.Process.Pid, 0) != nil, ""
+	})
+	poll(t, "FRR to see the session go", func() (bool, string) {
+		s, out := f.state(usV4)
+		return s != "Established", s + " " + out
+	})
+	for _, p := range []struct{ fam, prefix string }{{"ipv4", "10.1.0.0/24"}, {"ipv6", "fd00:1::/64"}} {
+		if ok, out := f.hasRoute(p.fam, p.prefix); !ok {
+			t.Errorf("FRR dropped closd's %s while it restarted: %s", p.prefix, out)
+		}
+	}
+	for _, p := range []string{"10.2.0.0/24", "fd00:2::/64"} {
+		if ok, out := l.kernelRoute(p); !ok {
+			t.Errorf("FRR's %s left the kernel while closd was stopped: %s", p, out)
+		}
+	}
+	_, out := runIn(t, l.us, "closd (restarted)", "", args...)
+	poll(t, "the restarted closd to end its restart phase", func() (bool, string) {
+		return strings.Contains(out.String(), "restart phase over"), ""
+	})
+	if !strings.Contains(out.String(), `why="every neighbor sent End-of-RIB"`) {
+		t.Errorf("the restart phase did not end at FRR's End-of-RIB")
+	}
+	for _, n := range []string{usV4, usV6} {
+		poll(t, "FRR session with "+n+" Established again", func() (bool, string) {
+			s, out := f.state(n)
+			return s == "Established", s + " " + out
+		})
+	}
+	for _, p := range []struct{ fam, prefix string }{{"ipv4", "10.1.0.0/24"}, {"ipv6", "fd00:1::/64"}} {
+		if ok, out := f.hasRoute(p.fam, p.prefix); !ok {
+			t.Errorf("FRR lacks closd's %s after the restart: %s", p.prefix, out)
+		}
+	}
+	l.checkClosdKernel(t)
+}
