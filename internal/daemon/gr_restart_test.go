@@ -414,3 +414,46 @@ func TestGracefulRestartBetweenDaemons(t *testing.T) {
 		t.Errorf("a adopted %d routes, want b's one", st.Adopted)
 	}
 }
+
+// TestGracefulRestartReload: a reload keeps the session and changes the
+// restart time the next OPEN advertises; a new mode waits for the next
+// start and says so.
+func TestGracefulRestartReload(t *testing.T) {
+	peer := newRawPeer(t, "127.0.0.8")
+	port := freePort(t, "127.0.0.1")
+	cfg := func(section string) string {
+		return fmt.Sprintf(`
+router-id: 10.0.0.1
+asn: 65001
+listen: {address: 127.0.0.1, port: %d}
+%sneighbors:
+  - address: 127.0.0.8
+    remote-as: 65008
+    port: %d
+`, port, section, peer.port())
+	}
+	r := start(t, "gr", parse(t, "gr.yaml", cfg("")), Options{ConnectRetry: time.Second, IdleHoldTime: 10 * time.Millisecond, MaxIdleHoldTime: 10 * time.Millisecond})
+	defer r.stop(t)
+	if g := peer.accept().Caps.GracefulRestart; g == nil || g.Time != 120 {
+		t.Fatalf("first OPEN's capability %+v", g)
+	}
+	peer.send(peer.open(true), &wire.Keepalive{})
+	waitFor(t, "Established", func() (bool, string) {
+		n := neighbor(t, r.d, "127.0.0.8")
+		return n.State == "Established", n.State
+	})
+	rep, err := r.d.ApplyConfig(context.Background(), parse(t, "gr.yaml", cfg("graceful-restart: {mode: helper, restart-time: 30s}\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := strings.Join(rep.Notes, "\n")
+	if len(rep.Reset) != 0 || !strings.Contains(notes, "graceful-restart.mode changed: takes effect at the next start") ||
+		!strings.Contains(notes, "graceful-restart timers changed") {
+		t.Errorf("reload report %+v", rep)
+	}
+	peer.c.Close()
+	g := peer.accept().Caps.GracefulRestart
+	if g == nil || g.Time != 30 || len(g.Families) != 1 {
+		t.Errorf("OPEN after the reload: %+v, want restart time 30 and still mode restart's families", g)
+	}
+}
