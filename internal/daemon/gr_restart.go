@@ -158,14 +158,15 @@ func (d *Daemon) grEndOfRIB(s *session, f wire.Family) {
 }
 
 // grDone reports whether p no longer holds the restart phase: its session
-// is up and has sent End-of-RIB for every family, or, when either side
-// has no capability, is up (no End-of-RIB is then promised).
+// is up and has sent End-of-RIB for every family, or is up and either side
+// has no capability (no End-of-RIB is then promised) or the peer restarts
+// too (RFC 4724 4.1: it waits for ours; waiting for its would deadlock).
 func (d *Daemon) grDone(p *peer) bool {
 	s := p.main
 	if s == nil || !s.inRIB || s.fsm.State() != fsm.StateEstablished {
 		return false
 	}
-	if s.neg.PeerGracefulRestart == nil || p.fcfg.Capabilities.GracefulRestart == nil {
+	if g := s.neg.PeerGracefulRestart; g == nil || g.Restarting || p.fcfg.Capabilities.GracefulRestart == nil {
 		return true
 	}
 	for _, f := range s.neg.Families {

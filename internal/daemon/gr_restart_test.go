@@ -457,3 +457,42 @@ listen: {address: 127.0.0.1, port: %d}
 		t.Errorf("OPEN after the reload: %+v, want restart time 30 and still mode restart's families", g)
 	}
 }
+
+// TestRestartPhaseDoesNotWaitForARestartingPeer: a peer that restarts too
+// (R bit) waits for closd's End-of-RIB before sending its own, so closd
+// must not wait for it (RFC 4724 4.1).
+func TestRestartPhaseDoesNotWaitForARestartingPeer(t *testing.T) {
+	peer := newRawPeer(t, "127.0.0.8")
+	fk, resolve := loFIB(t)
+	seedRoute(t, fk, "10.9.0.0/24")
+	cfg := parse(t, "gr.yaml", fmt.Sprintf(`
+router-id: 10.0.0.1
+asn: 65001
+listen: {address: 127.0.0.1, port: %d}
+networks: [10.1.0.0/24]
+graceful-restart: {select-defer-time: 1h}
+neighbors:
+  - address: 127.0.0.8
+    remote-as: 65008
+    port: %d
+`, freePort(t, "127.0.0.1"), peer.port()))
+	r := start(t, "gr", cfg, Options{FIB: fk, Resolve: resolve, ConnectRetry: time.Second})
+	defer r.stop(t)
+	peer.accept()
+	o := peer.open(true)
+	o.Caps.GracefulRestart.Restarting = true
+	peer.send(o, &wire.Keepalive{})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m, err := peer.read(time.Until(deadline))
+		if err != nil {
+			t.Fatalf("closd did not send End-of-RIB to a restarting peer that has sent none: %v", err)
+		}
+		if u, ok := m.(*wire.Update); ok {
+			if _, eor := u.EndOfRIB(); eor {
+				break
+			}
+		}
+	}
+	waitFor(t, "the adopted route swept", func() (bool, string) { return !kernelHas(fk, "10.9.0.0/24"), "" })
+}
