@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/closnet/clos/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -207,6 +208,8 @@ func hog(ctx context.Context) *sync.WaitGroup {
 // scheduler delay (the in-process case) is invisible to the probe and
 // fails it.
 func TestSoak100At10ms(t *testing.T) {
+	// The children's real-time priority needs CAP_SYS_NICE.
+	testenv.RequireRoot(t)
 	d := 60 * time.Second
 	if s := os.Getenv("CLOS_BFD_SOAK"); s != "" {
 		var err error
