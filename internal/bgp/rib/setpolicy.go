@@ -47,6 +47,9 @@ func (e *Engine) SetPolicy(id PeerID, imp, exp Policy, exportName string) error 
 			}
 		}
 	}
+	// A peer still waiting for its initial update (DeferInitial) keeps
+	// waiting for it, End-of-RIB included.
+	initial := slices.ContainsFunc(e.groups[p.group].dumps, func(d dumpReq) bool { return d.peer == id && d.eor })
 	e.leaveGroup(id)
 	e.joinGroup(id)
 	g := e.groups[p.group]
@@ -54,7 +57,7 @@ func (e *Engine) SetPolicy(id PeerID, imp, exp Policy, exportName string) error 
 		return errors.New("rib: SetPolicy: the peer's dump was not queued")
 	}
 	// The session is not new: no second End-of-RIB.
-	g.dumps[len(g.dumps)-1].eor = false
+	g.dumps[len(g.dumps)-1].eor = initial
 	for f := range had {
 		slices.SortFunc(had[f], func(a, b sent) int {
 			if c := a.pfx.Addr().Compare(b.pfx.Addr()); c != 0 {
