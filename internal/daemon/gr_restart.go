@@ -199,9 +199,12 @@ func (d *Daemon) grPhaseCheck(now time.Time) {
 	d.gr.phase, d.gr.restarting = false, false
 	d.gr.eor = nil
 	d.grRefresh()
-	// The next Ready sends every held table and End-of-RIB.
 	d.rib.DeferInitial(false)
 	d.log.Info("graceful restart: restart phase over: sending End-of-RIB and removing kernel routes nobody re-learned", "why", reason)
+	// Every held table and End-of-RIB goes, and what the last UPDATEs
+	// changed reaches the FIB before the sweep looks at it: a route they
+	// brought back must not be swept and installed again.
+	d.flush()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := d.fib.Sweep(ctx); err != nil {

@@ -496,3 +496,41 @@ neighbors:
 	}
 	waitFor(t, "the adopted route swept", func() (bool, string) { return !kernelHas(fk, "10.9.0.0/24"), "" })
 }
+
+// TestRestartPhaseSweepSparesTheLastUpdate: the peer re-announces an
+// adopted route in the same write as its End-of-RIB; the sweep at the end
+// of the phase must see it and never delete it from the kernel.
+func TestRestartPhaseSweepSparesTheLastUpdate(t *testing.T) {
+	peer := newRawPeer(t, "127.0.0.8")
+	fk, resolve := loFIB(t)
+	kept := netip.MustParsePrefix("10.8.1.0/24")
+	seedRoute(t, fk, kept.String())
+	seedRoute(t, fk, "10.9.0.0/24")
+	var deleted atomic.Int32
+	fk.SetFault(func(op fib.Op) error {
+		if op.Kind == fib.OpDelRoute && op.Route.Prefix == kept {
+			deleted.Add(1)
+		}
+		return nil
+	})
+	cfg := parse(t, "gr.yaml", fmt.Sprintf(`
+router-id: 10.0.0.1
+asn: 65001
+listen: {address: 127.0.0.1, port: %d}
+graceful-restart: {select-defer-time: 1h}
+neighbors:
+  - address: 127.0.0.8
+    remote-as: 65008
+    port: %d
+`, freePort(t, "127.0.0.1"), peer.port()))
+	r := start(t, "gr", cfg, Options{FIB: fk, Resolve: resolve, ConnectRetry: time.Second})
+	defer r.stop(t)
+	peer.accept()
+	attrs := &wire.PathAttrs{HasOrigin: true, HasASPath: true, NextHop: netip.MustParseAddr("127.0.0.8"),
+		ASPath: wire.ASPath{{Type: wire.ASSequence, ASNs: []uint32{65008}}}}
+	peer.send(peer.open(true), &wire.Keepalive{}, &wire.Update{Attrs: attrs, NLRI: []wire.NLRI{wire.NewNLRI(kept, 0)}}, wire.EndOfRIB(wire.IPv4Unicast))
+	waitFor(t, "the sweep", func() (bool, string) { return !kernelHas(fk, "10.9.0.0/24"), "" })
+	if !kernelHas(fk, kept.String()) || deleted.Load() != 0 {
+		t.Errorf("the re-announced route: in the kernel %v, deleted %d times", kernelHas(fk, kept.String()), deleted.Load())
+	}
+}
