@@ -21,8 +21,8 @@ import (
 //     forwarding to it;
 //   - it sends no peer its routes or its End-of-RIB (rib.DeferInitial)
 //     until every configured peer is established and has sent End-of-RIB
-//     for its families (a peer without the capability counts once
-//     established), or until select-defer-time;
+//     for its families (a peer without the capability, or restarting
+//     itself, counts once established), or until select-defer-time;
 //   - then it sends every peer its table and End-of-RIB, and sweeps the
 //     adopted kernel routes that nobody re-learned.
 //
