@@ -24,27 +24,42 @@ import (
 // hop away), a's kernel keeps b's route (adopted by the new closd), and
 // the new closd sweeps what nobody re-learned only after b's End-of-RIB.
 func TestGracefulRestartNetns(t *testing.T) {
-	l := newLab(t)
+	t.Run("numbered", func(t *testing.T) { grRestartNetns(t, false) })
+	// The fabric's case: `interface:` neighbors, IPv4 over IPv6 link-local
+	// next hops (RFC 8950), peers learned by router advertisements.
+	t.Run("unnumbered", func(t *testing.T) { grRestartNetns(t, true) })
+}
+
+func grRestartNetns(t *testing.T, unnumbered bool) {
 	testenv.RequireTool(t, "ping")
+	var l *netLab
+	var aLo, bLo, aNbr, bNbr string
+	if unnumbered {
+		l = newUnnumberedLab(t)
+		aLo, bLo = "10.0.0.1", "10.0.0.2"
+		aNbr, bNbr = "interface: "+l.ifUs+"\n    remote-as: external", "interface: "+l.ifPeer+"\n    remote-as: external"
+	} else {
+		l = newLab(t)
+		aLo, bLo = "10.1.0.1", "10.2.0.1"
+		sh(t, "ip", "-n", l.us, "addr", "add", aLo+"/32", "dev", "lo")
+		sh(t, "ip", "-n", l.peer, "addr", "add", bLo+"/32", "dev", "lo")
+		aNbr, bNbr = "address: "+peerV4+"\n    remote-as: 65002", "address: "+usV4+"\n    remote-as: 65001"
+	}
 	bin := closdBinary(t)
-	const aLo, bLo = "10.1.0.1", "10.2.0.1"
-	sh(t, "ip", "-n", l.us, "addr", "add", aLo+"/32", "dev", "lo")
-	sh(t, "ip", "-n", l.peer, "addr", "add", bLo+"/32", "dev", "lo")
-	conf := func(name, rid, as, lo, peer, peerAS string) (cfg, sock string) {
+	conf := func(name, rid, as, lo, nbr string) (cfg, sock string) {
 		sock = filepath.Join(l.dir, name+".sock")
 		return writeConf(t, l.dir, name+".yaml", fmt.Sprintf(`router-id: %s
 asn: %s
 log: {level: debug}
 networks: [%s/32]
 neighbors:
-  - address: %s
-    remote-as: %s
+  - %s
     bfd: {interval: 100, multiplier: 3}
 api: {socket: %s}
-`, rid, as, lo, peer, peerAS, sock)), sock
+`, rid, as, lo, nbr, sock)), sock
 	}
-	cfgA, sockA := conf("a", "10.0.0.1", "65001", aLo, peerV4, "65002")
-	cfgB, sockB := conf("b", "10.0.0.2", "65002", bLo, usV4, "65001")
+	cfgA, sockA := conf("a", "10.0.0.1", "65001", aLo, aNbr)
+	cfgB, sockB := conf("b", "10.0.0.2", "65002", bLo, bNbr)
 	// The first closd a is run here rather than by runIn: the test waits
 	// for its exit and reads its code.
 	a1 := exec.Command("ip", "netns", "exec", l.us, bin, "--config", cfgA, "--api-socket", sockA)
