@@ -342,7 +342,7 @@ func (f *FIB) syncLocked(ctx context.Context, groupsOnly bool) error {
 			if optimistic {
 				continue
 			}
-			if merr := f.mirror.Apply(op); merr != nil {
+			if merr := f.mirror.applyMirror(op); merr != nil {
 				// The kernel took a write our model refuses: trust the
 				// kernel and read it again.
 				f.stale = true
@@ -356,7 +356,7 @@ func (f *FIB) syncLocked(ctx context.Context, groupsOnly bool) error {
 		if (op.Kind == OpDelRoute && errors.Is(e, syscall.ESRCH)) || (op.Kind == OpDelNexthop && errors.Is(e, syscall.ENOENT)) {
 			// Already gone, which is what we wanted.
 			if !optimistic {
-				_ = f.mirror.Apply(op)
+				_ = f.mirror.applyMirror(op)
 			}
 			continue
 		}
@@ -408,7 +408,7 @@ func (f *FIB) planApplyLocked(ctx context.Context) (ops []Op, res results, aerr 
 			f.mirror.Routes = make(map[netip.Prefix]Route, len(ops))
 		}
 		for _, op := range ops {
-			if f.mirror.Apply(op) != nil {
+			if f.mirror.applyMirror(op) != nil {
 				mirrorErr = true
 			}
 		}

@@ -139,7 +139,16 @@ func (o Op) String() string {
 // Apply performs one write with Linux's semantics (see docs/fib.md), so
 // the fake backend and the FIB's mirror of the kernel agree with the real
 // thing. It returns the errno Linux would.
-func (k *Kernel) Apply(op Op) error {
+func (k *Kernel) Apply(op Op) error { return k.apply(op, false) }
+
+// applyMirror is Apply for the FIB's mirror, for writes the kernel has
+// accepted or will answer (a refusal makes the FIB read the kernel again):
+// it skips the check that no IPv6 route uses a group given an IPv4
+// member, which looks at every route, tens of milliseconds for each group
+// write behind a million routes.
+func (k *Kernel) applyMirror(op Op) error { return k.apply(op, true) }
+
+func (k *Kernel) apply(op Op, mirror bool) error {
 	switch op.Kind {
 	case OpNewNexthop:
 		n := op.Nexthop
@@ -181,7 +190,7 @@ func (k *Kernel) Apply(op Op) error {
 			seen[e.ID] = true
 			hasV4 = hasV4 || m.Gateway.Is4()
 		}
-		if hasV4 && k.usedByV6(n.ID) {
+		if hasV4 && !mirror && k.usedByV6(n.ID) {
 			return syscall.EINVAL
 		}
 		k.Nexthops[n.ID] = Nexthop{ID: n.ID, Group: slices.Clone(n.Group)}
