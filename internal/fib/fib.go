@@ -393,25 +393,54 @@ func (f *FIB) planApplyLocked(ctx context.Context) (ops []Op, res results, aerr 
 	o := PlanOptions{KeepUnknown: f.keepUnknown, Incremental: !f.needFull}
 	f.needFull = false
 	chunks := make(chan []Op, 16)
-	o.emit = func(c []Op) { chunks <- c }
+	// A first load: the mirror has no route, and its million new routes
+	// are collected into a map of their own from the first chunk on, by a
+	// third goroutine, while the rest is planned and the kernel works (the
+	// plan reads the mirror, so nothing may write it before the plan ends).
+	var built chan []Op
+	var builtRoutes map[netip.Prefix]Route
+	builtDone := make(chan struct{})
+	if n := f.desired.Len(); len(f.mirror.Routes) == 0 && n > 4096 {
+		built = make(chan []Op, 256)
+		go func() {
+			defer close(builtDone)
+			builtRoutes = make(map[netip.Prefix]Route, n)
+			for c := range built {
+				for _, op := range c {
+					if op.Kind == OpSetRoute {
+						r := op.Route
+						if r.Blackhole {
+							r.NexthopID = 0
+						}
+						builtRoutes[r.Prefix] = r
+					}
+				}
+			}
+		}()
+	} else {
+		close(builtDone)
+	}
+	o.emit = func(c []Op) {
+		chunks <- c
+		if built != nil {
+			built <- c
+		}
+	}
 	var mirrorErr bool
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		ops, err = f.rec.Plan(f.desired, f.mirror, o)
 		close(chunks)
+		if built != nil {
+			close(built)
+		}
+		<-builtDone
 		if err != nil || len(ops) <= 4096 {
 			return
 		}
 		optimistic = true
-		if len(f.mirror.Routes) == 0 {
-			f.mirror.Routes = make(map[netip.Prefix]Route, len(ops))
-		}
-		for _, op := range ops {
-			if f.mirror.applyMirror(op) != nil {
-				mirrorErr = true
-			}
-		}
+		mirrorErr = !f.mirrorBig(ops, builtRoutes)
 	}()
 	for c := range chunks {
 		if aerr != nil {
@@ -436,6 +465,43 @@ func (f *FIB) planApplyLocked(ctx context.Context) (ops []Op, res results, aerr 
 		f.mirror.Routes = make(map[netip.Prefix]Route, len(ops))
 	}
 	return ops, res, aerr, optimistic, nil
+}
+
+// mirrorBig brings the mirror up to date with a big plan, before its
+// results are known (optimistic: a write that then fails makes the mirror
+// stale). built, if not nil, holds the routes the plan sets, collected
+// while it was made, for a mirror without routes: when the plan is the
+// usual shape (objects, then only route sets, then object removals) the
+// map is taken as the mirror's routes instead of inserting them again. It
+// reports whether the model took every write.
+func (f *FIB) mirrorBig(ops []Op, built map[netip.Prefix]Route) bool {
+	ok := true
+	apply := func(ops []Op) {
+		for _, op := range ops {
+			if f.mirror.applyMirror(op) != nil {
+				ok = false
+			}
+		}
+	}
+	if built != nil && len(f.mirror.Routes) == 0 {
+		isRoute := func(op Op) bool { return op.Kind == OpSetRoute || op.Kind == OpDelRoute }
+		i := slices.IndexFunc(ops, isRoute)
+		j := i
+		for i >= 0 && j < len(ops) && ops[j].Kind == OpSetRoute {
+			j++
+		}
+		if i >= 0 && j-i == len(built) && !slices.ContainsFunc(ops[j:], isRoute) {
+			apply(ops[:i])
+			f.mirror.Routes = built
+			apply(ops[j:])
+			return ok
+		}
+	}
+	if len(f.mirror.Routes) == 0 {
+		f.mirror.Routes = make(map[netip.Prefix]Route, len(ops))
+	}
+	apply(ops)
+	return ok
 }
 
 // results are the answers to a plan's writes: how many are known (the

@@ -566,7 +566,11 @@ func (r *Reconciler) Plan(d *Desired, k *Kernel, o PlanOptions) ([]Op, error) {
 			r.assign(key, kr.NexthopID)
 			left--
 		}
-		if o.Incremental && !d.allDirty && !moved {
+		switch {
+		case len(k.Routes) == 0:
+			// Nothing to adopt through (a first load): no look at a
+			// million prefixes before the first write.
+		case o.Incremental && !d.allDirty && !moved:
 			// The prefixes of a set without a group were all set since the
 			// last plan (a set moved whole carried its group over).
 			for pfx := range d.dirty {
@@ -577,7 +581,7 @@ func (r *Reconciler) Plan(d *Desired, k *Kernel, o PlanOptions) ([]Op, error) {
 					}
 				}
 			}
-		} else {
+		default:
 			for pfx, t := range d.routes.all() {
 				adopt(pfx, t)
 				if left == 0 {
