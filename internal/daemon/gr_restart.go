@@ -41,6 +41,9 @@ type grState struct {
 	// also advertises R and holds its updates (mode restart).
 	phase, restarting bool
 	deferUntil        time.Time
+	// began and took time the restart phase (took is 0 until it ends).
+	began time.Time
+	took  time.Duration
 	// eor records the End-of-RIBs each session sent during the phase.
 	eor map[*session]map[wire.Family]bool
 	// seen lists neighbors that had a session in this run: their next
@@ -124,6 +127,7 @@ func (d *Daemon) grStart(now time.Time) {
 	d.gr.adopted = d.fib.KernelRoutes()
 	if d.gr.adopted > 0 && d.o.SweepAfter == 0 {
 		d.gr.phase = true
+		d.gr.began = now
 		d.gr.restarting = d.gr.set.Mode == config.GRRestart
 		d.gr.deferUntil = now.Add(d.gr.set.SelectDeferTime)
 		d.gr.eor = map[*session]map[wire.Family]bool{}
@@ -197,6 +201,7 @@ func (d *Daemon) grPhaseCheck(now time.Time) {
 		reason = "every neighbor sent End-of-RIB"
 	}
 	d.gr.phase, d.gr.restarting = false, false
+	d.gr.took = now.Sub(d.gr.began)
 	d.gr.eor = nil
 	d.grRefresh()
 	d.rib.DeferInitial(false)
@@ -235,15 +240,25 @@ type GracefulRestartStatus struct {
 	Mode string
 	// Adopted counts the kernel routes of a previous run found at start.
 	Adopted int
-	// Restarting is true during the restart phase.
+	// Restarting is true during the restart phase; PhaseTook is how long
+	// it lasted once over.
 	Restarting bool
+	PhaseTook  time.Duration
+	// Helping counts neighbors whose routes closd keeps while they
+	// restart or until their End-of-RIB (helper side).
+	Helping int
 }
 
 // GracefulRestart reports the restart side's state.
 func (d *Daemon) GracefulRestart(ctx context.Context) (GracefulRestartStatus, error) {
 	var st GracefulRestartStatus
 	err := d.query(ctx, func() {
-		st = GracefulRestartStatus{Mode: d.gr.set.Mode, Adopted: d.gr.adopted, Restarting: d.gr.phase}
+		st = GracefulRestartStatus{Mode: d.gr.set.Mode, Adopted: d.gr.adopted, Restarting: d.gr.phase, PhaseTook: d.gr.took}
+		for _, p := range d.peers {
+			if p.gr != nil {
+				st.Helping++
+			}
+		}
 	})
 	return st, err
 }

@@ -214,8 +214,19 @@ neighbors:
 	if !kernelHas(fk, learned.String()) {
 		t.Error("the re-learned route left the FIB at the sweep")
 	}
-	if st := grStatus(t, r.d); st.Restarting {
-		t.Errorf("still restarting after every End-of-RIB: %+v", st)
+	if st := grStatus(t, r.d); st.Restarting || st.PhaseTook <= 0 || st.PhaseTook > time.Minute {
+		t.Errorf("after every End-of-RIB: %+v, want the phase over and timed", st)
+	}
+	ms, err := ListenMetrics("127.0.0.1:0", r.d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ms.Close(context.Background())
+	body := scrape(t, "http://"+ms.Addr().String()+"/metrics")
+	for _, want := range []string{"closd_graceful_restart_restarting 0\n", "closd_graceful_restart_adopted_routes 1\n", "closd_graceful_restart_helping 0\n", "closd_graceful_restart_phase_seconds "} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
 	}
 }
 
@@ -385,6 +396,9 @@ func TestGracefulRestartBetweenDaemons(t *testing.T) {
 		n := neighbor(t, b.d, "127.0.0.1")
 		return n.State != "Established", n.State
 	})
+	if st := grStatus(t, b.d); st.Helping != 1 {
+		t.Errorf("b's status while a is away: %+v, want helping 1", st)
+	}
 	a2 := start(t, "a2", ca, o)
 	defer a2.stop(t)
 	waitFor(t, "a's restart phase to end", func() (bool, string) {
