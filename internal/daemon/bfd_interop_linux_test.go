@@ -120,6 +120,11 @@ neighbors:
 			strings.Contains(logs.String(), `msg="bfd: state change" neighbor=`+peerV4+` from=Down to=Up`), ""
 	})
 	poll(t, "closd to install 10.2.0.0/24", func() (bool, string) { return l.kernelRoute("10.2.0.0/24") })
+	// closd runs BFD in its child process (bfd.Client), in closd's
+	// namespace: the sessions above are the child's.
+	if !strings.Contains(logs.String(), `msg="bfd: BFD child running"`) {
+		t.Error("closd did not run BFD in a child process")
+	}
 	// FRR's bgpd re-creates its BFD session when BGP comes up (new source
 	// and interface), which can take BGP down once more at the start (see
 	// docs/closd.md): settle on BGP and BFD up together before the drop.
