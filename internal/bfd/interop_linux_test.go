@@ -332,10 +332,18 @@ func TestInteropFRR(t *testing.T) {
 	}
 	for _, f := range fp {
 		t.Logf("FRR after drop: %s multihop=%v status=%s diag=%s remote-diag=%s", f.Peer, f.Multihop, f.Status, f.Diagnostic, f.RemoteDiagnostic)
-		// FRR still hears us, so it must have learned of the failure from
-		// our Down packet, carrying our diag.
-		if f.Diagnostic != "neighbor signaled session down" || f.RemoteDiagnostic != "control detection time expired" {
-			t.Errorf("FRR %s: diag %q remote-diag %q", f.Peer, f.Diagnostic, f.RemoteDiagnostic)
+		// FRR still hears us, so it must have learned our diag from our
+		// Down packets. Its own diag says which came first at FRR: our
+		// Down packet, or its detection time when a loaded box delayed
+		// our packets past it (seen in CI with -race and 2 packages at
+		// once); both are right.
+		if f.RemoteDiagnostic != "control detection time expired" {
+			t.Errorf("FRR %s: remote-diag %q, want our %q", f.Peer, f.RemoteDiagnostic, "control detection time expired")
+		}
+		switch f.Diagnostic {
+		case "neighbor signaled session down", "control detection time expired":
+		default:
+			t.Errorf("FRR %s: diag %q", f.Peer, f.Diagnostic)
 		}
 	}
 }

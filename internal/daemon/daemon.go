@@ -861,11 +861,13 @@ func (d *Daemon) dial(p *peer) {
 	gen := p.dialGen
 	ctx, cancel := context.WithTimeout(context.Background(), d.o.ConnectRetry)
 	p.dialCancel = cancel
+	// The loop may learn a new address for an unnumbered peer meanwhile.
+	remote, topts := p.remote, p.topts
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
 		defer cancel()
-		nc, err := transport.Dial(ctx, p.remote, p.topts)
+		nc, err := transport.Dial(ctx, remote, topts)
 		select {
 		case d.events <- dialEvent{p: p, gen: gen, nc: nc, err: err}:
 		case <-d.done:
