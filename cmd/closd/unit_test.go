@@ -54,10 +54,12 @@ func TestUnitKeys(t *testing.T) {
 		"RuntimeDirectory":      "closd",
 		"ProtectSystem":         "strict",
 		"NoNewPrivileges":       "yes",
-		"CapabilityBoundingSet": "CAP_NET_ADMIN CAP_NET_BIND_SERVICE CAP_NET_RAW",
-		"AmbientCapabilities":   "CAP_NET_ADMIN CAP_NET_BIND_SERVICE CAP_NET_RAW",
-		"ProtectHome":           "yes",
-		"PrivateTmp":            "yes",
+		"CapabilityBoundingSet": "CAP_NET_ADMIN CAP_NET_BIND_SERVICE CAP_NET_RAW CAP_SYS_NICE",
+		"AmbientCapabilities":   "CAP_NET_ADMIN CAP_NET_BIND_SERVICE CAP_NET_RAW CAP_SYS_NICE",
+		// The BFD child's SCHED_RR (docs/bfd.md).
+		"RestrictRealtime": "no",
+		"ProtectHome":      "yes",
+		"PrivateTmp":       "yes",
 	}
 	for k, v := range want {
 		if got := svc[k]; len(got) != 1 || got[0] != v {

@@ -53,11 +53,14 @@ type GRSettings struct {
 }
 
 // GracefulRestartSettings resolves the graceful-restart section: the mode
-// defaults to restart when closd manages the kernel FIB (fib) and to
-// helper otherwise.
+// defaults to restart on a switch whose kernel FIB closd manages (fib) and
+// to helper otherwise. A server (role host) defaults to helper: what it
+// announces is alive only while closd's health checks run, and a peer
+// keeping it through a crash for the restart time would send traffic to
+// services nobody checks.
 func (c *Config) GracefulRestartSettings(fib bool) GRSettings {
 	s := GRSettings{Mode: GRHelper, RestartTime: DefaultGRRestartTime, StalepathTime: DefaultGRStalepathTime, SelectDeferTime: DefaultGRSelectDeferTime}
-	if fib {
+	if fib && c.Role != "host" {
 		s.Mode = GRRestart
 	}
 	g := c.GracefulRestart
@@ -85,7 +88,7 @@ func (v *validator) gracefulRestart() {
 		return
 	}
 	if g.Mode != "" && !oneOf(g.Mode, grModes) {
-		v.errf("graceful-restart.mode", "%q; valid: restart, helper, off (leave out: restart when closd manages the kernel FIB, helper otherwise)", g.Mode)
+		v.errf("graceful-restart.mode", "%q; valid: restart, helper, off (leave out: restart on a switch whose kernel FIB closd manages, helper otherwise)", g.Mode)
 	}
 	if g.RestartTime != 0 && (g.RestartTime.D() < time.Second || g.RestartTime.D() > MaxGRRestartTime || g.RestartTime.D()%time.Second != 0) {
 		v.errf("graceful-restart.restart-time", "%v; want whole seconds 1s..4095s (the capability carries 12 bits of seconds), or leave out for %v", g.RestartTime.D(), DefaultGRRestartTime)

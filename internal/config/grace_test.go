@@ -24,6 +24,11 @@ func TestGracefulRestartDefaults(t *testing.T) {
 	if d := cmp.Diff(want, c.GracefulRestartSettings(false)); d != "" {
 		t.Errorf("without the FIB (-want +got):\n%s", d)
 	}
+	// A server's anycast services live only while closd checks them.
+	c.Role = "host"
+	if d := cmp.Diff(want, c.GracefulRestartSettings(true)); d != "" {
+		t.Errorf("role host with the FIB (-want +got):\n%s", d)
+	}
 }
 
 func TestGracefulRestartParseAndRoundTrip(t *testing.T) {
