@@ -72,11 +72,16 @@ for kind in closd frr; do
 	step "$kind: clos lab check after restore"
 	"$clos" lab check --name "$lab" || check[$kind]=FAILED-after-restore
 
-	# Resident memory of each switch's routing daemons, from /proc.
+	# Memory of each switch's routing daemons with their child processes
+	# (closd's BFD child, closd-bfd), from /proc: proportional set size, so
+	# pages several processes share (closd's binary in its child, libfrr in
+	# FRR's daemons) count once, not once per process as RSS would.
 	total=0
 	for pid in $(sed -n '/"pids"/,/\]/s/^ *\([0-9][0-9]*\),\{0,1\}$/\1/p' "$work/$kind-status.json"); do
-		kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)
-		total=$((total + ${kb:-0}))
+		for p in $pid $(cat /proc/"$pid"/task/*/children 2>/dev/null); do
+			kb=$(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)
+			total=$((total + ${kb:-0}))
+		done
 	done
 	rss[$kind]=$(awk -v t="$total" 'BEGIN { printf "%.1f", t / 4 / 1024 }')
 
@@ -96,7 +101,7 @@ printf '%-44s %14s %14s\n' "silent loss: p50 gap of the flows hit (ms)" "${p50_s
 printf '%-44s %14s %14s\n' "silent loss spine3:swp1: flows hit (of ${flows[closd]})" "${hit_silent[closd]}" "${hit_silent[frr]}"
 printf '%-44s %14s %14s\n' "silent loss spine3:swp1: packets lost" "${lost_silent[closd]}" "${lost_silent[frr]}"
 printf '%-44s %14s %14s\n' "silent loss: reconverged after (s)" "${reconv_silent[closd]}" "${reconv_silent[frr]}"
-printf '%-44s %14s %14s\n' "routing daemon memory per switch (MiB RSS)" "${rss[closd]}" "${rss[frr]}"
+printf '%-44s %14s %14s\n' "routing daemons' memory per switch (MiB PSS)" "${rss[closd]}" "${rss[frr]}"
 printf '\nflows: %s UDP flows, two per ordered server pair (12 pairs), at 200 packets/s each; gaps are per flow,\n' "${flows[closd]}"
 printf 'link down p50 is over all flows (a flow whose path never crossed the link has no gap); silent loss p50 is over the flows hit.\n'
 printf 'This box is shared and has 2 cores: compare the columns, not the absolute numbers.\n'
