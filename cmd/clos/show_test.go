@@ -39,7 +39,7 @@ func TestShowUsage(t *testing.T) {
 		{"no subject", nil, 2, "valid: bfd [PEER], bgp"},
 		{"unknown subject", []string{"ospf"}, 2, `unknown subject "ospf"; valid: bfd [PEER], bgp`},
 		{"no subcommand", []string{"bgp"}, 2, "neighbor [ADDR [received-routes]], routes [PREFIX], summary"},
-		{"unknown subcommand", []string{"bgp", "peers"}, 2, `unknown subcommand "peers"; valid: neighbor [ADDR [received-routes]], routes [PREFIX], summary`},
+		{"unknown subcommand", []string{"bgp", "peers"}, 2, `unknown subcommand "peers"; valid: graceful-restart [NEIGHBOR], neighbor [ADDR [received-routes]], routes [PREFIX], summary`},
 		{"summary takes nothing", []string{"bgp", "summary", "x"}, 2, `unexpected "x"`},
 		{"unknown flag", []string{"--sock", "x", "bgp", "summary"}, 2, `unknown flag "--sock"`},
 		{"flag without value", []string{"bgp", "summary", "--socket"}, 2, "--socket needs a value"},

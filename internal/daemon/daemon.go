@@ -261,6 +261,8 @@ type session struct {
 	// fall-over), "" when none; linkDown is set when that happened.
 	ifname   string
 	linkDown bool
+	// eorIn lists the End-of-RIBs the peer sent on this session (gr_show.go).
+	eorIn []wire.Family
 }
 
 // conn is a live connection; closed once detached from its session, after
@@ -1245,7 +1247,7 @@ func (d *Daemon) established(s *session, neg fsm.Negotiated) {
 		})
 		return
 	}
-	s.ribID, s.inRIB = id, true
+	s.ribID, s.inRIB, s.eorIn = id, true, nil
 	d.byRIB[id] = s
 	d.grEstablished(p)
 	if resumed {
@@ -1323,6 +1325,7 @@ func (d *Daemon) deliver(s *session, a fsm.DeliverUpdate) {
 		}
 		p.log.Debug("End-of-RIB received", "family", f.String())
 		d.grEndOfRIB(s, f)
+		grNoteEndOfRIB(s, f)
 		return
 	}
 	u.Unreachable(func(f wire.Family, n wire.NLRI) { delete(p.received, nlriKey{f: f, n: n}) })
