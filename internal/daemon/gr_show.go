@@ -34,14 +34,14 @@ type GRShow struct {
 	// found; the restart phase runs only when there were some.
 	AdoptedRoutes int `json:"adopted_routes"`
 	// Restarting is the R bit we advertise now.
-	Restarting bool `json:"restarting"`
+	Restarting bool   `json:"restarting"`
 	Phase      string `json:"phase"`
 	// PhaseStarted is when the phase began; PhaseSeconds how long it has
 	// run (running) or ran (done); DeferUntil when select-defer-time ends
 	// it at the latest (running only).
-	PhaseStarted time.Time `json:"phase_started,omitzero"`
-	PhaseSeconds float64   `json:"phase_seconds,omitempty"`
-	DeferUntil   time.Time `json:"defer_until,omitzero"`
+	PhaseStarted time.Time    `json:"phase_started,omitzero"`
+	PhaseSeconds float64      `json:"phase_seconds,omitempty"`
+	DeferUntil   time.Time    `json:"defer_until,omitzero"`
 	Neighbors    []GRNeighbor `json:"neighbors"`
 }
 
