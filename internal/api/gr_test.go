@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/netip"
 	"strings"
 	"testing"
@@ -102,4 +103,30 @@ func TestRenderGRWithoutFIB(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, b.String())
 		}
 	}
+}
+
+// FuzzGRNeighborFilter: any ?neighbor= gets 200 with exactly one of the
+// fixture's neighbors, 400 or 404 with a message; nothing else.
+func FuzzGRNeighborFilter(f *testing.F) {
+	for _, s := range []string{"10.1.0.1", "10.1.0.3", "swp3", "fe80::2%swp3", "", "10.1.0.0/24", "%zz", "swp3 ", "::ffff:10.1.0.1", "a_very_long_interface_name"} {
+		f.Add(s)
+	}
+	h := NewHandler(grFixture(), info)
+	f.Fuzz(func(t *testing.T, q string) {
+		rec := do(h, "GET", GRQuery(q), "")
+		switch rec.Code {
+		case http.StatusOK:
+			var s daemon.GRShow
+			if err := json.Unmarshal(rec.Body.Bytes(), &s); err != nil || (q != "" && len(s.Neighbors) != 1) || (q == "" && len(s.Neighbors) != 3) {
+				t.Fatalf("?neighbor=%q: 200 with %s", q, rec.Body)
+			}
+		case http.StatusBadRequest, http.StatusNotFound:
+			var e Error
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error == "" {
+				t.Fatalf("?neighbor=%q: %d with body %q", q, rec.Code, rec.Body.Bytes())
+			}
+		default:
+			t.Fatalf("?neighbor=%q: status %d: %s", q, rec.Code, rec.Body)
+		}
+	})
 }
