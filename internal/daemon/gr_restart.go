@@ -2,10 +2,12 @@ package daemon
 
 import (
 	"context"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
 	"github.com/closnet/clos/internal/bgp/fsm"
+	"github.com/closnet/clos/internal/bgp/rib"
 	"github.com/closnet/clos/internal/bgp/wire"
 	"github.com/closnet/clos/internal/config"
 )
@@ -51,6 +53,11 @@ type grState struct {
 	seen map[string]bool
 	// graceful makes the coming stop graceful (GracefulStop).
 	graceful atomic.Bool
+	// kept lists the adopted prefixes during the phase; the RIB's changes
+	// for them wait in heldECMP and heldDiscard (gr_fib.go).
+	kept        map[netip.Prefix]bool
+	heldECMP    map[netip.Prefix]rib.ECMPChange
+	heldDiscard map[netip.Prefix]rib.DiscardChange
 }
 
 func (d *Daemon) grInit() {
@@ -132,6 +139,7 @@ func (d *Daemon) grStart(now time.Time) {
 		d.gr.deferUntil = now.Add(d.gr.set.SelectDeferTime)
 		d.gr.eor = map[*session]map[wire.Family]bool{}
 		d.rib.DeferInitial(d.gr.restarting)
+		d.grHoldInit()
 		d.log.Info("graceful restart: kept kernel routes of the previous run; waiting for the peers' End-of-RIB",
 			"routes", d.gr.adopted, "mode", d.gr.set.Mode, "select-defer-time", d.gr.set.SelectDeferTime)
 	}
@@ -209,7 +217,9 @@ func (d *Daemon) grPhaseCheck(now time.Time) {
 	// Every held table and End-of-RIB goes, and what the last UPDATEs
 	// changed reaches the FIB before the sweep looks at it: a route they
 	// brought back must not be swept and installed again.
+	// Route selection deferred during the phase reaches the FIB here.
 	d.flush()
+	d.grRelease()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := d.fib.Sweep(ctx); err != nil {

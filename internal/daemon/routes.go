@@ -96,16 +96,18 @@ func (d *Daemon) apply(out *rib.Output) {
 		d.log.Error("RIB could not encode an advertisement", "err", err)
 	}
 	if d.fib != nil && (len(out.ECMP) > 0 || len(out.Discard) > 0) {
-		d.program(out)
+		if ecmp, discard := d.grHold(out.ECMP, out.Discard); len(ecmp) > 0 || len(discard) > 0 {
+			d.program(ecmp, discard)
+		}
 	}
 }
 
 // program hands the RIB's forwarding changes to the FIB as one batch.
-func (d *Daemon) program(out *rib.Output) {
+func (d *Daemon) program(ecmp []rib.ECMPChange, discard []rib.DiscardChange) {
 	type via struct{ nh, local netip.Addr }
 	cache := map[via]fib.Member{}
 	err := d.fib.Update(func(ds *fib.Desired) error {
-		for _, c := range out.ECMP {
+		for _, c := range ecmp {
 			if len(c.NextHops) == 0 {
 				ds.Delete(c.Prefix)
 				continue
@@ -140,7 +142,7 @@ func (d *Daemon) program(out *rib.Output) {
 				ds.Delete(c.Prefix)
 			}
 		}
-		for _, c := range out.Discard {
+		for _, c := range discard {
 			if !d.discard[c.Prefix] {
 				continue
 			}
