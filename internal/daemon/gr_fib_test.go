@@ -40,7 +40,8 @@ func kernelGateways(f *fib.Fake, p string) []string {
 // two peers in the kernel. The first peer comes back and announces the
 // prefix: the kernel route keeps both members while the other peer is
 // still away (route selection deferred, RFC 4724 4.1), but a prefix that
-// had no route is installed at once. Once both have sent End-of-RIB, the
+// had no route is installed at once, and the fast path (BFD Down) still
+// acts on the adopted route. Once both have sent End-of-RIB, the
 // FIB has the RIB's result and the adopted route nobody re-learned goes.
 func TestRestartPhaseHoldsAdoptedRoutes(t *testing.T) {
 	p8, p9 := newRawPeer(t, "127.0.0.8"), newRawPeer(t, "127.0.0.9")
@@ -92,6 +93,13 @@ neighbors:
 	}
 	p8.accept()
 	p9.accept()
+	// Claiming the adopted routes as desired state writes nothing.
+	if err := r.d.fib.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := fk.Ops(); n != len(ops) {
+		t.Fatalf("%d kernel writes after the start, want none", n-len(ops))
+	}
 	p8.send(p8.open(true), &wire.Keepalive{}, announce(65008, "127.0.0.8", "10.20.0.0/24", "10.21.0.0/24"), wire.EndOfRIB(wire.IPv4Unicast))
 	waitFor(t, "the new prefix installed during the phase", func() (bool, string) {
 		return kernelHas(fk, "10.21.0.0/24"), ""
@@ -109,6 +117,20 @@ neighbors:
 	if st := grStatus(t, r.d); !st.Restarting {
 		t.Fatalf("phase over with a peer still away: %+v", st)
 	}
+
+	// The fast path (BFD Down) still takes a next hop out of an adopted
+	// route during the phase, and puts it back.
+	nine := netip.MustParseAddr("127.0.0.9")
+	r.d.fib.SetGatewayDown(nine, ifindex, true)
+	waitFor(t, "the failed next hop out of the adopted route", func() (bool, string) {
+		got := kernelGateways(fk, "10.20.0.0/24")
+		return slices.Equal(got, []string{"127.0.0.8"}), fmt.Sprint(got)
+	})
+	r.d.fib.SetGatewayDown(nine, ifindex, false)
+	waitFor(t, "the next hop back in the adopted route", func() (bool, string) {
+		got := kernelGateways(fk, "10.20.0.0/24")
+		return slices.Equal(got, both), fmt.Sprint(got)
+	})
 
 	o9 := p9.open(true)
 	o9.AS, o9.RouterID = 65009, netip.MustParseAddr("10.0.0.9")
