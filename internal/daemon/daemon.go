@@ -1248,6 +1248,9 @@ func (d *Daemon) established(s *session, neg fsm.Negotiated) {
 		return
 	}
 	s.ribID, s.inRIB, s.eorIn = id, true, nil
+	// The session struct outlives a reconnect: an End-of-RIB of the
+	// previous session does not release the restart phase.
+	delete(d.gr.eor, s)
 	d.byRIB[id] = s
 	d.grEstablished(p)
 	if resumed {

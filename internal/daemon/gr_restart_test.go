@@ -548,3 +548,58 @@ neighbors:
 		t.Errorf("the re-announced route: in the kernel %v, deleted %d times", kernelHas(fk, kept.String()), deleted.Load())
 	}
 }
+
+// TestRestartPhaseEndOfRIBIsPerSession: a peer that sent End-of-RIB, then
+// lost its session during the restart phase, holds the phase again until
+// its new session sends End-of-RIB: the session struct is reused across
+// reconnects, and the old End-of-RIB must not count for the new one.
+func TestRestartPhaseEndOfRIBIsPerSession(t *testing.T) {
+	p8, p9 := newRawPeer(t, "127.0.0.8"), newRawPeer(t, "127.0.0.9")
+	fk, resolve := loFIB(t)
+	seedRoute(t, fk, "10.9.0.0/24")
+	cfg := parse(t, "gr.yaml", fmt.Sprintf(`
+router-id: 10.0.0.1
+asn: 65001
+listen: {address: 127.0.0.1, port: %d}
+graceful-restart: {select-defer-time: 1h}
+neighbors:
+  - address: 127.0.0.8
+    remote-as: 65008
+    port: %d
+  - address: 127.0.0.9
+    remote-as: 65009
+    port: %d
+`, freePort(t, "127.0.0.1"), p8.port(), p9.port()))
+	r := start(t, "gr", cfg, Options{FIB: fk, Resolve: resolve, ConnectRetry: time.Second})
+	defer r.stop(t)
+
+	p8.accept()
+	p8.send(p8.open(true), &wire.Keepalive{}, wire.EndOfRIB(wire.IPv4Unicast))
+	p8.updates(300 * time.Millisecond)
+	// The session ends without a NOTIFICATION and comes back.
+	p8.c.Close()
+	p8.accept()
+	p8.send(p8.open(true), &wire.Keepalive{})
+	p8.updates(300 * time.Millisecond)
+
+	o9 := p9.accept()
+	if o9 == nil {
+		t.Fatal("no OPEN from closd to .9")
+	}
+	open9 := p9.open(true)
+	open9.AS, open9.RouterID = 65009, netip.MustParseAddr("10.0.0.9")
+	p9.send(open9, &wire.Keepalive{}, wire.EndOfRIB(wire.IPv4Unicast))
+	p9.updates(500 * time.Millisecond)
+	if st := grStatus(t, r.d); !st.Restarting {
+		t.Fatalf("the restart phase ended on .8's End-of-RIB from its previous session: %+v", st)
+	}
+	if !kernelHas(fk, "10.9.0.0/24") {
+		t.Fatal("the adopted route was swept while .8's new session owes its End-of-RIB")
+	}
+
+	p8.send(wire.EndOfRIB(wire.IPv4Unicast))
+	waitFor(t, "the restart phase over after .8's new End-of-RIB", func() (bool, string) {
+		st := grStatus(t, r.d)
+		return !st.Restarting, fmt.Sprintf("%+v", st)
+	})
+}
