@@ -66,20 +66,7 @@ func TestRestartPhaseHoldsAdoptedRoutes(t *testing.T) {
 	if got := kernelGateways(fk, "10.20.0.0/24"); !slices.Equal(got, both) {
 		t.Fatalf("seeded route uses %v", got)
 	}
-	cfg := parse(t, "gr.yaml", fmt.Sprintf(`
-router-id: 10.0.0.1
-asn: 65001
-listen: {address: 127.0.0.1, port: %d}
-bgp: {multipath-relax: true}
-graceful-restart: {select-defer-time: 1h}
-neighbors:
-  - address: 127.0.0.8
-    remote-as: 65008
-    port: %d
-  - address: 127.0.0.9
-    remote-as: 65009
-    port: %d
-`, freePort(t, "127.0.0.1"), p8.port(), p9.port()))
+	cfg := grConfig(t, "bgp: {multipath-relax: true}\ngraceful-restart: {select-defer-time: 1h}", grPeer{"127.0.0.8", p8.port()}, grPeer{"127.0.0.9", p9.port()})
 	r := start(t, "gr", cfg, Options{FIB: fk, Resolve: resolve, ConnectRetry: time.Second})
 	defer r.stop(t)
 

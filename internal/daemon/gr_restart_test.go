@@ -15,6 +15,7 @@ import (
 
 	"github.com/closnet/clos/internal/bgp/rib"
 	"github.com/closnet/clos/internal/bgp/wire"
+	"github.com/closnet/clos/internal/config"
 	"github.com/closnet/clos/internal/fib"
 )
 
@@ -151,17 +152,7 @@ func TestRestartPhaseWaitsForEndOfRIB(t *testing.T) {
 	peer := newRawPeer(t, "127.0.0.8")
 	fk, resolve := loFIB(t)
 	seedRoute(t, fk, "10.9.0.0/24")
-	cfg := parse(t, "gr.yaml", fmt.Sprintf(`
-router-id: 10.0.0.1
-asn: 65001
-listen: {address: 127.0.0.1, port: %d}
-networks: [10.1.0.0/24]
-graceful-restart: {select-defer-time: 1h, restart-time: 30s}
-neighbors:
-  - address: 127.0.0.8
-    remote-as: 65008
-    port: %d
-`, freePort(t, "127.0.0.1"), peer.port()))
+	cfg := grConfig(t, "networks: [10.1.0.0/24]\ngraceful-restart: {select-defer-time: 1h, restart-time: 30s}", grPeer{"127.0.0.8", peer.port()})
 	r := start(t, "gr", cfg, Options{FIB: fk, Resolve: resolve, ConnectRetry: time.Second})
 	defer r.stop(t)
 
@@ -235,16 +226,7 @@ neighbors:
 func TestRestartPhaseEndsAtSelectDeferTime(t *testing.T) {
 	fk, resolve := loFIB(t)
 	seedRoute(t, fk, "10.9.0.0/24")
-	cfg := parse(t, "gr.yaml", fmt.Sprintf(`
-router-id: 10.0.0.1
-asn: 65001
-listen: {address: 127.0.0.1, port: %d}
-graceful-restart: {select-defer-time: 1s}
-neighbors:
-  - address: 127.0.0.9
-    remote-as: 65009
-    port: %d
-`, freePort(t, "127.0.0.1"), freePort(t, "127.0.0.9")))
+	cfg := grConfig(t, "graceful-restart: {select-defer-time: 1s}", grPeer{"127.0.0.9", int(freePort(t, "127.0.0.9"))})
 	began := time.Now()
 	r := start(t, "gr", cfg, Options{FIB: fk, Resolve: resolve, ConnectRetry: time.Second})
 	defer r.stop(t)
@@ -479,17 +461,7 @@ func TestRestartPhaseDoesNotWaitForARestartingPeer(t *testing.T) {
 	peer := newRawPeer(t, "127.0.0.8")
 	fk, resolve := loFIB(t)
 	seedRoute(t, fk, "10.9.0.0/24")
-	cfg := parse(t, "gr.yaml", fmt.Sprintf(`
-router-id: 10.0.0.1
-asn: 65001
-listen: {address: 127.0.0.1, port: %d}
-networks: [10.1.0.0/24]
-graceful-restart: {select-defer-time: 1h}
-neighbors:
-  - address: 127.0.0.8
-    remote-as: 65008
-    port: %d
-`, freePort(t, "127.0.0.1"), peer.port()))
+	cfg := grConfig(t, "networks: [10.1.0.0/24]\ngraceful-restart: {select-defer-time: 1h}", grPeer{"127.0.0.8", peer.port()})
 	r := start(t, "gr", cfg, Options{FIB: fk, Resolve: resolve, ConnectRetry: time.Second})
 	defer r.stop(t)
 	peer.accept()
@@ -527,16 +499,7 @@ func TestRestartPhaseSweepSparesTheLastUpdate(t *testing.T) {
 		}
 		return nil
 	})
-	cfg := parse(t, "gr.yaml", fmt.Sprintf(`
-router-id: 10.0.0.1
-asn: 65001
-listen: {address: 127.0.0.1, port: %d}
-graceful-restart: {select-defer-time: 1h}
-neighbors:
-  - address: 127.0.0.8
-    remote-as: 65008
-    port: %d
-`, freePort(t, "127.0.0.1"), peer.port()))
+	cfg := grConfig(t, "graceful-restart: {select-defer-time: 1h}", grPeer{"127.0.0.8", peer.port()})
 	r := start(t, "gr", cfg, Options{FIB: fk, Resolve: resolve, ConnectRetry: time.Second})
 	defer r.stop(t)
 	peer.accept()
@@ -557,19 +520,7 @@ func TestRestartPhaseEndOfRIBIsPerSession(t *testing.T) {
 	p8, p9 := newRawPeer(t, "127.0.0.8"), newRawPeer(t, "127.0.0.9")
 	fk, resolve := loFIB(t)
 	seedRoute(t, fk, "10.9.0.0/24")
-	cfg := parse(t, "gr.yaml", fmt.Sprintf(`
-router-id: 10.0.0.1
-asn: 65001
-listen: {address: 127.0.0.1, port: %d}
-graceful-restart: {select-defer-time: 1h}
-neighbors:
-  - address: 127.0.0.8
-    remote-as: 65008
-    port: %d
-  - address: 127.0.0.9
-    remote-as: 65009
-    port: %d
-`, freePort(t, "127.0.0.1"), p8.port(), p9.port()))
+	cfg := grConfig(t, "graceful-restart: {select-defer-time: 1h}", grPeer{"127.0.0.8", p8.port()}, grPeer{"127.0.0.9", p9.port()})
 	r := start(t, "gr", cfg, Options{FIB: fk, Resolve: resolve, ConnectRetry: time.Second})
 	defer r.stop(t)
 
@@ -602,4 +553,24 @@ neighbors:
 		st := grStatus(t, r.d)
 		return !st.Restarting, fmt.Sprintf("%+v", st)
 	})
+}
+
+// grPeer is a neighbor of grConfig: its address, and the port closd dials.
+type grPeer struct {
+	addr string
+	port int
+}
+
+// grConfig is the config of a closd listening on 127.0.0.1 with body (its
+// graceful-restart, networks and bgp lines) and the neighbors ps; a
+// neighbor 127.0.0.N is in AS 65000+N.
+func grConfig(t *testing.T, body string, ps ...grPeer) *config.Config {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "router-id: 10.0.0.1\nasn: 65001\nlisten: {address: 127.0.0.1, port: %d}\n%s\nneighbors:\n", freePort(t, "127.0.0.1"), body)
+	for _, p := range ps {
+		a := netip.MustParseAddr(p.addr)
+		fmt.Fprintf(&b, "  - address: %s\n    remote-as: %d\n    port: %d\n", a, 65000+int(a.As4()[3]), p.port)
+	}
+	return parse(t, "gr.yaml", b.String())
 }

@@ -32,16 +32,7 @@ func TestGracefulRestartShow(t *testing.T) {
 	peer := newRawPeer(t, "127.0.0.8")
 	fk, resolve := loFIB(t)
 	seedRoute(t, fk, "10.9.0.0/24")
-	cfg := parse(t, "gr.yaml", fmt.Sprintf(`
-router-id: 10.0.0.1
-asn: 65001
-listen: {address: 127.0.0.1, port: %d}
-graceful-restart: {select-defer-time: 1h, restart-time: 30s, stalepath-time: 90s}
-neighbors:
-  - address: 127.0.0.8
-    remote-as: 65008
-    port: %d
-`, freePort(t, "127.0.0.1"), peer.port()))
+	cfg := grConfig(t, "graceful-restart: {select-defer-time: 1h, restart-time: 30s, stalepath-time: 90s}", grPeer{"127.0.0.8", peer.port()})
 	r := start(t, "grshow", cfg, Options{FIB: fk, Resolve: resolve, ConnectRetry: time.Second,
 		IdleHoldTime: 10 * time.Millisecond, MaxIdleHoldTime: 10 * time.Millisecond})
 	defer r.stop(t)
