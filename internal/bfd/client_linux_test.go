@@ -68,27 +68,14 @@ func allUp(r Runner, n int) bool {
 // TestClientSessions: a session between a child process and an in-process
 // Server comes Up, is shown, and goes when removed; Close ends the child.
 func TestClientSessions(t *testing.T) {
-	pa, pb := freePortTB(t, "127.0.0.1"), freePortTB(t, "127.0.0.1")
-	var log changeLog
-	c := newTestClient(t, pa, log.add)
-	srv, err := NewServer(ServerConfig{Transport: &UDPTransport{ListenAddrs: []netip.Addr{netip.IPv4Unspecified()}, Port: pb, MultihopPort: -1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	log := &changeLog{}
+	c, srv, key, pb := clientPair(t, log)
 	a, b := netip.MustParseAddr("127.0.3.1"), netip.MustParseAddr("127.0.3.2")
-	key, err := c.AddPeer(PeerConfig{Peer: b, Local: a, Port: uint16(pb), DesiredMinTx: 50 * time.Millisecond, RequiredMinRx: 50 * time.Millisecond, DetectMult: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := c.AddPeer(PeerConfig{Peer: b, Local: a, Port: uint16(pb)}); err == nil {
 		t.Error("the same session added twice")
 	}
 	if _, err := c.AddPeer(PeerConfig{Peer: netip.MustParseAddr("fe80::1")}); err == nil {
 		t.Error("a link-local peer without an interface was accepted")
-	}
-	if _, err := srv.AddPeer(PeerConfig{Peer: a, Local: b, Port: uint16(pa), DesiredMinTx: 50 * time.Millisecond, RequiredMinRx: 50 * time.Millisecond, DetectMult: 3}); err != nil {
-		t.Fatal(err)
 	}
 	waitFor(t, "the session Up on both ends", 10*time.Second, func() bool { return allUp(c, 1) && allUp(srv, 1) })
 	if !log.find(func(sc StateChange) bool { return sc.Key == key && sc.To == StateUp }) {
@@ -121,20 +108,8 @@ func TestClientSessions(t *testing.T) {
 // TestClientRestart: a killed child is replaced, its sessions are reported
 // Down (as restarted) and come Up again in the new one.
 func TestClientRestart(t *testing.T) {
-	pa, pb := freePortTB(t, "127.0.0.1"), freePortTB(t, "127.0.0.1")
-	var log changeLog
-	c := newTestClient(t, pa, log.add)
-	srv, err := NewServer(ServerConfig{Transport: &UDPTransport{ListenAddrs: []netip.Addr{netip.IPv4Unspecified()}, Port: pb, MultihopPort: -1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	a, b := netip.MustParseAddr("127.0.3.1"), netip.MustParseAddr("127.0.3.2")
-	key, err := c.AddPeer(PeerConfig{Peer: b, Local: a, Port: uint16(pb), DesiredMinTx: 50 * time.Millisecond, RequiredMinRx: 50 * time.Millisecond, DetectMult: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.AddPeer(PeerConfig{Peer: a, Local: b, Port: uint16(pa), DesiredMinTx: 50 * time.Millisecond, RequiredMinRx: 50 * time.Millisecond, DetectMult: 3})
+	log := &changeLog{}
+	c, _, key, _ := clientPair(t, log)
 	waitFor(t, "the session Up", 10*time.Second, func() bool { return allUp(c, 1) })
 	pid := c.ChildPid()
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
@@ -297,4 +272,31 @@ func TestClientCloseAdminDown(t *testing.T) {
 		ps := srv.Peers()
 		return len(ps) == 1 && ps[0].Status.State == StateDown && ps[0].Status.RemoteState == StateAdminDown
 	})
+}
+
+// clientPair starts a Client (a child process) and an in-process Server
+// on loopback with one 50 ms x 3 session between them, 127.0.3.1 on the
+// child's side; state changes at the child's end go to log. It returns the
+// session's key at the child and the Server's port.
+func clientPair(t *testing.T, log *changeLog) (c *Client, srv *Server, key PeerKey, pb int) {
+	t.Helper()
+	pa, pb := freePortTB(t, "127.0.0.1"), freePortTB(t, "127.0.0.1")
+	c = newTestClient(t, pa, log.add)
+	srv, err := NewServer(ServerConfig{Transport: &UDPTransport{ListenAddrs: []netip.Addr{netip.IPv4Unspecified()}, Port: pb, MultihopPort: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	a, b := netip.MustParseAddr("127.0.3.1"), netip.MustParseAddr("127.0.3.2")
+	timers := PeerConfig{DesiredMinTx: 50 * time.Millisecond, RequiredMinRx: 50 * time.Millisecond, DetectMult: 3}
+	at, bt := timers, timers
+	at.Peer, at.Local, at.Port = b, a, uint16(pb)
+	bt.Peer, bt.Local, bt.Port = a, b, uint16(pa)
+	if key, err = c.AddPeer(at); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.AddPeer(bt); err != nil {
+		t.Fatal(err)
+	}
+	return c, srv, key, pb
 }

@@ -254,15 +254,7 @@ func TestGracefulRestartCapabilityModes(t *testing.T) {
 			if tc.mode != "" {
 				section = fmt.Sprintf("graceful-restart: {mode: '%s'}\n", tc.mode)
 			}
-			cfg := parse(t, "gr.yaml", fmt.Sprintf(`
-router-id: 10.0.0.1
-asn: 65001
-listen: {address: 127.0.0.1, port: %d}
-%sneighbors:
-  - address: 127.0.0.8
-    remote-as: 65008
-    port: %d
-`, freePort(t, "127.0.0.1"), section, peer.port()))
+			cfg := grConfig(t, section, grPeer{"127.0.0.8", peer.port()})
 			r := start(t, "gr", cfg, Options{ConnectRetry: time.Second})
 			defer r.stop(t)
 			got := "none"
@@ -298,15 +290,7 @@ func TestGracefulStopSendsNoNotification(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			peer := newRawPeer(t, "127.0.0.8")
-			cfg := parse(t, "gr.yaml", fmt.Sprintf(`
-router-id: 10.0.0.1
-asn: 65001
-listen: {address: 127.0.0.1, port: %d}
-%sneighbors:
-  - address: 127.0.0.8
-    remote-as: 65008
-    port: %d
-`, freePort(t, "127.0.0.1"), tc.section, peer.port()))
+			cfg := grConfig(t, tc.section, grPeer{"127.0.0.8", peer.port()})
 			r := start(t, "gr", cfg, Options{ConnectRetry: time.Second})
 			peer.accept()
 			peer.send(peer.open(true), &wire.Keepalive{})

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"fmt"
 	"net"
 	"net/netip"
 	"testing"
@@ -21,15 +20,7 @@ func TestGracefulRestartHelper(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	cfg := parse(t, "gr.yaml", fmt.Sprintf(`
-router-id: 10.0.0.1
-asn: 65001
-listen: {address: 127.0.0.1, port: %d}
-neighbors:
-  - address: 127.0.0.8
-    remote-as: 65008
-    port: %d
-`, freePort(t, "127.0.0.1"), ln.Addr().(*net.TCPAddr).Port))
+	cfg := grConfig(t, "", grPeer{"127.0.0.8", ln.Addr().(*net.TCPAddr).Port})
 	r := start(t, "gr", cfg, Options{ConnectRetry: time.Second, IdleHoldTime: 10 * time.Millisecond, MaxIdleHoldTime: 10 * time.Millisecond})
 	defer r.stop(t)
 	opts := wire.Options{AS4: true}
