@@ -15,8 +15,7 @@ func TestDispatch(t *testing.T) {
 		{nil, 2, "usage: clos"},
 		{[]string{"--help"}, 0, "commands:"},
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
-		// A verb this build does not carry must fail and say so.
-		{[]string{"sim"}, 1, "does not include"},
+		{[]string{"sim", "--preset", "nope"}, 2, "--preset \"nope\": unknown; valid: seed-003"},
 	} {
 		var out, errb bytes.Buffer
 		got := run(tc.args, &out, &errb)

@@ -10,7 +10,6 @@ import (
 // they never pretend to have done anything.
 func init() {
 	for name, issue := range map[string]string{
-		"sim":   "simulate a fabric at hyperscale",
 		"bench": "benchmark closd against FRR, BIRD and GoBGP",
 	} {
 		register(name, command{

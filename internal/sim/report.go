@@ -1,0 +1,156 @@
+package sim
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+)
+
+// Report is the outcome of a run. Everything but Runtime is a function of
+// the topology, the options and the seed.
+type Report struct {
+	Fabric  FabricInfo `json:"fabric"`
+	Model   ModelInfo  `json:"model"`
+	Events  []Event    `json:"events"`
+	Runtime Runtime    `json:"runtime"`
+}
+
+// FabricInfo sizes what was simulated.
+type FabricInfo struct {
+	Name     string `json:"name"`
+	Stages   int    `json:"stages"`
+	Speakers int    `json:"speakers"`
+	Links    int    `json:"links"`
+	Sessions int    `json:"sessions"`
+	Prefixes int    `json:"prefixes"`
+	// Routes is speakers x prefixes that should be reachable at the start.
+	Routes int `json:"routes"`
+	// EventsSimulated counts the scheduler's events (messages, timers...).
+	EventsSimulated uint64 `json:"events_simulated"`
+}
+
+// ModelInfo is the cost model the run used.
+type ModelInfo struct {
+	Seed         uint64  `json:"seed"`
+	LinkDelayUS  float64 `json:"link_delay_us"`
+	MsgCostUS    float64 `json:"msg_cost_us"`
+	PrefixCostUS float64 `json:"prefix_cost_us"`
+	// Detection of a silent failure: "bfd 300ms" or "hold timer 9s".
+	SilentDetection string `json:"silent_detection"`
+}
+
+// Event is one step's measurements, RFC 7938 section 7's numbers.
+type Event struct {
+	Name string  `json:"event"`
+	AtMS float64 `json:"at_ms"`
+	// ConvergenceMS is the virtual time from the event to the last RIB or
+	// FIB change anywhere.
+	ConvergenceMS float64 `json:"convergence_ms"`
+	// Settled is false when MaxStep passed with sessions still not in the
+	// state the topology implies or messages still flowing.
+	Settled bool `json:"settled"`
+	// Updates and Prefixes count UPDATE messages sent and the prefixes
+	// (announced or withdrawn) in them.
+	Updates  uint64 `json:"updates"`
+	Prefixes uint64 `json:"prefixes"`
+	// NodesChanged counts speakers whose routing changed.
+	NodesChanged int `json:"nodes_changed"`
+	// BestChanges counts best-path changes; PathHuntingMax is the most one
+	// prefix's best path changed on one speaker, PathHuntingMean the mean
+	// over the (speaker, prefix) pairs that changed.
+	BestChanges     uint64  `json:"best_changes"`
+	PathHuntingMax  int     `json:"path_hunting_max"`
+	PathHuntingMean float64 `json:"path_hunting_mean"`
+	// BlackholesPeak is the most (speaker, prefix) pairs without a route
+	// at once, among those the topology after the event can reach;
+	// NarrowPeak the most with fewer ECMP next hops than it allows.
+	BlackholesPeak int `json:"blackholes_peak"`
+	NarrowPeak     int `json:"ecmp_narrow_peak"`
+	// After the step: pairs still without a route, and pairs whose route
+	// differs from the expected one otherwise (wrong ECMP width, or a
+	// route where the topology allows none).
+	BlackholesAfter     int `json:"blackholes_after"`
+	ECMPViolationsAfter int `json:"ecmp_violations_after"`
+	// Sessions the topology after the step can carry (both speakers
+	// running, link usable), and sessions Established at both ends.
+	Sessions   int `json:"sessions"`
+	SessionsUp int `json:"sessions_up"`
+}
+
+// Runtime is what the simulation itself cost on this machine.
+type Runtime struct {
+	WallMS    float64 `json:"wall_ms"`
+	HeapBytes uint64  `json:"heap_bytes"`
+}
+
+func (s *Sim) fabricInfo() FabricInfo {
+	f := FabricInfo{Name: s.topo.Name, Stages: s.topo.Stages, Speakers: len(s.nodes), Links: len(s.links), Prefixes: len(s.prefixes)}
+	for _, ss := range s.sessions {
+		if ss.peer > ss.idx {
+			f.Sessions++
+		}
+	}
+	for _, e := range s.expect {
+		for _, w := range e {
+			if w != routeNone {
+				f.Routes++
+			}
+		}
+	}
+	return f
+}
+
+func (s *Sim) modelInfo() ModelInfo {
+	m := ModelInfo{Seed: s.opt.Seed, LinkDelayUS: us(s.opt.LinkDelay.Microseconds()), MsgCostUS: us(s.opt.MsgCost.Microseconds()),
+		PrefixCostUS: us(s.opt.PrefixCost.Microseconds()), SilentDetection: "hold timer"}
+	for _, ss := range s.sessions {
+		if ss.bfd {
+			m.SilentDetection = fmt.Sprintf("bfd %v", s.nodes[ss.node].bfdDetect)
+			return m
+		}
+	}
+	if len(s.sessions) > 0 {
+		m.SilentDetection = fmt.Sprintf("hold timer %v", s.sessions[0].fcfg.HoldTime)
+	}
+	return m
+}
+
+func us(v int64) float64 { return float64(v) }
+
+// WriteText writes the report as people read it: the fabric, the model,
+// then one row per event.
+func (r *Report) WriteText(w io.Writer) error {
+	f := r.Fabric
+	fmt.Fprintf(w, "fabric %s: %d-stage, %d speakers, %d links, %d sessions, %d prefixes (%d routes)\n",
+		f.Name, f.Stages, f.Speakers, f.Links, f.Sessions, f.Prefixes, f.Routes)
+	m := r.Model
+	fmt.Fprintf(w, "model: seed %d, link delay %gus, %gus per message + %gus per prefix, silent failures seen by %s\n\n",
+		m.Seed, m.LinkDelayUS, m.MsgCostUS, m.PrefixCostUS, m.SilentDetection)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "event\tconverged ms\tupdates\tprefixes\tnodes changed\tbest changes\thunt max\tblackholes peak\tnarrow peak\tblackholes after\tecmp wrong after\tsessions up\t")
+	for _, e := range r.Events {
+		conv := fmt.Sprintf("%.3f", e.ConvergenceMS)
+		if !e.Settled {
+			conv += " (not settled)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d/%d\t\n", e.Name, conv, e.Updates, e.Prefixes, e.NodesChanged,
+			e.BestChanges, e.PathHuntingMax, e.BlackholesPeak, e.NarrowPeak, e.BlackholesAfter, e.ECMPViolationsAfter, e.SessionsUp, e.Sessions)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	rt := r.Runtime
+	_, err := fmt.Fprintf(w, "\nsimulated %d events in %.0f ms wall clock, Go heap %s\n", f.EventsSimulated, rt.WallMS, bytesString(rt.HeapBytes))
+	return err
+}
+
+func bytesString(b uint64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+	}
+	return fmt.Sprintf("%d KiB", b>>10)
+}
+

@@ -1,0 +1,145 @@
+package sim
+
+import (
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strings"
+
+	"github.com/closnet/clos/internal/config"
+	"github.com/closnet/clos/internal/plan"
+)
+
+// Topology is what a simulation runs: the switches with the closd config
+// the plan gives each, and the cables between them.
+type Topology struct {
+	Name   string
+	Stages int
+	Nodes  []NodeSpec
+	Links  []LinkSpec
+}
+
+// NodeSpec is one BGP speaker.
+type NodeSpec struct {
+	Name, Role string
+	// Tier is RFC 7938's: 1 is the middle stage, leaves have the highest.
+	Tier       int
+	Config     *config.Config
+	Interfaces []IfaceSpec
+}
+
+// IfaceSpec is a fabric port: its addresses and the NODE:IFACE across the
+// cable.
+type IfaceSpec struct {
+	Name      string
+	Addresses []netip.Prefix
+	Peer      string
+}
+
+// LinkSpec is a cable between two speakers, named as the plan names it
+// ("leaf1:swp1--spine3:swp1").
+type LinkSpec struct {
+	Name string
+	A, B plan.End
+}
+
+// checkHosts refuses host modes whose routes come from what the simulator
+// does not model.
+func checkHosts(mode, linkAddressing string) error {
+	switch mode {
+	case "", plan.HostsSubnet:
+	case plan.HostsNeighbor:
+		return fmt.Errorf("hosts: %q: servers' host routes are learned from ARP/ND, which clos sim does not model; simulate the fabric with hosts: subnet (the default)", mode)
+	default:
+		return fmt.Errorf("hosts: %q: servers' sessions to their leaf's bridge (dynamic neighbors) are not simulated yet; clos sim runs the switches of a hosts: subnet plan (the default)", mode)
+	}
+	if linkAddressing == plan.LinksUnnumbered {
+		return fmt.Errorf("link-addressing: %q: clos sim models numbered sessions (ipv4, ipv6, dual); router discovery of unnumbered peers is not simulated", linkAddressing)
+	}
+	return nil
+}
+
+// FromPlan takes the switches of p with the closd configs clos plan
+// writes for them.
+func FromPlan(p *plan.Plan) (*Topology, error) {
+	in := p.Intent
+	if err := checkHosts(in.Hosts, in.LinkAddressing); err != nil {
+		return nil, err
+	}
+	t := &Topology{Name: in.Name, Stages: in.Stages}
+	speakers := map[string]bool{}
+	add := func(n *plan.Node, c *config.Config) {
+		ns := NodeSpec{Name: n.Name, Role: n.Role, Tier: n.Tier, Config: c}
+		for _, ifc := range n.Interfaces {
+			if ifc.Kind == plan.KindBridge {
+				continue
+			}
+			ns.Interfaces = append(ns.Interfaces, IfaceSpec{Name: ifc.Name, Addresses: ifc.Addresses, Peer: ifc.Peer})
+		}
+		t.Nodes = append(t.Nodes, ns)
+		speakers[n.Name] = true
+	}
+	for _, n := range p.Switches {
+		add(n, p.Closd(n))
+	}
+	for _, l := range p.Links {
+		if speakers[l.A.Node] && speakers[l.B.Node] {
+			t.Links = append(t.Links, LinkSpec{Name: l.Name(), A: l.A, B: l.B})
+		}
+	}
+	return t, nil
+}
+
+// FromFabric reads a fabric.yaml written by clos plan and the closd
+// configs it names (paths relative to the file).
+func FromFabric(path string) (*Topology, error) {
+	f, err := plan.ReadFabric(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkHosts(f.Hosts, f.LinkAddressing); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	t := &Topology{Name: f.Name, Stages: f.Stages}
+	speakers := map[string]bool{}
+	load := func(name, rel string) (*config.Config, error) {
+		if rel == "" {
+			return nil, fmt.Errorf("%s: node %s: no closd config in the plan", path, name)
+		}
+		return config.Load(filepath.Join(dir, filepath.FromSlash(rel)))
+	}
+	ifaces := func(in []plan.FabricInterface) []IfaceSpec {
+		var out []IfaceSpec
+		for _, i := range in {
+			if i.Kind != plan.KindBridge {
+				out = append(out, IfaceSpec{Name: i.Name, Addresses: i.Addresses, Peer: i.Peer})
+			}
+		}
+		return out
+	}
+	for _, n := range f.Nodes {
+		c, err := load(n.Name, n.Closd)
+		if err != nil {
+			return nil, err
+		}
+		t.Nodes = append(t.Nodes, NodeSpec{Name: n.Name, Role: n.Role, Tier: n.Tier, Config: c, Interfaces: ifaces(n.Interfaces)})
+		speakers[n.Name] = true
+	}
+	for _, l := range f.Links {
+		if speakers[l.A.Node] && speakers[l.B.Node] {
+			t.Links = append(t.Links, LinkSpec{Name: l.Name,
+				A: plan.End{Node: l.A.Node, Interface: l.A.Interface, Addresses: l.A.Addresses},
+				B: plan.End{Node: l.B.Node, Interface: l.B.Interface, Addresses: l.B.Addresses}})
+		}
+	}
+	return t, nil
+}
+
+// names lists up to max names from the list, for error messages.
+func someNames(all []string, max int) string {
+	if len(all) <= max {
+		return strings.Join(all, ", ")
+	}
+	return fmt.Sprintf("%s, ... (%d in all)", strings.Join(all[:max], ", "), len(all))
+}
