@@ -153,4 +153,3 @@ func bytesString(b uint64) string {
 	}
 	return fmt.Sprintf("%d KiB", b>>10)
 }
-

@@ -93,8 +93,8 @@ type Sim struct {
 
 	st      stepStats
 	expect  [][]uint16 // node -> prefix id -> expected route (see expect.go)
-	missing int       // (node, prefix) pairs expected but without a route
-	narrow  int       // pairs with a route narrower than expected
+	missing int        // (node, prefix) pairs expected but without a route
+	narrow  int        // pairs with a route narrower than expected
 }
 
 type node struct {
