@@ -52,5 +52,11 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# closd against FRR, BIRD and GoBGP on this machine, with clos bench's
+# defaults (100,000 prefixes; needs root; see docs/bench.md).
+.PHONY: bench-daemons
+bench-daemons: build
+	bin/clos bench
+
 clean:
 	rm -rf bin
