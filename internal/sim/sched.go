@@ -26,7 +26,8 @@ const (
 	evRefused                        // a dial got a reset
 	evDeliver                        // a message reaches a session's node
 	evClosed                         // the peer closed the connection (FIN/RST)
-	evFlush                          // a node's RIB batch is due (Ready)
+	evFlush                          // the RIB's MRAI timer
+	evWake                           // a node's CPU is free for its next item
 	evDetect                         // BFD declares a silent link down
 	evKick                           // a node starts its sessions (boot, link back)
 )

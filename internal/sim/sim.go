@@ -107,8 +107,13 @@ type node struct {
 	byRIB map[rib.PeerID]int32
 	// up is false while the node is powered off or hung.
 	up, hung bool
-	busy     time.Duration
-	flushing bool
+	// busy is when the node's CPU is free again; inbox holds what
+	// arrived meanwhile, handled in arrival order. dirty says the RIB has
+	// input its Ready has not seen; waking that an evWake is queued.
+	busy          time.Duration
+	inbox         []event
+	head          int
+	dirty, waking bool
 	// route is the node's forwarding state per prefix id: 0 no route,
 	// 1 local, 2+w a BGP route over w next hops.
 	route []uint16
@@ -339,6 +344,8 @@ func (s *Sim) boot(n *node, spread time.Duration) error {
 	n.byRIB = map[rib.PeerID]int32{}
 	n.up, n.hung = true, false
 	n.busy = s.sched.Now()
+	s.dropInbox(n)
+	n.waking = false
 	for _, si := range n.sess {
 		ss := s.sessions[si]
 		fc := ss.fcfg
@@ -581,12 +588,95 @@ func (s *Sim) closeConn(ss *session) {
 	}
 }
 
+// markDirty notes RIB input: Ready runs once the node's queue is empty
+// and its CPU free, so a burst of UPDATEs is decided as one batch.
 func (s *Sim) markDirty(n *node) {
-	if n.flushing || !n.up || n.hung {
+	n.dirty = true
+	s.wake(n)
+}
+
+func (s *Sim) wake(n *node) {
+	if n.waking || !n.up || n.hung {
 		return
 	}
-	n.flushing = true
-	s.schedule(max(s.sched.Now(), n.busy), event{kind: evFlush, node: int32(n.idx)})
+	n.waking = true
+	s.schedule(max(s.sched.Now(), n.busy), event{kind: evWake, node: int32(n.idx)})
+}
+
+// arrive queues a message or a close for the node, which handles one at
+// a time.
+func (s *Sim) arrive(n *node, ev event) {
+	if important(&ev) {
+		s.important++
+	}
+	n.inbox = append(n.inbox, ev)
+	s.wake(n)
+}
+
+// run is the node's CPU: the next queued item, or, with the queue empty,
+// the RIB's batch.
+func (s *Sim) run(n *node) {
+	n.waking = false
+	if !n.up || n.hung {
+		s.dropInbox(n)
+		return
+	}
+	now := s.sched.Now()
+	if n.busy > now {
+		s.wake(n)
+		return
+	}
+	if n.head < len(n.inbox) {
+		ev := n.inbox[n.head]
+		n.inbox[n.head] = event{}
+		n.head++
+		if n.head == len(n.inbox) {
+			n.inbox, n.head = n.inbox[:0], 0
+		}
+		if important(&ev) {
+			s.important--
+		}
+		s.receive(n, ev)
+		if n.head < len(n.inbox) || n.dirty {
+			s.wake(n)
+		}
+		return
+	}
+	if n.dirty {
+		n.dirty = false
+		s.flush(n)
+	}
+}
+
+func (s *Sim) dropInbox(n *node) {
+	for _, ev := range n.inbox[n.head:] {
+		if important(&ev) {
+			s.important--
+		}
+	}
+	clear(n.inbox)
+	n.inbox, n.head, n.dirty = n.inbox[:0], 0, false
+}
+
+func (s *Sim) receive(n *node, ev event) {
+	ss := s.sessions[ev.sess]
+	if ss.fsm == nil || ss.conn != ev.gen {
+		return
+	}
+	now := s.sched.Now()
+	if ev.kind == evClosed {
+		ss.conn = 0
+		n.busy = now + s.opt.MsgCost
+		s.step(ss, fsm.TcpConnectionFails{Reason: "the peer closed the connection"})
+		return
+	}
+	m, err := wire.Parse(ev.msg, ss.fsm.Options())
+	cost := s.opt.MsgCost
+	if u, ok := m.(*wire.Update); ok {
+		cost += time.Duration(countPrefixes(u)) * s.opt.PrefixCost
+	}
+	n.busy = now + cost
+	s.step(ss, fsm.RecvMessage{Msg: m, Err: err})
 }
 
 // handle runs one event.
@@ -594,7 +684,6 @@ func (s *Sim) handle(ev event) {
 	if important(&ev) {
 		s.important--
 	}
-	now := s.sched.Now()
 	switch ev.kind {
 	case evTick:
 		ss := s.sessions[ev.sess]
@@ -638,34 +727,12 @@ func (s *Sim) handle(ev event) {
 		if !s.live(ss) || ss.conn != ev.gen {
 			return
 		}
-		if n.busy > now {
-			s.schedule(n.busy, ev)
-			return
-		}
-		if ev.kind == evClosed {
-			ss.conn = 0
-			s.step(ss, fsm.TcpConnectionFails{Reason: "the peer closed the connection"})
-			return
-		}
-		m, err := wire.Parse(ev.msg, ss.fsm.Options())
-		cost := s.opt.MsgCost
-		if u, ok := m.(*wire.Update); ok {
-			cost += time.Duration(countPrefixes(u)) * s.opt.PrefixCost
-		}
-		n.busy = now + cost
-		s.step(ss, fsm.RecvMessage{Msg: m, Err: err})
+		s.arrive(n, ev)
+	case evWake:
+		s.run(s.nodes[ev.node])
 	case evFlush:
-		n := s.nodes[ev.node]
-		n.flushing = false
-		if !n.up || n.hung {
-			return
-		}
-		if n.busy > now {
-			n.flushing = true
-			s.schedule(n.busy, ev)
-			return
-		}
-		s.flush(n)
+		// The RIB's MRAI timer.
+		s.markDirty(s.nodes[ev.node])
 	case evDetect:
 		l := s.links[ev.sess]
 		if !l.silent && !s.nodes[l.a].hung && !s.nodes[l.b].hung {
@@ -704,7 +771,6 @@ func (s *Sim) flush(n *node) {
 		s.apply(n, out)
 	}
 	if t, ok := n.rib.NextDeadline(); ok {
-		n.flushing = true
 		s.schedule(t.Sub(Epoch), event{kind: evFlush, node: int32(n.idx)})
 	}
 }
