@@ -66,6 +66,12 @@ type Event struct {
 	// NarrowPeak the most with fewer ECMP next hops than it allows.
 	BlackholesPeak int `json:"blackholes_peak"`
 	NarrowPeak     int `json:"ecmp_narrow_peak"`
+	// DeadNextHopPeak is the most routes at once with an ECMP member over
+	// a link that carries nothing any more (cut, silent, or its far end
+	// down): the flows hashed to it are lost until the RIB drops it.
+	// DeadNextHopRouteMS sums their time: routes x milliseconds.
+	DeadNextHopPeak    int     `json:"dead_nexthop_peak"`
+	DeadNextHopRouteMS float64 `json:"dead_nexthop_route_ms"`
 	// After the step: pairs still without a route, and pairs whose route
 	// differs from the expected one otherwise (wrong ECMP width, or a
 	// route where the topology allows none).
@@ -78,9 +84,13 @@ type Event struct {
 }
 
 // Runtime is what the simulation itself cost on this machine.
+// HeapBytes is the largest Go heap seen at the end of an event, garbage
+// included; LiveHeapBytes the largest after a collection: what the
+// simulated fabric itself holds.
 type Runtime struct {
-	WallMS    float64 `json:"wall_ms"`
-	HeapBytes uint64  `json:"heap_bytes"`
+	WallMS        float64 `json:"wall_ms"`
+	HeapBytes     uint64  `json:"heap_bytes"`
+	LiveHeapBytes uint64  `json:"live_heap_bytes"`
 }
 
 func (s *Sim) fabricInfo() FabricInfo {
@@ -127,20 +137,20 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "model: seed %d, link delay %gus, %gus per message + %gus per prefix, silent failures seen by %s\n\n",
 		m.Seed, m.LinkDelayUS, m.MsgCostUS, m.PrefixCostUS, m.SilentDetection)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "event\tconverged ms\tupdates\tprefixes\tnodes changed\tbest changes\thunt max\tblackholes peak\tnarrow peak\tblackholes after\tecmp wrong after\tsessions up\t")
+	fmt.Fprintln(tw, "event\tconverged ms\tupdates\tprefixes\tnodes changed\tbest changes\thunt max\tdead-hop peak\tdead-hop route-ms\tblackholes peak\tnarrow peak\tblackholes after\tecmp wrong after\tsessions up\t")
 	for _, e := range r.Events {
 		conv := fmt.Sprintf("%.3f", e.ConvergenceMS)
 		if !e.Settled {
 			conv += " (not settled)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d/%d\t\n", e.Name, conv, e.Updates, e.Prefixes, e.NodesChanged,
-			e.BestChanges, e.PathHuntingMax, e.BlackholesPeak, e.NarrowPeak, e.BlackholesAfter, e.ECMPViolationsAfter, e.SessionsUp, e.Sessions)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%.2f\t%d\t%d\t%d\t%d\t%d/%d\t\n", e.Name, conv, e.Updates, e.Prefixes, e.NodesChanged,
+			e.BestChanges, e.PathHuntingMax, e.DeadNextHopPeak, e.DeadNextHopRouteMS, e.BlackholesPeak, e.NarrowPeak, e.BlackholesAfter, e.ECMPViolationsAfter, e.SessionsUp, e.Sessions)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	rt := r.Runtime
-	_, err := fmt.Fprintf(w, "\nsimulated %d events in %.0f ms wall clock, Go heap %s\n", f.EventsSimulated, rt.WallMS, bytesString(rt.HeapBytes))
+	_, err := fmt.Fprintf(w, "\nsimulated %d events in %.0f ms wall clock, Go heap %s (%s live)\n", f.EventsSimulated, rt.WallMS, bytesString(rt.HeapBytes), bytesString(rt.LiveHeapBytes))
 	return err
 }
 

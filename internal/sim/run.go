@@ -132,6 +132,8 @@ type stepStats struct {
 	anyChange                      bool
 	nodesChanged                   int
 	missingPeak, narrowPeak        int
+	deadHopPeak                    int
+	deadHopTime                    time.Duration
 }
 
 func (st *stepStats) peaks(missing, narrow int) {
@@ -148,11 +150,16 @@ func (s *Sim) Run(steps []Step) (*Report, error) {
 	}
 	wall := time.Now()
 	rep := &Report{Model: s.modelInfo()}
-	var heap uint64
+	var heap, live uint64
 	sample := func() {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		heap = max(heap, ms.HeapAlloc)
+		// What the simulation holds, without the garbage not yet
+		// collected.
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		live = max(live, ms.HeapAlloc)
 	}
 	s.computeExpect()
 	s.recount()
@@ -197,12 +204,13 @@ func (s *Sim) Run(steps []Step) (*Report, error) {
 		rep.Events = append(rep.Events, s.settle(name, at))
 		sample()
 	}
-	rep.Runtime = Runtime{WallMS: float64(time.Since(wall).Microseconds()) / 1000, HeapBytes: heap}
+	rep.Runtime = Runtime{WallMS: float64(time.Since(wall).Microseconds()) / 1000, HeapBytes: heap, LiveHeapBytes: live}
 	rep.Fabric.EventsSimulated = s.sched.Popped
 	return rep, nil
 }
 
 func (s *Sim) beginStep() {
+	s.accrue()
 	s.st = stepStats{}
 	for _, n := range s.nodes {
 		n.changed = false
@@ -230,11 +238,13 @@ func (s *Sim) settle(name string, at time.Duration) Event {
 	if !settled {
 		s.sched.Advance(deadline)
 	}
+	s.accrue()
 	wrong, missing := s.violations()
 	e := Event{Name: name, AtMS: ms(at), Settled: settled,
 		Updates: s.st.updates, Prefixes: s.st.prefixes, BestChanges: s.st.bestChanges,
 		NodesChanged: s.st.nodesChanged, BlackholesPeak: s.st.missingPeak, NarrowPeak: s.st.narrowPeak,
-		BlackholesAfter: missing, ECMPViolationsAfter: wrong}
+		BlackholesAfter: missing, ECMPViolationsAfter: wrong,
+		DeadNextHopPeak: s.st.deadHopPeak, DeadNextHopRouteMS: ms(s.st.deadHopTime)}
 	if s.st.anyChange {
 		e.ConvergenceMS = ms(s.st.lastChange - at)
 	}
@@ -339,14 +349,17 @@ func (s *Sim) detectLater(li int, now time.Duration) {
 }
 
 func (s *Sim) clearRoutes(n *node) {
+	// The node is out of the counts already (afterTopologyChange ran).
 	for id := range n.route {
 		s.setRoute(n, int32(id), routeNone)
 	}
+	n.ecmp.init(len(s.prefixes))
 }
 
 func (s *Sim) afterTopologyChange() {
 	s.computeExpect()
 	s.recount()
+	s.recountDead()
 }
 
 func (s *Sim) restore(t target) {

@@ -95,6 +95,10 @@ type Sim struct {
 	expect  [][]uint16 // node -> prefix id -> expected route (see expect.go)
 	missing int        // (node, prefix) pairs expected but without a route
 	narrow  int        // pairs with a route narrower than expected
+	// deadHop counts routes with an ECMP member over an unusable link,
+	// deadSince when it last changed (deadhop.go).
+	deadHop   int
+	deadSince time.Duration
 }
 
 type node struct {
@@ -119,6 +123,7 @@ type node struct {
 	route []uint16
 	// hunt counts best-path changes per prefix in the current step.
 	hunt []uint16
+	ecmp ecmpState
 	// bfd: detection time, 0 when the node runs no BFD.
 	bfdDetect time.Duration
 	changed   bool
@@ -203,6 +208,7 @@ func New(t *Topology, opt Options) (*Sim, error) {
 	for _, n := range s.nodes {
 		n.route = make([]uint16, len(s.prefixes))
 		n.hunt = make([]uint16, len(s.prefixes))
+		n.ecmp.init(len(s.prefixes))
 	}
 	return s, nil
 }
@@ -801,6 +807,8 @@ func (s *Sim) apply(n *node, out *rib.Output) {
 			continue
 		}
 		s.noteChange(n, id)
+		s.noteGroup(n, c.Group, c.NextHops)
+		s.setGroup(n, id, c.Group)
 		r := n.route[id]
 		if len(c.NextHops) > 0 {
 			r = 2 + uint16(min(len(c.NextHops), 0xfff0))

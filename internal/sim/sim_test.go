@@ -213,3 +213,26 @@ func TestReportText(t *testing.T) {
 		}
 	}
 }
+
+// A few hundred speakers, failures included, in seconds even with -race.
+func TestFiveStageHundredsOfSpeakers(t *testing.T) {
+	topo := presetTopo(t, "rfc7938-5stage", func(in *plan.Intent) {
+		in.Pods, in.LeavesPerPod, in.Planes, in.SuperSpinesPerPlane, in.ServersPerLeaf = 6, 28, 4, 4, 0
+	})
+	_, rep := runSim(t, topo, Options{},
+		Step{Kind: Fail, Target: "superspine1"}, Step{Kind: FailSilent, Target: "spine2"}, Step{Kind: Restore})
+	clean(t, rep)
+	if rep.Fabric.Speakers < 200 {
+		t.Errorf("only %d speakers", rep.Fabric.Speakers)
+	}
+	// The superspine's sessions drop with carrier: its plane's spines lose
+	// one path each, nothing goes missing.
+	if e := rep.Events[1]; e.BlackholesPeak != 0 || e.DeadNextHopPeak == 0 || e.PathHuntingMax != 1 {
+		t.Errorf("fail superspine1: %+v", e)
+	}
+	// A hung spine is seen after BFD's 300 ms, with routes pointing at it
+	// meanwhile.
+	if e := rep.Events[2]; e.ConvergenceMS < 300 || e.DeadNextHopRouteMS < 300 {
+		t.Errorf("fail-silent spine2: %+v", e)
+	}
+}
