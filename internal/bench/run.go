@@ -54,13 +54,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				continue
 			}
 			if err := ctx.Err(); err != nil {
-				return r, err
+				return r, interrupted(err)
 			}
 			fmt.Fprintf(o.Out, "bench: %s run %d/%d: %d prefixes\n", d.Daemon, run, o.Runs, o.Prefixes)
 			m, fib, err := runOne(ctx, d.Daemon, &o)
 			if err != nil {
 				if ctx.Err() != nil {
-					return r, ctx.Err()
+					return r, interrupted(ctx.Err())
 				}
 				d.Status, d.Reason = StatusFailed, fmt.Sprintf("run %d: %v", run, err)
 				fmt.Fprintf(o.Out, "bench: %s failed: %v\n", d.Daemon, err)
@@ -74,6 +74,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	r.Finish()
 	return r, nil
+}
+
+func interrupted(err error) error {
+	return fmt.Errorf("interrupted (%w); the run's daemons, namespaces and files are removed", err)
 }
 
 // InputError is a bad option: the CLI exits 2 for it.

@@ -283,11 +283,13 @@ func inNetns(ns string, fn func() error) error {
 		defer orig.Close()
 		target, err := os.Open(filepath.Join("/run/netns", ns))
 		if err != nil {
+			runtime.UnlockOSThread()
 			errc <- err
 			return
 		}
 		defer target.Close()
 		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("entering namespace %s: %v", ns, err)
 			return
 		}
@@ -301,36 +303,41 @@ func inNetns(ns string, fn func() error) error {
 }
 
 // fibRoutes counts the announced prefixes in the main routing table of
-// the DUT's namespace.
-func (tb *testbed) fibRoutes(set Prefixes) (int, error) {
+// the DUT's namespace, and those among them with two or more next hops.
+// Routes through a nexthop group are dumped with their next hops too (the
+// kernel's nexthop_compat_mode, on by default).
+func (tb *testbed) fibRoutes(set Prefixes) (n, multi int, err error) {
 	ns, err := netns.GetFromName(tb.dutNS)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer ns.Close()
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer h.Close()
 	routes, err := h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	n := 0
 	for _, r := range routes {
 		if r.Dst == nil {
 			continue
 		}
 		p, ok := netip.AddrFromSlice(r.Dst.IP.To4())
 		ones, _ := r.Dst.Mask.Size()
-		if ok {
-			if _, in := set.Index(netip.PrefixFrom(p, ones)); in {
-				n++
+		if !ok {
+			continue
+		}
+		if _, in := set.Index(netip.PrefixFrom(p, ones)); in {
+			n++
+			if len(r.MultiPath) >= 2 {
+				multi++
 			}
 		}
 	}
-	return n, nil
+	return n, multi, nil
 }
 
 // runOne is one run of daemon d: a fresh testbed, sessions up, load,
@@ -440,7 +447,7 @@ func runOne(ctx context.Context, d string, o *Options) (m Metrics, fib bool, err
 		return m, false, fmt.Errorf("load: %v", err)
 	}
 	if tb.l.fib && spec.fib {
-		if err := tb.waitFIB(ctx, set, o.Timeout); err != nil {
+		if err := tb.waitFIB(ctx, set, o.ECMP, o.Timeout); err != nil {
 			return m, false, err
 		}
 	}
@@ -539,18 +546,22 @@ func (tb *testbed) waitTable(ctx context.Context, bound time.Duration, tab *tabl
 }
 
 // waitFIB waits, at most bound, until the kernel of the DUT's namespace
-// holds a route for every announced prefix.
-func (tb *testbed) waitFIB(ctx context.Context, set Prefixes, bound time.Duration) error {
+// holds a route for every announced prefix, through both feeders when
+// ecmp.
+func (tb *testbed) waitFIB(ctx context.Context, set Prefixes, ecmp bool, bound time.Duration) error {
 	deadline := time.Now().Add(bound)
 	for {
-		n, err := tb.fibRoutes(set)
+		n, multi, err := tb.fibRoutes(set)
 		if err != nil {
 			return fmt.Errorf("reading the DUT's routing table: %v", err)
 		}
-		if n == set.N {
+		if n == set.N && (!ecmp || multi == set.N) {
 			return nil
 		}
 		if time.Now().After(deadline) {
+			if ecmp {
+				return fmt.Errorf("timed out after %v waiting for the DUT to install the routes: the kernel has %d of %d, %d with two next hops", bound, n, set.N, multi)
+			}
 			return fmt.Errorf("timed out after %v waiting for the DUT to install the routes: the kernel has %d of %d", bound, n, set.N)
 		}
 		select {
