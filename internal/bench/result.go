@@ -22,6 +22,9 @@ type Metrics struct {
 	// PssMiB is the DUT's proportional set size with the table loaded,
 	// summed over its processes.
 	PssMiB float64 `json:"pss_mib"`
+	// IdlePssMiB is the same before the load, sessions up: PssMiB minus
+	// IdlePssMiB is what the table costs.
+	IdlePssMiB float64 `json:"idle_pss_mib"`
 	// CPUS is CPULoadS + CPUWithdrawS: user and system time of the DUT's
 	// processes in both phases, each phase running until the DUT is idle.
 	CPUS         float64 `json:"cpu_s"`
@@ -44,6 +47,7 @@ var metrics = []metric{
 	{"withdraw s", func(m *Metrics) *float64 { return &m.WithdrawS }, 2, false},
 	{"PSS MiB", func(m *Metrics) *float64 { return &m.PssMiB }, 1, false},
 	{"CPU s", func(m *Metrics) *float64 { return &m.CPUS }, 2, false},
+	{"", func(m *Metrics) *float64 { return &m.IdlePssMiB }, 1, false},
 	{"", func(m *Metrics) *float64 { return &m.CPULoadS }, 2, false},
 	{"", func(m *Metrics) *float64 { return &m.CPUWithdrawS }, 2, false},
 }

@@ -406,6 +406,11 @@ func runOne(ctx context.Context, d string, o *Options) (m Metrics, fib bool, err
 	if _, err := tb.waitIdle(ctx, 10*time.Second); err != nil {
 		return m, false, err
 	}
+	idle, err := tb.usage(true)
+	if err != nil {
+		return m, false, err
+	}
+	m.IdlePssMiB = float64(idle.pss) / (1 << 20)
 	if st := tab.state(); st.announced > 0 {
 		return m, false, fmt.Errorf("the DUT sent the sink %d prefixes before the feeder announced any", st.announced)
 	}

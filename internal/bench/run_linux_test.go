@@ -70,7 +70,7 @@ func TestRunClosdAndBIRD(t *testing.T) {
 			continue
 		}
 		m := d.Runs[0]
-		if m.LoadS <= 0 || m.WithdrawS <= 0 || m.PssMiB <= 0 || m.CPUS < 0 || m.CPUS != m.CPULoadS+m.CPUWithdrawS {
+		if m.LoadS <= 0 || m.WithdrawS <= 0 || m.PssMiB <= 0 || m.IdlePssMiB <= 0 || m.CPUS < 0 || m.CPUS != m.CPULoadS+m.CPUWithdrawS {
 			t.Errorf("%s: metrics %+v", d.Daemon, m)
 		}
 		if got := m.PrefixesPerS * m.LoadS; got < 1999 || got > 2001 {
