@@ -170,7 +170,12 @@ type Negotiated struct {
 	// PeerGracefulRestart is the peer's capability, nil if absent; ours is
 	// in Config.Capabilities.
 	PeerGracefulRestart *wire.GracefulRestart
-	PeerCaps            wire.Capabilities
+	// GracefulNotification is set when both sides' Graceful Restart
+	// capability has the N bit (RFC 8538): a NOTIFICATION other than
+	// Cease/Hard Reset then ends the session as a TCP close would, and
+	// the session's stops that mean it send a Hard Reset.
+	GracefulNotification bool
+	PeerCaps             wire.Capabilities
 }
 
 func (n Negotiated) String() string {
@@ -205,6 +210,9 @@ func (n Negotiated) String() string {
 	}
 	if n.PeerGracefulRestart != nil {
 		fmt.Fprintf(&b, " peer-graceful-restart=%ds", n.PeerGracefulRestart.Time)
+	}
+	if n.GracefulNotification {
+		b.WriteString(" graceful-notification")
 	}
 	return b.String()
 }

@@ -522,7 +522,7 @@ func (s *Session) manualStop(now time.Time, e ManualStop) {
 	if e.Reset {
 		sub = wire.SubAdminReset
 	}
-	n := wire.ShutdownNotification(sub, e.Message)
+	n := s.hardReset(wire.ShutdownNotification(sub, e.Message))
 	s.emit(Send{Msg: n})
 	s.emit(CloseConnection{})
 	s.connectRetryCounter = 0
@@ -541,14 +541,15 @@ func (s *Session) manualStop(now time.Time, e ManualStop) {
 
 func (s *Session) automaticStop(now time.Time, e AutomaticStop) {
 	sub := stopSubcode(e.Subcode)
-	n := wire.ShutdownNotification(sub, e.Message)
+	why := wire.ShutdownNotification(sub, e.Message)
+	n := s.hardReset(why)
 	s.emit(Send{Msg: n})
 	s.emit(CloseConnection{})
 	if sub == wire.SubPeerDeconfigured {
 		s.stopped = true
 	}
 	s.connectRetryCounter++
-	s.toIdle(now, downInfo{reason: "stopped: " + n.String(), sent: n}, true)
+	s.toIdle(now, downInfo{reason: "stopped: " + why.String(), sent: n}, true)
 }
 
 // stopSubcode is the Cease subcode of an AutomaticStop; 0 means Other
@@ -819,7 +820,9 @@ func (s *Session) acceptOpen(o *wire.Open) {
 		RouteRefresh:         local.RouteRefresh && o.Caps.RouteRefresh,
 		EnhancedRouteRefresh: local.EnhancedRouteRefresh && o.Caps.EnhancedRouteRefresh,
 		PeerGracefulRestart:  o.Caps.GracefulRestart,
-		PeerCaps:             o.Caps,
+		GracefulNotification: local.GracefulRestart != nil && local.GracefulRestart.Notification &&
+			o.Caps.GracefulRestart != nil && o.Caps.GracefulRestart.Notification,
+		PeerCaps: o.Caps,
 	}
 	s.st.PeerAS = o.AS
 	s.st.PeerID = o.RouterID.String()

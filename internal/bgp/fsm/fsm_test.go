@@ -221,7 +221,7 @@ func parseFamily(s string) (wire.Family, error) {
 }
 
 // parseCaps reads tokens: as4 rr err extmsg mp:FAMILY addpath:FAMILY:MODE
-// enh:FAMILY gr:SECONDS.
+// enh:FAMILY gr:SECONDS grn:SECONDS (with the N bit).
 func parseCaps(toks []string) (wire.Capabilities, error) {
 	var c wire.Capabilities
 	for _, tok := range toks {
@@ -255,7 +255,7 @@ func parseCaps(toks []string) (wire.Capabilities, error) {
 				}
 				c.AddPath = append(c.AddPath, wire.AddPathFamily{Family: f, Mode: mode})
 			}
-		case "gr":
+		case "gr", "grn":
 			t := uint64(120)
 			if len(parts) > 1 {
 				var err error
@@ -263,7 +263,7 @@ func parseCaps(toks []string) (wire.Capabilities, error) {
 					return c, err
 				}
 			}
-			c.GracefulRestart = &wire.GracefulRestart{Time: uint16(t)}
+			c.GracefulRestart = &wire.GracefulRestart{Time: uint16(t), Notification: parts[0] == "grn"}
 		case "":
 		default:
 			return c, fmt.Errorf("unknown capability %q", tok)
@@ -355,6 +355,11 @@ func makeEvent(d *datadriven.TestData, s *Session) (Event, error) {
 			return nil, err
 		}
 		n := &wire.Notification{Code: uint8(code), Subcode: uint8(sub)}
+		if v, ok := arg(d, "data"); ok {
+			if n.Data, err = hex.DecodeString(v); err != nil {
+				return nil, err
+			}
+		}
 		if msg != "" {
 			n = wire.ShutdownNotification(uint8(sub), msg)
 		}
@@ -458,7 +463,11 @@ func formatCaps(c *wire.Capabilities) string {
 		t = append(t, "enh:"+e.NLRI.String())
 	}
 	if c.GracefulRestart != nil {
-		t = append(t, fmt.Sprintf("gr:%d", c.GracefulRestart.Time))
+		n := ""
+		if c.GracefulRestart.Notification {
+			n = "n"
+		}
+		t = append(t, fmt.Sprintf("gr%s:%d", n, c.GracefulRestart.Time))
 	}
 	return strings.Join(t, ",")
 }

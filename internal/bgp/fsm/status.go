@@ -85,10 +85,21 @@ type NotificationInfo struct {
 	Message string    `json:"message,omitempty"`
 	Data    []byte    `json:"data,omitempty"`
 	At      time.Time `json:"at,omitzero"`
+	// HardReset is set when the NOTIFICATION came wrapped in a Cease/Hard
+	// Reset (RFC 8538); Code, Subcode and Data are then the wrapped one's,
+	// the reason the session ended.
+	HardReset bool `json:"hard_reset,omitempty"`
 }
 
 func notifInfo(n *wire.Notification, at time.Time) *NotificationInfo {
-	i := &NotificationInfo{Code: n.Code, Subcode: n.Subcode, Name: n.String(), At: at, Data: append([]byte(nil), n.Data...)}
+	hard := false
+	if inner, ok := n.HardResetCause(); ok {
+		n, hard = inner, true
+	}
+	i := &NotificationInfo{Code: n.Code, Subcode: n.Subcode, Name: n.String(), At: at, Data: append([]byte(nil), n.Data...), HardReset: hard}
+	if hard {
+		i.Name = "Cease/Hard Reset (" + i.Name + ")"
+	}
 	if msg, ok := n.ShutdownMessage(); ok {
 		i.Message = msg
 		i.Data = nil

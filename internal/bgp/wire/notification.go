@@ -86,25 +86,25 @@ func (n *Notification) HardReset() bool {
 	return n.Code == CodeCease && n.Subcode == SubHardReset
 }
 
-// HardResetNotification wraps a Cease NOTIFICATION in a Hard Reset (RFC
-// 8538 3): the data is the inner subcode followed by the inner data. It is
-// what a speaker that negotiated the N bit sends to end a session without
-// letting the peer keep stale routes.
+// HardResetNotification wraps a NOTIFICATION in a Hard Reset (RFC 8538
+// 3): the data is the inner error code, subcode and data. It is what a
+// speaker that negotiated the N bit sends to end a session without letting
+// the peer keep stale routes.
 func HardResetNotification(inner *Notification) *Notification {
-	d := make([]byte, 0, 1+len(inner.Data))
-	d = append(d, inner.Subcode)
+	d := make([]byte, 0, 2+len(inner.Data))
+	d = append(d, inner.Code, inner.Subcode)
 	return &Notification{Code: CodeCease, Subcode: SubHardReset, Data: append(d, inner.Data...)}
 }
 
-// HardResetCause returns the Cease NOTIFICATION a Hard Reset carries (RFC
-// 8538 3); ok is false when n is not a Hard Reset or has no data.
+// HardResetCause returns the NOTIFICATION a Hard Reset carries (RFC 8538
+// 3); ok is false when n is not a Hard Reset or its data is too short.
 func (n *Notification) HardResetCause() (inner *Notification, ok bool) {
-	if !n.HardReset() || len(n.Data) == 0 {
+	if !n.HardReset() || len(n.Data) < 2 {
 		return nil, false
 	}
-	inner = &Notification{Code: CodeCease, Subcode: n.Data[0]}
-	if len(n.Data) > 1 {
-		inner.Data = slices.Clone(n.Data[1:])
+	inner = &Notification{Code: n.Data[0], Subcode: n.Data[1]}
+	if len(n.Data) > 2 {
+		inner.Data = slices.Clone(n.Data[2:])
 	}
 	return inner, true
 }

@@ -141,14 +141,14 @@ func TestErrorNotificationRoundTrip(t *testing.T) {
 }
 
 func TestHardReset(t *testing.T) {
-	// RFC 8538 3: Cease/Hard Reset, data = inner Cease subcode + its data.
+	// RFC 8538 3: Cease/Hard Reset, data = inner code, subcode and data.
 	inner := ShutdownNotification(SubAdminShutdown, "bye")
 	hr := HardResetNotification(inner)
 	raw, err := Append(nil, hr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := hexA(marker + "001a 03 06 09 02 03 627965"); !bytes.Equal(raw, want) {
+	if want := hexA(marker + "001b 03 06 09 06 02 03 627965"); !bytes.Equal(raw, want) {
 		t.Fatalf("Append = %x, want %x", raw, want)
 	}
 	m, err := Parse(raw, nil)
@@ -171,6 +171,14 @@ func TestHardReset(t *testing.T) {
 	}
 	if _, ok := (&Notification{Code: CodeCease, Subcode: SubHardReset}).HardResetCause(); ok {
 		t.Fatal("HardResetCause ok without data")
+	}
+	if _, ok := (&Notification{Code: CodeCease, Subcode: SubHardReset, Data: []byte{6}}).HardResetCause(); ok {
+		t.Fatal("HardResetCause ok without a subcode")
+	}
+	// Any NOTIFICATION may be wrapped, not only a Cease.
+	hold := &Notification{Code: CodeHoldTimerExpired}
+	if got, ok := HardResetNotification(hold).HardResetCause(); !ok || !cmp.Equal(got, hold, cmpOptsA...) {
+		t.Fatalf("hold timer expired wrapped and back = %+v, %v", got, ok)
 	}
 	if _, ok := inner.HardResetCause(); ok {
 		t.Fatal("HardResetCause ok for an Administrative Shutdown")
