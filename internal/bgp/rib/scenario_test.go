@@ -213,6 +213,23 @@ func (h *harness) run(d *datadriven.TestData) (string, error) {
 			f = wire.IPv6Unicast
 		}
 		return "", h.e.EndOfRIB(id, f)
+	case "drop-stale", "stale":
+		id, err := h.peerArg(d)
+		if err != nil {
+			return "", err
+		}
+		if d.Cmd == "drop-stale" {
+			f := wire.IPv4Unicast
+			if v, _ := argVal(d, "fam"); v == "v6" {
+				f = wire.IPv6Unicast
+			}
+			return "", h.e.DropStale(id, f)
+		}
+		var out strings.Builder
+		for _, f := range h.e.StaleFamilies(id) {
+			fmt.Fprintf(&out, "%s: %d stale\n", f, h.e.StalePaths(id, f))
+		}
+		return out.String(), nil
 	case "eor-update":
 		id, err := h.peerArg(d)
 		if err != nil {
