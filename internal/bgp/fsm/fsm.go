@@ -579,7 +579,12 @@ func (s *Session) peerNotification(now time.Time, n *wire.Notification) {
 	s.emit(CloseConnection{})
 	s.connectRetryCounter++
 	reason := "peer sent " + n.String()
-	if msg, ok := n.ShutdownMessage(); ok {
+	why := n
+	if inner, ok := n.HardResetCause(); ok {
+		reason += " (" + inner.String() + ")"
+		why = inner
+	}
+	if msg, ok := why.ShutdownMessage(); ok {
 		reason += ": " + msg
 	}
 	// A peer that shut us down administratively is not oscillating, but it

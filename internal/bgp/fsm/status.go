@@ -98,7 +98,7 @@ func notifInfo(n *wire.Notification, at time.Time) *NotificationInfo {
 	}
 	i := &NotificationInfo{Code: n.Code, Subcode: n.Subcode, Name: n.String(), At: at, Data: append([]byte(nil), n.Data...), HardReset: hard}
 	if hard {
-		i.Name = "Cease/Hard Reset (" + i.Name + ")"
+		i.Name += " in a Hard Reset"
 	}
 	if msg, ok := n.ShutdownMessage(); ok {
 		i.Message = msg
