@@ -1063,6 +1063,7 @@ func (d *Daemon) dynamicPeer(addr netip.Addr, now time.Time) (p *peer, inRange b
 	p.fcfg.Passive = true
 	r.count++
 	d.byAddr[addr] = p
+	d.grAdoptDynamic(p)
 	d.peers = append(d.peers, p)
 	p.main = d.newSession(p)
 	p.log.Info("dynamic neighbor", "listen-range", r.prefix)
@@ -1080,6 +1081,7 @@ func (d *Daemon) forgetDynamic(p *peer) {
 	default:
 		return
 	}
+	d.grStashDynamic(p)
 	delete(d.byAddr, p.remote.Addr())
 	for i, q := range d.peers {
 		if q == p {
@@ -1277,12 +1279,8 @@ func (d *Daemon) down(s *session, a fsm.Down) {
 		clear(p.received)
 	}
 	attrs := []any{"reason", a.Reason, "was-established", a.WasEstablished}
-	if a.Sent != nil {
-		attrs = append(attrs, "sent", a.Sent.String())
-	}
-	if a.Received != nil {
-		attrs = append(attrs, "received", a.Received.String())
-	}
+	attrs = append(attrs, grNotificationAttrs("sent", a.Sent)...)
+	attrs = append(attrs, grNotificationAttrs("received", a.Received)...)
 	if p.dyn != nil {
 		d.later = append(d.later, func() { d.forgetDynamic(p) })
 	}

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
@@ -11,13 +12,16 @@ import (
 )
 
 // Graceful restart, receiving side (RFC 4724 4.2, "helper"): when a peer
-// that listed the session's families in its capability loses its session
-// without a NOTIFICATION, closd keeps the peer's routes, marked stale, for
-// the peer's restart time. When the session comes back, a family the new
-// OPEN does not mark as forwarding-preserved loses its stale routes at
-// once; otherwise the peer's End-of-RIB for a family withdraws what is
-// still stale, and what it never re-announces goes at the stalepath time.
-// The restarting side is in gr_restart.go.
+// whose capability listed some of the session's families loses its
+// session without a NOTIFICATION (or, with the N bit on both sides, RFC
+// 8538, with any NOTIFICATION but a Hard Reset), closd keeps the peer's
+// routes of those families, marked stale, for the peer's restart time; the
+// other families' routes go at once. When the session comes back, a
+// family the new OPEN does not list with Forwarding preserved (F) loses
+// its stale routes at once, all of them when the OPEN has no capability;
+// the others wait for the family's End-of-RIB, and what is still stale
+// goes at the stalepath time. A dynamic neighbor's hold outlives the
+// neighbor (gr_dynamic.go). The restarting side is in gr_restart.go.
 
 // grHold is a peer's routes kept while it restarts.
 type grHold struct {
@@ -29,41 +33,80 @@ type grHold struct {
 	back bool
 }
 
-// grKeeps reports whether s's end keeps the peer's routes: the peer's
-// capability listed every family of the session (RFC 4724 4.2: the F bit
-// of the OPEN that follows decides whether the stale routes then stay;
-// grResumed), the session ended without a NOTIFICATION either way and not
-// because its link went down.
-func grKeeps(s *session, a fsm.Down, linkDown bool) (time.Duration, bool) {
+// grKeeps reports whether s's end keeps the peer's routes, for how long
+// and in which families: those of the session the peer's capability
+// listed. The session must have ended as a restart does (grSoftEnd) and
+// not because its link went down.
+func grKeeps(s *session, a fsm.Down, linkDown bool) (time.Duration, []wire.Family, bool) {
 	g := s.neg.PeerGracefulRestart
-	if !a.WasEstablished || a.Sent != nil || a.Received != nil || linkDown || g == nil || g.Time == 0 || s.p.dyn != nil {
-		return 0, false
+	if !a.WasEstablished || linkDown || g == nil || g.Time == 0 || !grSoftEnd(a, s.neg.GracefulNotification) {
+		return 0, nil, false
 	}
+	var keep []wire.Family
 	for _, f := range s.neg.Families {
-		if !slices.ContainsFunc(g.Families, func(gf wire.GRFamily) bool { return gf.Family == f }) {
-			return 0, false
+		if slices.ContainsFunc(g.Families, func(gf wire.GRFamily) bool { return gf.Family == f }) {
+			keep = append(keep, f)
 		}
 	}
-	return time.Duration(g.Time) * time.Second, true
+	return time.Duration(g.Time) * time.Second, keep, len(keep) > 0
+}
+
+// grSoftEnd reports whether a session ended the way a restart ends it: a
+// TCP close or hold timer without a NOTIFICATION, or, when both sides set
+// the N bit (RFC 8538 4), any NOTIFICATION other than a Cease/Hard Reset,
+// sent or received.
+func grSoftEnd(a fsm.Down, n bool) bool {
+	if a.Sent == nil && a.Received == nil {
+		return true
+	}
+	return n && (a.Sent == nil || !a.Sent.HardReset()) && (a.Received == nil || !a.Received.HardReset())
 }
 
 // grDown takes a peer's session out of the RIB, keeping its routes stale
-// when graceful restart applies. It reports whether it did.
+// when graceful restart applies. It reports whether it did; when not, the
+// caller removes the RIB peer, and a hold on it is dropped here.
 func (d *Daemon) grDown(s *session, a fsm.Down, now time.Time) bool {
-	restart, ok := grKeeps(s, a, s.linkDown)
+	p := s.p
+	restart, keep, ok := grKeeps(s, a, s.linkDown)
+	if ok && d.gr.set.Mode != config.GROff && p.dyn != nil && !d.grDynamicRoom(p) {
+		p.log.Warn("not keeping a restarting dynamic neighbor's routes: its listen-range has as many kept as its limit",
+			"listen-range", p.dyn.prefix, "limit", p.dyn.limit)
+		ok = false
+	}
 	if !ok || d.gr.set.Mode == config.GROff {
+		if g := p.gr; g != nil && g.id == s.ribID {
+			p.gr = nil
+		}
 		return false
 	}
 	if err := d.rib.PeerDown(s.ribID, true); err != nil {
-		s.p.log.Error("keeping the peer's routes for its restart", "err", err)
+		p.log.Error("keeping the peer's routes for its restart", "err", err)
 		return false
 	}
-	if old := s.p.gr; old != nil && old.id != s.ribID {
-		d.grForget(s.p)
+	for _, f := range d.rib.StaleFamilies(s.ribID) {
+		if !slices.Contains(keep, f) {
+			p.log.Info("peer restarting: dropping the routes of a family its capability does not list", "family", f.String())
+			d.rib.DropStale(s.ribID, f)
+		}
 	}
-	s.p.gr = &grHold{id: s.ribID, until: now.Add(restart)}
-	s.p.log.Info("peer restarting: keeping its routes", "restart-time", restart)
+	if old := p.gr; old != nil && old.id != s.ribID {
+		d.grForget(p)
+	}
+	p.gr = &grHold{id: s.ribID, until: now.Add(restart)}
+	p.log.Info("peer restarting: keeping its routes", "restart-time", restart, "families", fmt.Sprint(keep))
 	return true
+}
+
+// grNotificationAttrs logs a NOTIFICATION under key by what it means: a
+// Hard Reset by the one it wraps, with key-hard-reset set.
+func grNotificationAttrs(key string, n *wire.Notification) []any {
+	if n == nil {
+		return nil
+	}
+	if inner, ok := n.HardResetCause(); ok {
+		return []any{key, inner.String(), key + "-hard-reset", true}
+	}
+	return []any{key, n.String()}
 }
 
 // grResume returns the RIB peer of routes kept for p, now that its session
@@ -78,29 +121,42 @@ func (d *Daemon) grResume(p *peer, now time.Time) (rib.PeerID, bool) {
 	return g.id, true
 }
 
-// grResumed finishes a resumed session: a peer that did not keep its
-// forwarding this time loses its stale routes at once (RFC 4724 4.2).
+// grResumed finishes a resumed session (RFC 4724 4.2): a family the new
+// OPEN does not carry with its forwarding preserved loses its stale routes
+// at once; the others wait for their End-of-RIB.
 func (d *Daemon) grResumed(p *peer, neg fsm.Negotiated) {
-	if p.gr == nil {
+	g := p.gr
+	if g == nil {
 		return
 	}
-	kept := neg.PeerGracefulRestart != nil
-	if kept {
-		for _, f := range neg.Families {
-			ok := false
-			for _, gf := range neg.PeerGracefulRestart.Families {
-				if gf.Family == f && gf.ForwardingPreserved {
-					ok = true
-				}
-			}
-			kept = kept && ok
+	for _, f := range d.rib.StaleFamilies(g.id) {
+		if grPreserved(neg, f) {
+			continue
 		}
-	}
-	if !kept {
-		if err := d.rib.StaleTimeout(p.gr.id); err != nil {
+		p.log.Info("peer back without its forwarding preserved: dropping its stale routes", "family", f.String())
+		if err := d.rib.DropStale(g.id, f); err != nil {
 			p.log.Warn("dropping stale routes", "err", err)
 		}
+	}
+	d.grSettle(p)
+}
+
+// grPreserved reports whether the session neg carries f and the peer's
+// capability lists it with the F bit.
+func grPreserved(neg fsm.Negotiated, f wire.Family) bool {
+	c := neg.PeerGracefulRestart
+	if c == nil || !slices.Contains(neg.Families, f) {
+		return false
+	}
+	return slices.ContainsFunc(c.Families, func(gf wire.GRFamily) bool { return gf.Family == f && gf.ForwardingPreserved })
+}
+
+// grSettle ends the hold of a peer that is back once none of its routes is
+// stale any more (End-of-RIB for every family kept).
+func (d *Daemon) grSettle(p *peer) {
+	if g := p.gr; g != nil && g.back && len(d.rib.StaleFamilies(g.id)) == 0 {
 		p.gr = nil
+		p.log.Info("graceful restart of the peer complete: no stale routes left")
 	}
 }
 
@@ -129,6 +185,9 @@ func (d *Daemon) grDeadline() time.Time {
 			t = g.until
 		}
 	}
+	if k := d.grDynamicDeadline(); !k.IsZero() && (t.IsZero() || k.Before(t)) {
+		t = k
+	}
 	return t
 }
 
@@ -145,4 +204,5 @@ func (d *Daemon) grTick(now time.Time) {
 		}
 		d.grForget(p)
 	}
+	d.grDynamicTick(now)
 }

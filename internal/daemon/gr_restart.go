@@ -58,12 +58,16 @@ type grState struct {
 	kept        map[netip.Prefix]bool
 	heldECMP    map[netip.Prefix]rib.ECMPChange
 	heldDiscard map[netip.Prefix]rib.DiscardChange
+	// dyn holds the routes of forgotten dynamic neighbors that restart
+	// (gr_dynamic.go), by address.
+	dyn map[netip.Addr]*grKept
 }
 
 func (d *Daemon) grInit() {
 	d.gr.set = d.cfg.GracefulRestartSettings(d.o.FIB != nil)
 	d.gr.fib = d.o.FIB != nil
 	d.gr.seen = map[string]bool{}
+	d.gr.dyn = map[netip.Addr]*grKept{}
 }
 
 // grCapability is the capability of a neighbor (by name) with families
@@ -74,7 +78,9 @@ func (d *Daemon) grCapability(name string, fams []wire.Family) *wire.GracefulRes
 	if d.gr.set.Mode == config.GROff {
 		return nil
 	}
-	g := &wire.GracefulRestart{Time: uint16(d.gr.set.RestartTime / time.Second)}
+	// N (RFC 8538): a NOTIFICATION other than a Hard Reset ends the
+	// session as a restart would, on both sides.
+	g := &wire.GracefulRestart{Time: uint16(d.gr.set.RestartTime / time.Second), Notification: true}
 	if d.gr.set.Mode == config.GRRestart {
 		for _, f := range fams {
 			g.Families = append(g.Families, wire.GRFamily{Family: f})
@@ -158,6 +164,7 @@ func (d *Daemon) grEstablished(p *peer) {
 
 // grEndOfRIB records a peer's End-of-RIB during the restart phase.
 func (d *Daemon) grEndOfRIB(s *session, f wire.Family) {
+	d.grSettle(s.p)
 	if !d.gr.phase {
 		return
 	}
@@ -269,6 +276,7 @@ func (d *Daemon) GracefulRestart(ctx context.Context) (GracefulRestartStatus, er
 				st.Helping++
 			}
 		}
+		st.Helping += len(d.gr.dyn)
 	})
 	return st, err
 }

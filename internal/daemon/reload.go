@@ -282,6 +282,7 @@ func (d *Daemon) applyConfig(cfg *config.Config) (ReloadReport, error) {
 		ranges = append(ranges, nr)
 	}
 	d.ranges = ranges
+	d.grDynamicRanges()
 
 	for _, k := range order {
 		nn := newN[k]
