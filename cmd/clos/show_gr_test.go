@@ -72,7 +72,7 @@ neighbors:
 		}
 	})
 
-	row := regexp.MustCompile(`(?m)^127\.0\.0\.2 +Established +R=0 no families +120s R=0 N=0 ipv4-unicast:F=0 +- +ipv4-unicast$`)
+	row := regexp.MustCompile(`(?m)^127\.0\.0\.2 +Established +R=0 no families +120s R=0 N=1 ipv4-unicast:F=0 +yes +- +ipv4-unicast$`)
 	var out string
 	waitFor(t, 30*time.Second, "no established neighbor with b's capability and End-of-RIB within 30 s;", func() (bool, string) {
 		var code int
@@ -84,7 +84,7 @@ neighbors:
 	for _, want := range []string{
 		"Graceful restart mode helper, restart-time 90s, stalepath-time 360s, select-defer-time 60s\n",
 		"Kernel FIB not managed by closd: no routes adopted, no restart phase\n",
-		"Neighbor  State       Sent            Received                      Helper End-of-RIB rcvd\n",
+		"Neighbor  State       Sent            Received                      N   Helper End-of-RIB rcvd\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

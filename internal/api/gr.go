@@ -60,13 +60,19 @@ func init() {
 					keep = append(keep, n)
 				}
 			}
-			if len(keep) == 0 {
+			var kept []daemon.GRKeptDynamic
+			for _, k := range st.KeptDynamic {
+				if addr.IsValid() && k.Address == addr {
+					kept = append(kept, k)
+				}
+			}
+			if len(keep) == 0 && len(kept) == 0 {
 				if len(all) == 0 {
 					all = []string{"(none)"}
 				}
 				return nil, Errorf(http.StatusNotFound, "no neighbor %s; neighbors: %s", q, strings.Join(all, ", "))
 			}
-			st.Neighbors = keep
+			st.Neighbors, st.KeptDynamic = keep, kept
 			return st, nil
 		},
 	})
@@ -150,12 +156,13 @@ func RenderGR(w io.Writer, s daemon.GRShow) error {
 	}
 	if len(s.Neighbors) == 0 {
 		b.WriteString("\nNo neighbors\n")
+		grKeptDynamic(&b, s.KeptDynamic)
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
 	b.WriteString("\n")
-	t := table{align: "llllll"}
-	t.add("Neighbor", "State", "Sent", "Received", "Helper", "End-of-RIB rcvd")
+	t := table{align: "lllllll"}
+	t.add("Neighbor", "State", "Sent", "Received", "N", "Helper", "End-of-RIB rcvd")
 	for _, n := range s.Neighbors {
 		helper := "-"
 		switch {
@@ -172,7 +179,11 @@ func RenderGR(w io.Writer, s daemon.GRShow) error {
 		if n.Sent != nil {
 			sent = grCap(n.Sent, false)
 		}
-		t.add(grName(n), n.State, sent, grCap(n.Received, true), helper, eor)
+		nbit := "-"
+		if n.NotificationNegotiated {
+			nbit = "yes"
+		}
+		t.add(grName(n), n.State, sent, grCap(n.Received, true), nbit, helper, eor)
 	}
 	t.write(&b)
 	var notes []string
@@ -195,8 +206,29 @@ func RenderGR(w io.Writer, s daemon.GRShow) error {
 	if len(notes) > 0 {
 		b.WriteString("\n" + strings.Join(notes, "\n") + "\n")
 	}
+	grKeptDynamic(&b, s.KeptDynamic)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// grKeptDynamic lists the dynamic neighbors gone while restarting whose
+// routes are kept.
+func grKeptDynamic(b *strings.Builder, ks []daemon.GRKeptDynamic) {
+	if len(ks) == 0 {
+		return
+	}
+	b.WriteString("\nDynamic neighbors restarting, routes kept:\n")
+	for _, k := range ks {
+		var fs []string
+		for _, p := range k.StalePaths {
+			fs = append(fs, fmt.Sprintf("%s %d", p.Family, p.Paths))
+		}
+		stale := "none"
+		if len(fs) > 0 {
+			stale = strings.Join(fs, ", ")
+		}
+		fmt.Fprintf(b, "  %s (listen-range %s) kept until %s, stale paths %s\n", k.Address, k.ListenRange, grClock(k.RestartUntil), stale)
+	}
 }
 
 func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }

@@ -34,7 +34,7 @@ func grFixture() *fakeGR {
 				Address: netip.MustParseAddr("10.1.0.1"), Description: "spine1", State: "Established", Sent: sent,
 				Received: &daemon.GRCapability{RestartTimeSeconds: 90, Notification: true,
 					Families: []daemon.GRFamily{{Family: v4, ForwardingPreserved: true}, {Family: v6}}},
-				EndOfRIB: []string{v4, v6},
+				EndOfRIB: []string{v4, v6}, NotificationNegotiated: true,
 			},
 			{
 				Address: netip.MustParseAddr("10.1.0.3"), State: "Active", Sent: sent,
@@ -47,6 +47,8 @@ func grFixture() *fakeGR {
 				EndOfRIB: []string{},
 			},
 		},
+		KeptDynamic: []daemon.GRKeptDynamic{{Address: netip.MustParseAddr("10.2.0.7"), ListenRange: netip.MustParsePrefix("10.2.0.0/24"),
+			RestartUntil: at.Add(2 * time.Minute), StalePaths: []daemon.GRStale{{Family: v4, Paths: 2}}}},
 	}}
 }
 
@@ -73,6 +75,7 @@ func TestGREndpoint(t *testing.T) {
 		{"swp3", 200, `"interface": "swp3"`},
 		{"fe80::2%swp3", 200, `"interface": "swp3"`},
 		{"10.1.0.9", 404, "no neighbor 10.1.0.9; neighbors: 10.1.0.1, 10.1.0.3, swp3 (fe80::2)"},
+		{"10.2.0.7", 200, `"listen_range": "10.2.0.0/24"`},
 		{"10.1.0.0/24", 400, "want an IP address like 10.0.0.1"},
 	} {
 		rec := do(h, "GET", GRQuery(tc.q), "")
@@ -98,7 +101,7 @@ func TestRenderGRWithoutFIB(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"Graceful restart mode helper, restart-time 120s", "Kernel FIB not managed by closd",
-		"10.1.0.1 Idle  off  none     -      -"} {
+		"10.1.0.1 Idle  off  none     - -      -"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, b.String())
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/closnet/clos/internal/bgp/fsm"
+	"github.com/closnet/clos/internal/bgp/rib"
 	"github.com/closnet/clos/internal/bgp/wire"
 )
 
@@ -43,6 +44,19 @@ type GRShow struct {
 	PhaseSeconds float64      `json:"phase_seconds,omitempty"`
 	DeferUntil   time.Time    `json:"defer_until,omitzero"`
 	Neighbors    []GRNeighbor `json:"neighbors"`
+	// KeptDynamic lists the dynamic neighbors (listen-range) gone while
+	// restarting whose routes are kept until they come back or their
+	// restart time ends, by address.
+	KeptDynamic []GRKeptDynamic `json:"kept_dynamic,omitempty"`
+}
+
+// GRKeptDynamic is a forgotten dynamic neighbor's routes kept for its
+// restart.
+type GRKeptDynamic struct {
+	Address      netip.Addr   `json:"address"`
+	ListenRange  netip.Prefix `json:"listen_range"`
+	RestartUntil time.Time    `json:"restart_until"`
+	StalePaths   []GRStale    `json:"stale_paths,omitempty"`
 }
 
 // GRCapability is one side's Graceful Restart capability.
@@ -77,6 +91,10 @@ type GRNeighbor struct {
 	// no OPEN exchange happened yet).
 	Sent     *GRCapability `json:"sent,omitempty"`
 	Received *GRCapability `json:"received,omitempty"`
+	// NotificationNegotiated is set when both OPENs of the current (or
+	// last) session had the N bit (RFC 8538): a NOTIFICATION other than
+	// a Hard Reset then keeps the routes as a restart does.
+	NotificationNegotiated bool `json:"notification_negotiated,omitempty"`
 	// Helper state: PeerRestarting while the session is down and its
 	// routes are kept, until RestartUntil (restart time); WaitingEndOfRIB
 	// once it is back with stale routes left, until StaleUntil
@@ -132,6 +150,11 @@ func (d *Daemon) GracefulRestartShow(ctx context.Context) (GRShow, error) {
 		for _, p := range d.peers {
 			out.Neighbors = append(out.Neighbors, d.grShowNeighbor(p))
 		}
+		for a, k := range d.gr.dyn {
+			out.KeptDynamic = append(out.KeptDynamic, GRKeptDynamic{Address: a, ListenRange: k.r.prefix,
+				RestartUntil: k.hold.until, StalePaths: d.grStale(k.hold.id)})
+		}
+		slices.SortFunc(out.KeptDynamic, func(a, b GRKeptDynamic) int { return a.Address.Compare(b.Address) })
 	})
 	return out, err
 }
@@ -145,6 +168,8 @@ func (d *Daemon) grShowNeighbor(p *peer) GRNeighbor {
 		Sent:        grCapShow(p.fcfg.Capabilities.GracefulRestart),
 		Received:    grCapShow(p.lastNeg.PeerGracefulRestart),
 		EndOfRIB:    []string{},
+
+		NotificationNegotiated: p.lastNeg.GracefulNotification,
 	}
 	established := p.main.inRIB && p.main.fsm.State() == fsm.StateEstablished
 	if established {
@@ -153,20 +178,7 @@ func (d *Daemon) grShowNeighbor(p *peer) GRNeighbor {
 		}
 	}
 	if h := p.gr; h != nil {
-		var fams []wire.Family
-		fams = append(fams, p.lastNeg.Families...)
-		if c := p.lastNeg.PeerGracefulRestart; c != nil {
-			for _, f := range c.Families {
-				if !slices.Contains(fams, f.Family) {
-					fams = append(fams, f.Family)
-				}
-			}
-		}
-		for _, f := range fams {
-			if c := d.rib.StalePaths(h.id, f); c > 0 {
-				n.StalePaths = append(n.StalePaths, GRStale{Family: f.String(), Paths: c})
-			}
-		}
+		n.StalePaths = d.grStale(h.id)
 		// Back, the hold lasts until the stalepath timer, but after the
 		// End-of-RIBs nothing is left waiting.
 		switch {
@@ -180,6 +192,15 @@ func (d *Daemon) grShowNeighbor(p *peer) GRNeighbor {
 		n.HoldsPhase = !d.grDone(p)
 	}
 	return n
+}
+
+// grStale counts a RIB peer's stale paths per family.
+func (d *Daemon) grStale(id rib.PeerID) []GRStale {
+	var out []GRStale
+	for _, f := range d.rib.StaleFamilies(id) {
+		out = append(out, GRStale{Family: f.String(), Paths: d.rib.StalePaths(id, f)})
+	}
+	return out
 }
 
 // grNoteEndOfRIB records a peer's End-of-RIB for show, once per family: a

@@ -43,7 +43,7 @@ func TestGracefulRestartShow(t *testing.T) {
 		!s.FIB || s.AdoptedRoutes != 1 || !s.Restarting || s.Phase != GRPhaseRunning || s.DeferUntil.Sub(s.PhaseStarted) != time.Hour {
 		t.Fatalf("our side at start: %+v", s)
 	}
-	want := &GRCapability{RestartTimeSeconds: 30, Restarting: true, Families: []GRFamily{{Family: "ipv4-unicast", ForwardingPreserved: true}}}
+	want := &GRCapability{RestartTimeSeconds: 30, Restarting: true, Notification: true, Families: []GRFamily{{Family: "ipv4-unicast", ForwardingPreserved: true}}}
 	if n.Address != netip.MustParseAddr("127.0.0.8") || !equalCap(n.Sent, want) || n.Received != nil || !n.HoldsPhase {
 		t.Fatalf("neighbor before its OPEN: %+v sent %+v", n, n.Sent)
 	}
