@@ -71,6 +71,7 @@ func (s *Sim) setGroup(n *node, id int32, g uint32) {
 	}
 	n.ecmp.grp[id] = g
 	s.st.deadHopPeak = max(s.st.deadHopPeak, s.deadHop)
+	s.reblack(n, id)
 }
 
 // recountDead re-derives which groups are dead after a topology change.
@@ -96,12 +97,13 @@ func (s *Sim) recountDead() {
 	s.st.deadHopPeak = max(s.st.deadHopPeak, s.deadHop)
 }
 
-// accrue adds the dead-next-hop routes' time since the last change to
-// the step's total.
+// accrue adds the dead-next-hop and blackholing routes' time since the
+// last change to the step's totals.
 func (s *Sim) accrue() {
 	now := s.sched.Now()
-	if s.deadHop > 0 && now > s.deadSince {
+	if now > s.deadSince {
 		s.st.deadHopTime += time.Duration(s.deadHop) * (now - s.deadSince)
+		s.st.blackTime += time.Duration(s.black) * (now - s.deadSince)
 	}
 	s.deadSince = now
 }

@@ -60,7 +60,9 @@ func (s *Sim) computeExpect() {
 		return k <= allow[y]
 	}
 	for o, own := range s.owner {
-		if len(own) == 0 || !alive(s.nodes[o]) {
+		if len(own) == 0 || !alive(s.nodes[o]) || s.nodes[o].fresh {
+			// Nobody sends to a rebooting switch's own prefixes
+			// before it announces them.
 			continue
 		}
 		for i := range dist {
@@ -87,7 +89,10 @@ func (s *Sim) computeExpect() {
 			}
 		}
 		for y, n := range s.nodes {
-			if !alive(n) {
+			if !alive(n) || n.fresh {
+				// A switch rebooting in this step forwards nothing
+				// until it has learned: its empty table is no
+				// blackhole.
 				continue
 			}
 			var want uint16
@@ -162,6 +167,9 @@ func (s *Sim) setRoute(n *node, id int32, r uint16) {
 	s.narrow += narrowOf(want, r) - narrowOf(want, old)
 	n.route[id] = r
 	s.st.peaks(s.missing, s.narrow)
+	if (old == routeNone) != (r == routeNone) {
+		s.routeGone(n, id)
+	}
 }
 
 // violations counts, after a step, routes that differ from the expected

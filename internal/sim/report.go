@@ -72,6 +72,12 @@ type Event struct {
 	// DeadNextHopRouteMS sums their time: routes x milliseconds.
 	DeadNextHopPeak    int     `json:"dead_nexthop_peak"`
 	DeadNextHopRouteMS float64 `json:"dead_nexthop_route_ms"`
+	// ForwardToBlackholePeak is the most routes at once with an ECMP
+	// member leading to a running neighbor that has no route for the
+	// prefix: traffic hashed there is dropped by the neighbor while a
+	// withdrawal travels. Counted in the failure and restore steps only.
+	ForwardToBlackholePeak    int     `json:"forward_to_blackhole_peak"`
+	ForwardToBlackholeRouteMS float64 `json:"forward_to_blackhole_route_ms"`
 	// After the step: pairs still without a route, and pairs whose route
 	// differs from the expected one otherwise (wrong ECMP width, or a
 	// route where the topology allows none).
@@ -136,15 +142,25 @@ func (r *Report) WriteText(w io.Writer) error {
 	m := r.Model
 	fmt.Fprintf(w, "model: seed %d, link delay %gus, %gus per message + %gus per prefix, silent failures seen by %s\n\n",
 		m.Seed, m.LinkDelayUS, m.MsgCostUS, m.PrefixCostUS, m.SilentDetection)
+	fmt.Fprintln(w, "control plane:")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "event\tconverged ms\tupdates\tprefixes\tnodes changed\tbest changes\thunt max\tdead-hop peak\tdead-hop route-ms\tblackholes peak\tnarrow peak\tblackholes after\tecmp wrong after\tsessions up\t")
+	fmt.Fprintln(tw, "event\tconverged ms\tupdates\tprefixes\tnodes changed\tbest changes\thunt max\tsessions up\t")
 	for _, e := range r.Events {
 		conv := fmt.Sprintf("%.3f", e.ConvergenceMS)
 		if !e.Settled {
 			conv += " (not settled)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%.2f\t%d\t%d\t%d\t%d\t%d/%d\t\n", e.Name, conv, e.Updates, e.Prefixes, e.NodesChanged,
-			e.BestChanges, e.PathHuntingMax, e.DeadNextHopPeak, e.DeadNextHopRouteMS, e.BlackholesPeak, e.NarrowPeak, e.BlackholesAfter, e.ECMPViolationsAfter, e.SessionsUp, e.Sessions)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d/%d\t\n", e.Name, conv, e.Updates, e.Prefixes, e.NodesChanged,
+			e.BestChanges, e.PathHuntingMax, e.SessionsUp, e.Sessions)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nforwarding (routes = speaker x prefix):")
+	fmt.Fprintln(tw, "event\tdead-hop peak\troute-ms\tinto-hole peak\troute-ms\tno-route peak\tnarrow peak\tno-route after\tecmp wrong after\t")
+	for _, e := range r.Events {
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%d\t%.2f\t%d\t%d\t%d\t%d\t\n", e.Name, e.DeadNextHopPeak, e.DeadNextHopRouteMS,
+			e.ForwardToBlackholePeak, e.ForwardToBlackholeRouteMS, e.BlackholesPeak, e.NarrowPeak, e.BlackholesAfter, e.ECMPViolationsAfter)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

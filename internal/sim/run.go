@@ -132,8 +132,8 @@ type stepStats struct {
 	anyChange                      bool
 	nodesChanged                   int
 	missingPeak, narrowPeak        int
-	deadHopPeak                    int
-	deadHopTime                    time.Duration
+	deadHopPeak, blackPeak         int
+	deadHopTime, blackTime         time.Duration
 }
 
 func (st *stepStats) peaks(missing, narrow int) {
@@ -173,6 +173,8 @@ func (s *Sim) Run(steps []Step) (*Report, error) {
 	s.recount()
 	rep.Events = append(rep.Events, s.settle("initial convergence", 0))
 	sample()
+	s.trackBlack = true
+	s.recountBlack()
 	failed := map[target]string{}
 	var order []target
 	for _, st := range steps {
@@ -212,6 +214,7 @@ func (s *Sim) Run(steps []Step) (*Report, error) {
 func (s *Sim) beginStep() {
 	s.accrue()
 	s.st = stepStats{}
+	s.st.blackPeak = s.black
 	for _, n := range s.nodes {
 		n.changed = false
 		clear(n.hunt)
@@ -239,12 +242,22 @@ func (s *Sim) settle(name string, at time.Duration) Event {
 		s.sched.Advance(deadline)
 	}
 	s.accrue()
+	fresh := false
+	for _, n := range s.nodes {
+		fresh = fresh || n.fresh
+		n.fresh = false
+	}
+	if fresh {
+		// Restored switches count again, their tables complete.
+		s.computeExpect()
+	}
 	wrong, missing := s.violations()
 	e := Event{Name: name, AtMS: ms(at), Settled: settled,
 		Updates: s.st.updates, Prefixes: s.st.prefixes, BestChanges: s.st.bestChanges,
 		NodesChanged: s.st.nodesChanged, BlackholesPeak: s.st.missingPeak, NarrowPeak: s.st.narrowPeak,
 		BlackholesAfter: missing, ECMPViolationsAfter: wrong,
-		DeadNextHopPeak: s.st.deadHopPeak, DeadNextHopRouteMS: ms(s.st.deadHopTime)}
+		DeadNextHopPeak: s.st.deadHopPeak, DeadNextHopRouteMS: ms(s.st.deadHopTime),
+		ForwardToBlackholePeak: s.st.blackPeak, ForwardToBlackholeRouteMS: ms(s.st.blackTime)}
 	if s.st.anyChange {
 		e.ConvergenceMS = ms(s.st.lastChange - at)
 	}
@@ -360,6 +373,7 @@ func (s *Sim) afterTopologyChange() {
 	s.computeExpect()
 	s.recount()
 	s.recountDead()
+	s.recountBlack()
 }
 
 func (s *Sim) restore(t target) {
@@ -374,6 +388,7 @@ func (s *Sim) restore(t target) {
 	}
 	n := s.nodes[t.node]
 	_ = s.boot(n, 0) // it booted once with the same config
+	n.fresh = true
 	s.afterTopologyChange()
 	for _, l := range s.links {
 		if l.a == int32(t.node) || l.b == int32(t.node) {

@@ -99,6 +99,10 @@ type Sim struct {
 	// deadSince when it last changed (deadhop.go).
 	deadHop   int
 	deadSince time.Duration
+	// black counts routes forwarding into a neighbor without a route,
+	// tracked once trackBlack is set (blackhole.go).
+	black      int
+	trackBlack bool
 }
 
 type node struct {
@@ -127,6 +131,9 @@ type node struct {
 	// bfd: detection time, 0 when the node runs no BFD.
 	bfdDetect time.Duration
 	changed   bool
+	// fresh marks a node restored in the current step (see computeExpect).
+	fresh bool
+	black []bool
 }
 
 type session struct {
