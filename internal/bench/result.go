@@ -12,6 +12,10 @@ import (
 // Metrics are one run's measurements of one daemon, or a statistic of
 // several runs.
 type Metrics struct {
+	// FIBS is from the feeder's first UPDATE until the kernel held a route
+	// for every prefix (with --fib, for daemons that program it); sampled
+	// every 100 ms once the sink held them all, so never below LoadS.
+	FIBS float64 `json:"fib_s,omitempty"`
 	// LoadS is from the feeder's first UPDATE until the sink held every
 	// prefix (the End-of-RIB-equivalent: the DUT has passed on the table).
 	LoadS float64 `json:"load_s"`
@@ -37,13 +41,14 @@ type metric struct {
 	name   string
 	get    func(*Metrics) *float64
 	digits int
-	// higherBetter: a daemon is better with more (prefixes/s).
-	higherBetter bool
+	// fibOnly: a column only in a report with --fib.
+	fibOnly bool
 }
 
 var metrics = []metric{
 	{"load s", func(m *Metrics) *float64 { return &m.LoadS }, 2, false},
-	{"prefixes/s", func(m *Metrics) *float64 { return &m.PrefixesPerS }, 0, true},
+	{"prefixes/s", func(m *Metrics) *float64 { return &m.PrefixesPerS }, 0, false},
+	{"FIB s", func(m *Metrics) *float64 { return &m.FIBS }, 2, true},
 	{"withdraw s", func(m *Metrics) *float64 { return &m.WithdrawS }, 2, false},
 	{"PSS MiB", func(m *Metrics) *float64 { return &m.PssMiB }, 1, false},
 	{"CPU s", func(m *Metrics) *float64 { return &m.CPUS }, 2, false},
@@ -190,10 +195,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "clos bench: %d prefixes, %s, FIB %s%s, %d CPUs\n\n", r.Prefixes, runs, fib, ecmp, r.CPUs)
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
 	head := []string{"daemon", "version"}
-	for _, m := range metrics {
-		if m.name != "" {
-			head = append(head, m.name)
-		}
+	cols := r.columns()
+	for _, m := range cols {
+		head = append(head, m.name)
 	}
 	head = append(head, "FIB")
 	fmt.Fprintln(tw, strings.Join(head, "\t"))
@@ -210,8 +214,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 			notes = append(notes, fmt.Sprintf("%s %s: %s", d.Daemon, d.Status, d.Reason))
 			continue
 		}
-		for _, m := range metrics {
-			if m.name == "" {
+		for _, m := range cols {
+			if m.fibOnly && !d.FIB {
+				row = append(row, "-")
 				continue
 			}
 			cell := formatValue(*m.get(d.Median), m.digits)
@@ -236,6 +241,17 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintln(w, n)
 	}
 	return nil
+}
+
+// columns are the metrics the table shows.
+func (r *Report) columns() []metric {
+	var out []metric
+	for _, m := range metrics {
+		if m.name != "" && (!m.fibOnly || r.FIB) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func formatValue(v float64, digits int) string {

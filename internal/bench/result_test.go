@@ -113,6 +113,36 @@ func TestWriteTable(t *testing.T) {
 	}
 }
 
+func TestWriteTableFIBColumn(t *testing.T) {
+	r := &Report{Prefixes: 10, Runs: 1, FIB: true, Baseline: Closd, Daemons: []DaemonResult{
+		{Daemon: Closd, Status: StatusOK, FIB: true, Runs: []Metrics{{LoadS: 1, FIBS: 1.5, PrefixesPerS: 10}}},
+		{Daemon: GoBGP, Status: StatusOK, Runs: []Metrics{{LoadS: 2, PrefixesPerS: 5}}},
+	}}
+	r.Finish()
+	var b bytes.Buffer
+	r.WriteTable(&b)
+	out := b.String()
+	if !strings.Contains(out, "FIB s") || !strings.Contains(out, "1.50") {
+		t.Errorf("no FIB time:\n%s", out)
+	}
+	gobgpLine := ""
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "gobgp") {
+			gobgpLine = l
+		}
+	}
+	// daemon version load (ratio) prefixes/s (ratio) FIB-s ...
+	if f := strings.Fields(gobgpLine); len(f) < 7 || f[6] != "-" {
+		t.Errorf("GoBGP, which programs no kernel, has a FIB time:\n%s", out)
+	}
+	r.FIB = false
+	b.Reset()
+	r.WriteTable(&b)
+	if strings.Contains(b.String(), "FIB s") {
+		t.Errorf("FIB time column without --fib:\n%s", b.String())
+	}
+}
+
 func TestReportJSON(t *testing.T) {
 	b, err := json.Marshal(sampleReport())
 	if err != nil {

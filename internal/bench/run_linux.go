@@ -444,17 +444,19 @@ func runOne(ctx context.Context, d string, o *Options) (m Metrics, fib bool, err
 	}
 	m.LoadS = st.fullAt.Sub(t0).Seconds()
 	m.PrefixesPerS = float64(set.N) / m.LoadS
+	if spec.fib {
+		at, err := tb.waitFIB(ctx, set, o.ECMP, o.Timeout)
+		if err != nil {
+			return m, false, err
+		}
+		m.FIBS = at.Sub(t0).Seconds()
+	}
 	loaded, err := tb.waitIdle(ctx, 15*time.Second)
 	if err != nil {
 		return m, false, err
 	}
 	if err := tab.state().verify(set.N); err != nil {
 		return m, false, fmt.Errorf("load: %v", err)
-	}
-	if tb.l.fib && spec.fib {
-		if err := tb.waitFIB(ctx, set, o.ECMP, o.Timeout); err != nil {
-			return m, false, err
-		}
 	}
 	withPss, err := tb.usage(true)
 	if err != nil {
@@ -553,26 +555,26 @@ func (tb *testbed) waitTable(ctx context.Context, bound time.Duration, tab *tabl
 // waitFIB waits, at most bound, until the kernel of the DUT's namespace
 // holds a route for every announced prefix, through both feeders when
 // ecmp.
-func (tb *testbed) waitFIB(ctx context.Context, set Prefixes, ecmp bool, bound time.Duration) error {
+func (tb *testbed) waitFIB(ctx context.Context, set Prefixes, ecmp bool, bound time.Duration) (time.Time, error) {
 	deadline := time.Now().Add(bound)
 	for {
 		n, multi, err := tb.fibRoutes(set)
 		if err != nil {
-			return fmt.Errorf("reading the DUT's routing table: %v", err)
+			return time.Time{}, fmt.Errorf("reading the DUT's routing table: %v", err)
 		}
 		if n == set.N && (!ecmp || multi == set.N) {
-			return nil
+			return time.Now(), nil
 		}
 		if time.Now().After(deadline) {
 			if ecmp {
-				return fmt.Errorf("timed out after %v waiting for the DUT to install the routes: the kernel has %d of %d, %d with two next hops", bound, n, set.N, multi)
+				return time.Time{}, fmt.Errorf("timed out after %v waiting for the DUT to install the routes: the kernel has %d of %d, %d with two next hops", bound, n, set.N, multi)
 			}
-			return fmt.Errorf("timed out after %v waiting for the DUT to install the routes: the kernel has %d of %d", bound, n, set.N)
+			return time.Time{}, fmt.Errorf("timed out after %v waiting for the DUT to install the routes: the kernel has %d of %d", bound, n, set.N)
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
+			return time.Time{}, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }

@@ -73,6 +73,9 @@ func TestRunClosdAndBIRD(t *testing.T) {
 		if m.LoadS <= 0 || m.WithdrawS <= 0 || m.PssMiB <= 0 || m.IdlePssMiB <= 0 || m.CPUS < 0 || m.CPUS != m.CPULoadS+m.CPUWithdrawS {
 			t.Errorf("%s: metrics %+v", d.Daemon, m)
 		}
+		if m.FIBS < m.LoadS {
+			t.Errorf("%s: the kernel had every route after %v s, before the sink after %v s: FIB time is sampled after the sink's", d.Daemon, m.FIBS, m.LoadS)
+		}
 		if got := m.PrefixesPerS * m.LoadS; got < 1999 || got > 2001 {
 			t.Errorf("%s: prefixes/s x load time = %v, want 2000", d.Daemon, got)
 		}
