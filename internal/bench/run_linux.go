@@ -365,7 +365,7 @@ func runOne(ctx context.Context, d string, o *Options) (m Metrics, fib bool, err
 	defer wg.Wait()
 	defer cancel()
 	for _, k := range tb.l.links {
-		var onUpdate func(*wire.Update, time.Time)
+		var onUpdate func(*wire.Update, bool, time.Time)
 		if k.role == "sink" {
 			onUpdate = tab.apply
 		}

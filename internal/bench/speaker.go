@@ -21,12 +21,15 @@ import (
 // writes pre-encoded UPDATEs with writeRaw; the sink hands every UPDATE
 // to onUpdate on the goroutine that reads the connection.
 type speaker struct {
-	name     string
-	onUpdate func(u *wire.Update, now time.Time)
+	name string
+	// onUpdate gets every UPDATE; malformed is set for one RFC 7606
+	// says to treat as a withdrawal.
+	onUpdate func(u *wire.Update, malformed bool, now time.Time)
 
 	mu  sync.Mutex // guards f, its Options pointer and down
 	f   *fsm.Session
 	wmu sync.Mutex // serialises writes: the FSM's and writeRaw's
+	cmu sync.Mutex // guards c, which a blocked write must not keep from being closed
 	c   net.Conn
 
 	established chan struct{}
@@ -50,7 +53,7 @@ func speakerConfig(as uint32, id netip.Addr, dutAS uint32) fsm.Config {
 	}
 }
 
-func newSpeaker(name string, cfg fsm.Config, onUpdate func(*wire.Update, time.Time)) (*speaker, error) {
+func newSpeaker(name string, cfg fsm.Config, onUpdate func(*wire.Update, bool, time.Time)) (*speaker, error) {
 	f, err := fsm.New(cfg)
 	if err != nil {
 		return nil, err
@@ -79,14 +82,22 @@ func (s *speaker) serve(ctx context.Context, ln net.Listener, peer netip.Addr) {
 		c.Close()
 	}
 	ln.Close()
+	s.run(ctx, c, true)
+}
+
+// run drives the session over c, accepted (inbound) or dialed, until ctx
+// ends or the session goes down.
+func (s *speaker) run(ctx context.Context, c net.Conn, inbound bool) {
+	s.cmu.Lock()
 	s.c = c
+	s.cmu.Unlock()
 	defer c.Close()
 	cstop := context.AfterFunc(ctx, func() { c.Close() })
 	defer cstop()
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
-	s.step(fsm.TcpConnectionConfirmed{Inbound: true})
+	s.step(fsm.TcpConnectionConfirmed{Inbound: inbound})
 
 	ticker := time.NewTicker(500 * time.Millisecond)
 	defer ticker.Stop()
@@ -174,27 +185,34 @@ func (s *speaker) stepAt(now time.Time, ev fsm.Event) {
 		case fsm.Established:
 			s.estOnce.Do(func() { close(s.established) })
 		case fsm.DeliverUpdate:
-			if s.onUpdate != nil && !a.TreatAsWithdraw {
-				s.onUpdate(a.Update, now)
+			if s.onUpdate != nil {
+				s.onUpdate(a.Update, a.TreatAsWithdraw, now)
 			}
 		case fsm.Down:
 			s.fail(fmt.Errorf("%s: session down: %s", s.name, a.Reason))
 		case fsm.CloseConnection:
-			if s.c != nil {
-				s.c.Close()
+			if c := s.conn(); c != nil {
+				c.Close()
 			}
 		}
 	}
 }
 
+func (s *speaker) conn() net.Conn {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	return s.c
+}
+
 // writeRaw writes whole encoded messages.
 func (s *speaker) writeRaw(b []byte) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if s.c == nil {
+	c := s.conn()
+	if c == nil {
 		return errors.New("no connection")
 	}
-	_, err := s.c.Write(b)
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	_, err := c.Write(b)
 	return err
 }
 

@@ -44,11 +44,24 @@ func newTable(set Prefixes, e Expect) *table {
 	return &table{set: set, expect: e, have: make([]bool, set.N)}
 }
 
-// apply takes one UPDATE received at now.
-func (t *table) apply(u *wire.Update, now time.Time) {
+// apply takes one UPDATE received at now. A malformed one (RFC 7606
+// treat-as-withdraw) withdraws its prefixes and counts them as wrong: a
+// DUT must not send what its peer has to discard.
+func (t *table) apply(u *wire.Update, malformed bool, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.updates++
+	if malformed {
+		u.Reachable(func(f wire.Family, n wire.NLRI) {
+			t.wrong++
+			t.bad(fmt.Sprintf("%s %s came in a malformed UPDATE", f, n.Prefix()))
+			if i, ok := t.set.Index(n.Prefix()); ok && t.have[i] {
+				t.have[i] = false
+				t.count--
+			}
+		})
+		return
+	}
 	u.Unreachable(func(f wire.Family, n wire.NLRI) {
 		t.withdrawn++
 		if i, ok := t.set.Index(n.Prefix()); ok && f == wire.IPv4Unicast && t.have[i] {

@@ -29,7 +29,7 @@ func TestTableFullThenEmpty(t *testing.T) {
 	tab := newTable(p, Expect{ASPath: []uint32{dutAS, feederAS}, NextHop: netip.MustParseAddr("10.0.3.1")})
 	good := sinkAttrs([]uint32{dutAS, feederAS}, "10.0.3.1")
 	t0 := time.Unix(1000, 0)
-	tab.apply(&wire.Update{Attrs: good, NLRI: nlri(p, 0, 6)}, t0)
+	tab.apply(&wire.Update{Attrs: good, NLRI: nlri(p, 0, 6)}, false, t0)
 	if s := tab.state(); s.count != 6 || !s.fullAt.IsZero() {
 		t.Fatalf("after 6 of 10: %+v", s)
 	}
@@ -37,7 +37,7 @@ func TestTableFullThenEmpty(t *testing.T) {
 	if s := tab.state(); !s.emptyAt.IsZero() {
 		t.Fatal("empty before full")
 	}
-	tab.apply(&wire.Update{Attrs: good, NLRI: nlri(p, 4, 10)}, t0.Add(time.Second))
+	tab.apply(&wire.Update{Attrs: good, NLRI: nlri(p, 4, 10)}, false, t0.Add(time.Second))
 	s := tab.state()
 	if s.count != 10 || !s.fullAt.Equal(t0.Add(time.Second)) {
 		t.Fatalf("after all: %+v", s)
@@ -45,11 +45,11 @@ func TestTableFullThenEmpty(t *testing.T) {
 	if err := s.verify(10); err != nil {
 		t.Fatal(err)
 	}
-	tab.apply(&wire.Update{Withdrawn: nlri(p, 0, 9)}, t0.Add(2*time.Second))
+	tab.apply(&wire.Update{Withdrawn: nlri(p, 0, 9)}, false, t0.Add(2*time.Second))
 	if s := tab.state(); s.count != 1 || !s.emptyAt.IsZero() {
 		t.Fatalf("after withdrawing 9: %+v", s)
 	}
-	tab.apply(&wire.Update{Withdrawn: nlri(p, 9, 10)}, t0.Add(3*time.Second))
+	tab.apply(&wire.Update{Withdrawn: nlri(p, 9, 10)}, false, t0.Add(3*time.Second))
 	if s := tab.state(); s.count != 0 || !s.emptyAt.Equal(t0.Add(3*time.Second)) || s.updates != 4 || s.announced != 12 || s.withdrawn != 10 {
 		t.Fatalf("after withdrawing all: %+v", s)
 	}
@@ -70,7 +70,7 @@ func TestTableRejectsWrongRoutes(t *testing.T) {
 		{"AS_SET", &wire.Update{Attrs: &wire.PathAttrs{HasASPath: true, ASPath: wire.ASPath{{Type: wire.ASSet, ASNs: []uint32{dutAS, feederAS}}}, NextHop: want.NextHop}, NLRI: nlri(p, 0, 1)}, "AS_SEQUENCE"},
 	} {
 		tab := newTable(p, want)
-		tab.apply(tc.u, time.Unix(1, 0))
+		tab.apply(tc.u, false, time.Unix(1, 0))
 		s := tab.state()
 		if s.count != 0 {
 			t.Errorf("%s: counted as received", tc.name)
@@ -85,8 +85,20 @@ func TestTableRejectsWrongRoutes(t *testing.T) {
 func TestTableVerifyMissing(t *testing.T) {
 	p, _ := NewPrefixes(3)
 	tab := newTable(p, Expect{ASPath: []uint32{dutAS, feederAS}, NextHop: netip.MustParseAddr("10.0.3.1")})
-	tab.apply(&wire.Update{Attrs: sinkAttrs([]uint32{dutAS, feederAS}, "10.0.3.1"), NLRI: nlri(p, 0, 2)}, time.Unix(1, 0))
+	tab.apply(&wire.Update{Attrs: sinkAttrs([]uint32{dutAS, feederAS}, "10.0.3.1"), NLRI: nlri(p, 0, 2)}, false, time.Unix(1, 0))
 	if err := tab.state().verify(3); err == nil || !strings.Contains(err.Error(), "2 of the 3") {
 		t.Errorf("verify = %v", err)
+	}
+}
+
+func TestTableMalformed(t *testing.T) {
+	p, _ := NewPrefixes(2)
+	tab := newTable(p, Expect{ASPath: []uint32{dutAS, feederAS}, NextHop: netip.MustParseAddr("10.0.3.1")})
+	good := sinkAttrs([]uint32{dutAS, feederAS}, "10.0.3.1")
+	tab.apply(&wire.Update{Attrs: good, NLRI: nlri(p, 0, 2)}, false, time.Unix(1, 0))
+	tab.apply(&wire.Update{Attrs: good, NLRI: nlri(p, 1, 2)}, true, time.Unix(2, 0))
+	s := tab.state()
+	if s.count != 1 || s.wrong != 1 || !strings.Contains(s.firstBad, "malformed") {
+		t.Errorf("after a malformed UPDATE: %+v", s)
 	}
 }
