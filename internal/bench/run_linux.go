@@ -31,6 +31,9 @@ func checkPlatform() error {
 	return nil
 }
 
+// settle is how long sessions stay up before the load starts.
+const settle = 3 * time.Second
+
 // cmdTimeout bounds every tool a run calls (ip, a daemon's --version).
 const cmdTimeout = 20 * time.Second
 
@@ -402,6 +405,14 @@ func runOne(ctx context.Context, d string, o *Options) (m Metrics, fib bool, err
 			}
 			return m, false, fmt.Errorf("sessions up: %v", err)
 		}
+	}
+	// Steady state, not start-up, is measured: timers a daemon runs when
+	// a session comes up (FRR's update-group coalesce time, 1 s and 50 ms
+	// per peer) must have run out before the first UPDATE.
+	select {
+	case <-ctx.Done():
+		return m, false, ctx.Err()
+	case <-time.After(settle):
 	}
 	if _, err := tb.waitIdle(ctx, 10*time.Second); err != nil {
 		return m, false, err
