@@ -226,10 +226,14 @@ func (d *Daemon) bfdStateChange(sc bfd.StateChange) {
 			p.log.Info("bfd: the peer's new session is up; BGP was left alone")
 		}
 		d.gatewayDown(p, false)
-		if b.hold {
-			b.hold = false
-			d.bfdKickBGP(p)
-		}
+		// BFD Up proves the path: a session that is not Established
+		// starts at once, as FRR's bgpd does, whether BFD held it or
+		// the peer dropped it (FRR sends Cease/BFD Down when its bfdd
+		// replaces a session just after BGP came up). Waiting out an
+		// idle hold that doubled with each flap would refuse the
+		// peer's connections for up to MaxIdleHoldTime.
+		b.hold = false
+		d.bfdKickBGP(p)
 	case bfd.StateDown:
 		if sc.From == bfd.StateDown && b.restartGrace != nil {
 			// The grace timer fired (it queues a Down -> Down change)
@@ -265,6 +269,15 @@ func (d *Daemon) bfdStateChange(sc bfd.StateChange) {
 			b.restartGrace = time.AfterFunc(peerRestartGrace, func() {
 				d.bfdChanged(bfd.StateChange{Key: key, From: bfd.StateDown, To: bfd.StateDown, Diag: sc.Diag, At: time.Now()})
 			})
+			if !sc.PeerRestarted && sc.Diag == bfd.DiagControlDetectExpired {
+				// Nothing at all came from the peer for a detection
+				// time: a replaced session would have been heard (a
+				// new discriminator, or Down from the old one), so the
+				// path is more likely dead. The FIB stops using it now,
+				// which costs one write per group and is undone by Up;
+				// BGP still waits for the grace.
+				d.gatewayDown(p, true)
+			}
 			return
 		} else {
 			b.lastDown, b.downAt = sc.Diag, sc.At
@@ -318,10 +331,10 @@ func (d *Daemon) bgpJustEstablished(p *peer) bool {
 	return d.now().Sub(s.fsm.Status().EstablishedAt) < bgpSettle
 }
 
-// bfdKickBGP restarts the neighbor's BGP at once when BFD, which held it,
-// is Up again: the session dropped because the path failed, and the path
-// is back, so neither the idle hold (which doubles with each drop) nor a
-// ConnectRetry started while held should add to the outage.
+// bfdKickBGP restarts the neighbor's BGP at once when BFD is Up again and
+// BGP is not Established: the path is proven, so neither the idle hold
+// (which doubles with each drop) nor a ConnectRetry started while BFD held
+// BGP should add to the outage.
 func (d *Daemon) bfdKickBGP(p *peer) {
 	s := p.main
 	if p.n.Shutdown || s == nil {

@@ -89,6 +89,9 @@ func upLab(t *testing.T, ctx context.Context, path string, o Options) *testLab {
 		o.Wait = 45 * time.Second
 	}
 	t.Cleanup(func() {
+		if t.Failed() {
+			diagnose(t, o.Base, o.Name)
+		}
 		if err := Down(context.Background(), o.Base, o.Name); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
@@ -107,6 +110,36 @@ func upLab(t *testing.T, ctx context.Context, path string, o Options) *testLab {
 		t.Fatal(err)
 	}
 	return &testLab{t: t, ctx: ctx, s: s, f: f, base: o.Base, name: o.Name}
+}
+
+// diagnose logs what each routing daemon of a failed test's lab knows of
+// its sessions, so that a failure seen once in CI can be explained: the
+// tail of closd's log, FRR's BGP and BFD summaries.
+func diagnose(t *testing.T, base, name string) {
+	s, _, err := Open(base, name)
+	if err != nil {
+		t.Logf("diagnose: %v", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, n := range s.Nodes {
+		switch n.Kind {
+		case KindClosd:
+			data, err := os.ReadFile(n.Log)
+			if err != nil {
+				t.Logf("diagnose %s: %v", n.Name, err)
+				continue
+			}
+			lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+			t.Logf("diagnose %s: last lines of %s:\n%s", n.Name, n.Log, strings.Join(lines[max(0, len(lines)-60):], "\n"))
+		case KindFRR:
+			for _, cmd := range []string{"show bgp summary", "show bfd peers brief"} {
+				out, _ := nsRun(ctx, n.Netns, "vtysh", "-N", n.Netns, "-c", cmd)
+				t.Logf("diagnose %s: %s:\n%s", n.Name, cmd, out)
+			}
+		}
+	}
 }
 
 // check runs Check until it passes (routes move within BFD's detection

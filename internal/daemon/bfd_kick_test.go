@@ -1,0 +1,112 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/closnet/clos/internal/bfd"
+)
+
+// TestBFDUpStartsAnIdleSession: the peer drops BGP while our BFD session
+// is in the restart grace (FRR's bgpd sends Cease/BFD Down when its bfdd
+// replaces the session just after BGP came up), so BFD never held BGP and
+// the session sits in an idle hold that doubled with each earlier flap.
+// The new BFD session's Up must start BGP at once, as FRR does: waiting
+// out the idle hold refuses the peer's connections the whole time.
+func TestBFDUpStartsAnIdleSession(t *testing.T) {
+	ca, cb := bfdPairConfigs(t)
+	mem := bfd.NewMemNetwork()
+	ipA, ipB := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
+	oa := Options{ConnectRetry: 30 * time.Second, IdleHoldTime: 30 * time.Second, MaxIdleHoldTime: time.Minute}
+	ob := Options{ConnectRetry: 30 * time.Second, IdleHoldTime: 50 * time.Millisecond, MaxIdleHoldTime: 100 * time.Millisecond}
+	oa.BFDTransport, ob.BFDTransport = mem.Endpoint(ipA, 0), mem.Endpoint(ipB, 0)
+	a := start(t, "a", ca, oa)
+	b := start(t, "b", cb, ob)
+	waitFor(t, "BGP and BFD up", func() (bool, string) {
+		na := neighbor(t, a.d, "127.0.0.2")
+		return na.State == "Established" && na.BFD != nil && na.BFD.State == "Up", na.State
+	})
+	key := bfdSession(t, a.d, "127.0.0.2")
+	k := bfd.PeerKey{Peer: key.Peer, Interface: key.Interface, Local: key.Local, Multihop: key.Multihop}
+
+	a.d.bfdChanged(bfd.StateChange{Key: k, From: bfd.StateUp, To: bfd.StateDown, Diag: bfd.DiagNeighborDown, At: time.Now(), PeerRestarted: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := b.d.ClearNeighbors(ctx, ipA, ClearHard); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a's session dropped by the peer", func() (bool, string) {
+		na := neighbor(t, a.d, "127.0.0.2")
+		return na.State != "Established" && !na.BFD.HoldingBGP, fmt.Sprintf("%s %+v", na.State, na.BFD)
+	})
+	a.d.bfdChanged(bfd.StateChange{Key: k, From: bfd.StateInit, To: bfd.StateUp, At: time.Now()})
+	// Far below a's 30 s idle hold.
+	pollFor(t, "BGP back after BFD Up", 10*time.Second, func() (bool, string) {
+		na := neighbor(t, a.d, "127.0.0.2")
+		return na.State == "Established", na.State
+	})
+	a.stop(t)
+	b.stop(t)
+}
+
+// TestBFDSilenceJustAfterBGPUpPullsTheNextHop: a detection-time expiry in
+// the seconds after BGP came up gets the grace for BGP (FRR replaces its
+// BFD session then), but the peer was not heard at all, so the FIB stops
+// using its next hop at once instead of blackholing for the grace; the
+// new session's Up puts it back with BGP untouched.
+func TestBFDSilenceJustAfterBGPUpPullsTheNextHop(t *testing.T) {
+	ca, cb := bfdPairConfigs(t)
+	mem := bfd.NewMemNetwork()
+	ipA, ipB := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
+	o := Options{ConnectRetry: time.Second, IdleHoldTime: 50 * time.Millisecond, MaxIdleHoldTime: 200 * time.Millisecond}
+	oa, ob := o, o
+	oa.BFDTransport, ob.BFDTransport = mem.Endpoint(ipA, 0), mem.Endpoint(ipB, 0)
+	a := start(t, "a", ca, oa)
+	b := start(t, "b", cb, ob)
+	up := func() (bool, string) {
+		na := neighbor(t, a.d, "127.0.0.2")
+		return na.State == "Established" && na.BFD != nil && na.BFD.State == "Up" && kernelHas(a.fake, "10.2.0.0/24"), na.State
+	}
+	waitFor(t, "BGP and BFD up", up)
+	key := bfdSession(t, a.d, "127.0.0.2")
+	k := bfd.PeerKey{Peer: key.Peer, Interface: key.Interface, Local: key.Local, Multihop: key.Multihop}
+	// The grace covers bgpSettle after Established: start from a fresh
+	// session (bounded retries for a loaded machine).
+	for try := 0; ; try++ {
+		if neighbor(t, a.d, "127.0.0.2").Uptime < time.Second {
+			break
+		}
+		if try == 5 {
+			t.Fatalf("could not catch the session within 1 s of coming up")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := b.d.ClearNeighbors(ctx, ipA, ClearHard)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "BGP back after the clear", func() (bool, string) {
+			na := neighbor(t, a.d, "127.0.0.2")
+			return na.State == "Established", na.State
+		})
+	}
+	resets := neighbor(t, a.d, "127.0.0.2").Resets
+	a.d.bfdChanged(bfd.StateChange{Key: k, From: bfd.StateUp, To: bfd.StateDown, Diag: bfd.DiagControlDetectExpired, At: time.Now()})
+	waitFor(t, "next hop out of the FIB, BGP kept", func() (bool, string) {
+		na := neighbor(t, a.d, "127.0.0.2")
+		return na.BFD.GatewayDown && na.State == "Established" && !na.BFD.HoldingBGP, fmt.Sprintf("%s %+v", na.State, na.BFD)
+	})
+	a.d.bfdChanged(bfd.StateChange{Key: k, From: bfd.StateInit, To: bfd.StateUp, At: time.Now()})
+	waitFor(t, "next hop back", func() (bool, string) {
+		na := neighbor(t, a.d, "127.0.0.2")
+		return !na.BFD.GatewayDown && na.State == "Established", fmt.Sprintf("%s %+v", na.State, na.BFD)
+	})
+	if na := neighbor(t, a.d, "127.0.0.2"); na.Resets != resets {
+		t.Errorf("BGP was reset (%d, was %d); the grace should have kept it", na.Resets, resets)
+	}
+	a.stop(t)
+	b.stop(t)
+}
