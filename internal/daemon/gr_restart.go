@@ -23,8 +23,9 @@ import (
 //     forwarding to it;
 //   - it sends no peer its routes or its End-of-RIB (rib.DeferInitial)
 //     until every configured peer is established and has sent End-of-RIB
-//     for its families (a peer without the capability, or restarting
-//     itself, counts once established), or until select-defer-time;
+//     for its families (a peer without the capability counts once
+//     established; one restarting itself gets ours at once), or until
+//     select-defer-time;
 //   - then it sends every peer its table and End-of-RIB, and sweeps the
 //     adopted kernel routes that nobody re-learned.
 //
@@ -178,15 +179,23 @@ func (d *Daemon) grEndOfRIB(s *session, f wire.Family) {
 
 // grDone reports whether p no longer holds the restart phase: its session
 // is up and has sent End-of-RIB for every family, or is up and either side
-// has no capability (no End-of-RIB is then promised) or the peer restarts
-// too (RFC 4724 4.1: it waits for ours; waiting for its would deadlock).
+// has no capability (no End-of-RIB is then promised). A peer that restarts
+// too (R; FRR also sets it for restart-time after bgpd starts) waits for
+// our End-of-RIB before sending its own (RFC 4724 4.1): it gets our table
+// and End-of-RIB at once, and we still wait for its End-of-RIB. Counting
+// it done on Established instead wrote the FIB before its routes came and
+// dropped traffic for FRR's update delay.
 func (d *Daemon) grDone(p *peer) bool {
 	s := p.main
 	if s == nil || !s.inRIB || s.fsm.State() != fsm.StateEstablished {
 		return false
 	}
-	if g := s.neg.PeerGracefulRestart; g == nil || g.Restarting || p.fcfg.Capabilities.GracefulRestart == nil {
+	g := s.neg.PeerGracefulRestart
+	if g == nil || p.fcfg.Capabilities.GracefulRestart == nil {
 		return true
+	}
+	if g.Restarting {
+		d.rib.SendInitialNow(s.ribID)
 	}
 	for _, f := range s.neg.Families {
 		if !d.gr.eor[s][f] {

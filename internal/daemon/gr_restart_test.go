@@ -440,7 +440,10 @@ listen: {address: 127.0.0.1, port: %d}
 
 // TestRestartPhaseDoesNotWaitForARestartingPeer: a peer that restarts too
 // (R bit) waits for closd's End-of-RIB before sending its own, so closd
-// must not wait for it (RFC 4724 4.1).
+// must not hold its own for it (RFC 4724 4.1); but the restart phase, and
+// the adopted routes with it, still wait for the peer's End-of-RIB: FRR
+// sets R for restart-time after bgpd starts and sends its routes only
+// after its update delay.
 func TestRestartPhaseDoesNotWaitForARestartingPeer(t *testing.T) {
 	peer := newRawPeer(t, "127.0.0.8")
 	fk, resolve := loFIB(t)
@@ -464,6 +467,10 @@ func TestRestartPhaseDoesNotWaitForARestartingPeer(t *testing.T) {
 			}
 		}
 	}
+	if st := grStatus(t, r.d); !st.Restarting || !kernelHas(fk, "10.9.0.0/24") {
+		t.Fatalf("the restart phase ended before the restarting peer's End-of-RIB: %+v", st)
+	}
+	peer.send(wire.EndOfRIB(wire.IPv4Unicast))
 	waitFor(t, "the adopted route swept", func() (bool, string) { return !kernelHas(fk, "10.9.0.0/24"), "" })
 }
 

@@ -13,7 +13,27 @@ import "slices"
 // DeferInitial holds (on) or releases (off) every peer's initial update
 // and End-of-RIB. Released dumps go out at the next Ready, the updates of
 // peers that came up together shared as usual.
-func (e *Engine) DeferInitial(on bool) { e.deferInitial = on }
+func (e *Engine) DeferInitial(on bool) {
+	e.deferInitial = on
+	if !on {
+		clear(e.deferExempt)
+	}
+}
+
+// SendInitialNow releases one peer's initial update and End-of-RIB while
+// the others stay held: a peer that says it is restarting too (the R bit)
+// waits for our End-of-RIB before it sends its own (RFC 4724 4.1), so
+// holding ours until we have its would deadlock. It has kept no routes of
+// ours that a partial table could replace. No-op when nothing is held.
+func (e *Engine) SendInitialNow(id PeerID) {
+	if !e.deferInitial {
+		return
+	}
+	if e.deferExempt == nil {
+		e.deferExempt = map[PeerID]bool{}
+	}
+	e.deferExempt[id] = true
+}
 
 // Deferring reports whether initial updates are held.
 func (e *Engine) Deferring() bool { return e.deferInitial }
@@ -26,6 +46,8 @@ func (e *Engine) dumpDeferred(gi int, g *updateGroup) {
 	var now, held []dumpReq
 	for _, d := range g.dumps {
 		switch {
+		case e.deferExempt[d.peer]:
+			now = append(now, d)
 		case d.eor:
 			held = append(held, d)
 		case !slices.ContainsFunc(g.dumps, func(o dumpReq) bool { return o.peer == d.peer && o.eor }):

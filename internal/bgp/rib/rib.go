@@ -215,8 +215,10 @@ type Engine struct {
 	encodes uint64
 	copies  uint64
 	mob     mobilityWatch
-	// deferInitial holds initial updates (deferral.go).
+	// deferInitial holds initial updates (deferral.go) except those of
+	// the peers in deferExempt.
 	deferInitial bool
+	deferExempt  map[PeerID]bool
 }
 
 // New makes an engine. It fails on a configuration that cannot work.
@@ -345,6 +347,7 @@ func (e *Engine) PeerDown(id PeerID, graceful bool) error {
 		return err
 	}
 	p.up = false
+	delete(e.deferExempt, id)
 	e.leaveGroup(id)
 	e.softInClear(p)
 	for s := range e.tables {

@@ -239,6 +239,13 @@ func (h *harness) run(d *datadriven.TestData) (string, error) {
 	case "defer-initial":
 		h.e.DeferInitial(d.HasArg("on"))
 		return "", nil
+	case "send-initial-now":
+		id, err := h.peerArg(d)
+		if err != nil {
+			return "", err
+		}
+		h.e.SendInitialNow(id)
+		return "", nil
 	case "stale-timeout":
 		id, err := h.peerArg(d)
 		if err != nil {
