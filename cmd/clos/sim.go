@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"os"
 	"strings"
 	"time"
@@ -119,6 +120,9 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	case len(pos) > 1:
 		return bad(fmt.Sprintf("want at most one FABRIC.yaml argument, got %d: %s", len(pos), strings.Join(pos, " ")))
 	case len(pos) == 1:
+		if _, err := os.Stat(pos[0]); errors.Is(err, iofs.ErrNotExist) && !strings.HasSuffix(pos[0], ".yaml") && !strings.HasSuffix(pos[0], ".yml") {
+			return bad(fmt.Sprintf("%q: no such FABRIC.yaml; to restore one target write --restore=%s (the bare --restore restores everything)", pos[0], pos[0]))
+		}
 		var planFlags []string
 		fs.Visit(func(fl *flag.Flag) {
 			if fl.Name == "preset" || fl.Name == "intent" || pf.fs.Lookup(fl.Name) != nil {

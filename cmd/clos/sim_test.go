@@ -43,6 +43,13 @@ func TestSimJSONFromFabricFile(t *testing.T) {
 	}
 }
 
+func TestSimHelp(t *testing.T) {
+	code, out, _ := runClos("sim", "--help")
+	if code != 0 || !strings.Contains(out, "usage: clos sim") || !strings.Contains(out, "-fail-silent") || !strings.Contains(out, "-leaves-per-pod") {
+		t.Errorf("exit %d:\n%s", code, out)
+	}
+}
+
 func TestSimSizeFlags(t *testing.T) {
 	code, out, errs := runClos("sim", "--preset", "rfc7938-3stage", "--leaves-per-pod", "3", "--spines-per-plane", "2", "--json")
 	if code != 0 {
@@ -70,6 +77,7 @@ func TestSimBadInput(t *testing.T) {
 		{[]string{filepath.Join(dir, "fabric.yaml"), "--pods", "2"}, "a fabric.yaml is a finished plan; --pods apply"},
 		{[]string{"a.yaml", "b.yaml"}, "want at most one FABRIC.yaml argument, got 2"},
 		{[]string{"--frobnicate"}, "flag provided but not defined: -frobnicate"},
+		{[]string{"--preset", "seed-003", "--fail", "spine3", "--restore", "spine3"}, "to restore one target write --restore=spine3"},
 	} {
 		code, _, errs := runClos(append([]string{"sim"}, c.args...)...)
 		if code != 2 || !strings.Contains(errs, c.want) {

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -143,11 +144,15 @@ func (st *stepStats) peaks(missing, narrow int) {
 
 // Run converges the fabric from power-on, then plays the steps, each
 // after the previous one settled and Options.Gap passed. It checks the
-// steps first (see Check).
+// steps first (see Check). A Sim runs once.
 func (s *Sim) Run(steps []Step) (*Report, error) {
+	if s.ran {
+		return nil, errors.New("sim: Run called twice; a Sim runs once (make another with New)")
+	}
 	if err := s.Check(steps); err != nil {
 		return nil, err
 	}
+	s.ran = true
 	wall := time.Now()
 	rep := &Report{Model: s.modelInfo()}
 	var heap, live uint64

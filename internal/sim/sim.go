@@ -90,6 +90,7 @@ type Sim struct {
 	// nextConn numbers connections, so a message or close meant for an
 	// earlier connection of a session is recognised and dropped.
 	nextConn uint64
+	ran      bool
 
 	st      stepStats
 	expect  [][]uint16 // node -> prefix id -> expected route (see expect.go)
