@@ -687,7 +687,7 @@ func (s *Sim) receive(n *node, ev event) {
 	m, err := wire.Parse(ev.msg, ss.fsm.Options())
 	cost := s.opt.MsgCost
 	if u, ok := m.(*wire.Update); ok {
-		cost += time.Duration(countPrefixes(u)) * s.opt.PrefixCost
+		cost += time.Duration(countNLRI(u)) * s.opt.PrefixCost
 	}
 	n.busy = now + cost
 	s.step(ss, fsm.RecvMessage{Msg: m, Err: err})
@@ -766,7 +766,7 @@ func (s *Sim) live(ss *session) bool {
 	return n.up && !n.hung && ss.fsm != nil
 }
 
-func countPrefixes(u *wire.Update) int {
+func countNLRI(u *wire.Update) int {
 	k := 0
 	u.Reachable(func(wire.Family, wire.NLRI) { k++ })
 	u.Unreachable(func(wire.Family, wire.NLRI) { k++ })
@@ -840,9 +840,13 @@ func (s *Sim) apply(n *node, out *rib.Output) {
 			b := slices.Clone(m) // the RIB reuses its buffers
 			k := 0
 			if len(b) > 18 && b[18] == byte(wire.TypeUpdate) {
-				if msg, err := wire.Parse(b, first.fsm.Options()); err == nil {
-					if u, ok := msg.(*wire.Update); ok {
-						k = countPrefixes(u)
+				var ok bool
+				if k, ok = countUpdate(b); !ok || len(first.fsm.Options().AddPathSend) > 0 {
+					k = 0
+					if msg, err := wire.Parse(b, first.fsm.Options()); err == nil {
+						if u, ok := msg.(*wire.Update); ok {
+							k = countNLRI(u)
+						}
 					}
 				}
 			}
