@@ -59,12 +59,47 @@ func (s *Sim) computeExpect() {
 		}
 		return k <= allow[y]
 	}
-	for o, own := range s.owner {
-		if len(own) == 0 || !alive(s.nodes[o]) || s.nodes[o].fresh {
+	var byFam [2][]int32
+	for o, all := range s.owner {
+		if len(all) == 0 || !alive(s.nodes[o]) || s.nodes[o].fresh {
 			// Nobody sends to a rebooting switch's own prefixes
 			// before it announces them.
 			continue
 		}
+		byFam[0], byFam[1] = byFam[0][:0], byFam[1][:0]
+		for _, id := range all {
+			if s.prefixes[id].Addr().Is4() {
+				byFam[0] = append(byFam[0], id)
+			} else {
+				byFam[1] = append(byFam[1], id)
+			}
+		}
+		for fam, own := range byFam {
+			if len(own) > 0 {
+				s.expectFrom(o, fam == 1, own, dist, parent, queue, accepts)
+			}
+		}
+	}
+	s.recountRoutes()
+}
+
+// carries reports whether session ss can carry routes of the family
+// (IPv6 when v6): both ends announce it.
+func (s *Sim) carries(ss *session, v6 bool) bool {
+	if ss.peer < 0 || !s.linkUsable(s.links[ss.link]) {
+		return false
+	}
+	if v6 {
+		return ss.v6 && s.sessions[ss.peer].v6
+	}
+	return ss.v4 && s.sessions[ss.peer].v4
+}
+
+// expectFrom fills the expected routes to prefixes own of origin o, of
+// one family.
+func (s *Sim) expectFrom(o int, v6 bool, own []int32, dist, parent, queue []int32, accepts func(y, x int32) bool) {
+	alive := func(n *node) bool { return n.up && !n.hung }
+	{
 		for i := range dist {
 			dist[i], parent[i] = -1, -1
 		}
@@ -77,7 +112,7 @@ func (s *Sim) computeExpect() {
 			}
 			for _, si := range s.nodes[x].sess {
 				ss := s.sessions[si]
-				if ss.peer < 0 || !s.linkUsable(s.links[ss.link]) {
+				if !s.carries(ss, v6) {
 					continue
 				}
 				y := s.sessions[ss.peer].node
@@ -103,7 +138,7 @@ func (s *Sim) computeExpect() {
 				w := 0
 				for _, si := range n.sess {
 					ss := s.sessions[si]
-					if ss.peer < 0 || !s.linkUsable(s.links[ss.link]) {
+					if !s.carries(ss, v6) {
 						continue
 					}
 					x := s.sessions[ss.peer].node
@@ -125,7 +160,6 @@ func (s *Sim) computeExpect() {
 			}
 		}
 	}
-	s.recountRoutes()
 }
 
 func missingOf(want, have uint16) int {

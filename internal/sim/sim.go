@@ -149,6 +149,8 @@ type session struct {
 	remote netip.Addr
 	active bool
 	bfd    bool
+	// v4, v6: the families this end announces.
+	v4, v6 bool
 	conn   uint64
 	dial   uint64
 	armed  time.Duration
@@ -221,6 +223,14 @@ func New(t *Topology, opt Options) (*Sim, error) {
 	return s, nil
 }
 
+// linkLocal is the IPv6 link-local address of one end (side 1 or 2) of
+// link li: unique in the fabric, so the RIB can tell its peers apart.
+func linkLocal(li int, side byte) netip.Addr {
+	a := [16]byte{0: 0xfe, 1: 0x80, 15: side}
+	a[8], a[9], a[10], a[11] = byte(li>>24), byte(li>>16), byte(li>>8), byte(li)
+	return netip.AddrFrom16(a)
+}
+
 type endKey struct {
 	node  int32
 	iface string
@@ -232,38 +242,65 @@ func (s *Sim) buildSessions() error {
 	for _, n := range s.nodes {
 		c := n.spec.Config
 		for i, nb := range c.Neighbors {
-			if !nb.Address.IsValid() {
-				return fmt.Errorf("node %s: neighbors[%d]: only neighbors with an address are simulated (no interface or listen-range ones)", n.spec.Name, i)
-			}
 			var ifc *IfaceSpec
-			var local netip.Addr
-			for k := range n.spec.Interfaces {
-				for _, a := range n.spec.Interfaces[k].Addresses {
-					if a.Contains(nb.Address) {
-						ifc, local = &n.spec.Interfaces[k], a.Addr()
+			var local, remote netip.Addr
+			var li int
+			switch {
+			case nb.Interface != "":
+				// Unnumbered: BGP over the link's IPv6 link-local
+				// addresses, learned by router discovery in closd;
+				// here each end of link li gets a fixed one.
+				for k := range n.spec.Interfaces {
+					if n.spec.Interfaces[k].Name == nb.Interface {
+						ifc = &n.spec.Interfaces[k]
 					}
 				}
+				if ifc == nil {
+					return fmt.Errorf("node %s: neighbors[%d]: interface %q is not a port of the node", n.spec.Name, i, nb.Interface)
+				}
+				var ok bool
+				if li, ok = s.linkEnd[n.spec.Name+":"+ifc.Name]; !ok {
+					return fmt.Errorf("node %s: neighbors[%d]: interface %s has no cable in the plan", n.spec.Name, i, ifc.Name)
+				}
+				side := byte(1)
+				if s.topo.Links[li].B.Node == n.spec.Name && s.topo.Links[li].B.Interface == ifc.Name {
+					side = 2
+				}
+				local, remote = linkLocal(li, side), linkLocal(li, 3-side)
+			case nb.Address.IsValid():
+				for k := range n.spec.Interfaces {
+					for _, a := range n.spec.Interfaces[k].Addresses {
+						if a.Contains(nb.Address) {
+							ifc, local = &n.spec.Interfaces[k], a.Addr()
+						}
+					}
+				}
+				if ifc == nil {
+					return fmt.Errorf("node %s: neighbors[%d] (%s): no interface of the node is on its subnet", n.spec.Name, i, nb.Address)
+				}
+				var ok bool
+				if li, ok = s.linkEnd[n.spec.Name+":"+ifc.Name]; !ok {
+					return fmt.Errorf("node %s: neighbors[%d] (%s): interface %s has no cable in the plan", n.spec.Name, i, nb.Address, ifc.Name)
+				}
+				remote = nb.Address
+			default:
+				return fmt.Errorf("node %s: neighbors[%d]: only neighbors with an address or an interface are simulated (no listen-range ones)", n.spec.Name, i)
 			}
-			if ifc == nil {
-				return fmt.Errorf("node %s: neighbors[%d] (%s): no interface of the node is on its subnet", n.spec.Name, i, nb.Address)
-			}
-			li, ok := s.linkEnd[n.spec.Name+":"+ifc.Name]
-			if !ok {
-				return fmt.Errorf("node %s: neighbors[%d] (%s): interface %s has no cable in the plan", n.spec.Name, i, nb.Address, ifc.Name)
-			}
-			ss := &session{idx: int32(len(s.sessions)), node: int32(n.idx), peer: -1, link: int32(li), nb: nb, local: local, remote: nb.Address}
-			fc, err := s.fsmConfig(n, nb)
+			ss := &session{idx: int32(len(s.sessions)), node: int32(n.idx), peer: -1, link: int32(li), nb: nb, local: local, remote: remote}
+			fc, err := s.fsmConfig(n, nb, remote)
 			if err != nil {
-				return fmt.Errorf("node %s: neighbors[%d] (%s): %w", n.spec.Name, i, nb.Address, err)
+				return fmt.Errorf("node %s: neighbors[%d] (%s): %w", n.spec.Name, i, remote, err)
 			}
 			ss.fcfg = fc
+			ss.v4 = slices.Contains(fc.Capabilities.Multiprotocol, wire.IPv4Unicast)
+			ss.v6 = slices.Contains(fc.Capabilities.Multiprotocol, wire.IPv6Unicast)
 			ss.bfd = nb.BFD.Enabled && c.BGP.BFD.Interval > 0
 			n.bfdDetect = time.Duration(c.BGP.BFD.Interval*max(c.BGP.BFD.Multiplier, 1)) * time.Millisecond
 			s.sessions = append(s.sessions, ss)
 			n.sess = append(n.sess, ss.idx)
 			l := s.links[li]
 			l.sess = append(l.sess, ss.idx)
-			byEnd[endKey{int32(n.idx), ifc.Name, nb.Address.Is6()}] = ss.idx
+			byEnd[endKey{int32(n.idx), ifc.Name, remote.Is6()}] = ss.idx
 		}
 	}
 	for _, ss := range s.sessions {
@@ -290,7 +327,7 @@ func (s *Sim) buildSessions() error {
 	return nil
 }
 
-func (s *Sim) fsmConfig(n *node, nb config.Neighbor) (fsm.Config, error) {
+func (s *Sim) fsmConfig(n *node, nb config.Neighbor, remote netip.Addr) (fsm.Config, error) {
 	c := n.spec.Config
 	as, ok := nb.RemoteAS.Single()
 	if !ok {
@@ -310,14 +347,16 @@ func (s *Sim) fsmConfig(n *node, nb config.Neighbor) (fsm.Config, error) {
 		}
 	}
 	if len(fams) == 0 {
-		if nb.Address.Is4() {
+		if nb.Interface != "" {
+			fams = []wire.Family{wire.IPv4Unicast, wire.IPv6Unicast}
+		} else if remote.Is4() {
 			fams = []wire.Family{wire.IPv4Unicast}
 		} else {
 			fams = []wire.Family{wire.IPv6Unicast}
 		}
 	}
 	caps := wire.Capabilities{Multiprotocol: fams, RouteRefresh: true, AS4: true}
-	if nb.Address.Is6() && slices.Contains(fams, wire.IPv4Unicast) {
+	if remote.Is6() && slices.Contains(fams, wire.IPv4Unicast) {
 		caps.ExtendedNextHop = []wire.ExtendedNextHop{{NLRI: wire.IPv4Unicast, NextHopAFI: wire.AFIIPv6}}
 	}
 	fc := fsm.Config{

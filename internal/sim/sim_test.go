@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"encoding/json"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -234,5 +235,47 @@ func TestFiveStageHundredsOfSpeakers(t *testing.T) {
 	// meanwhile.
 	if e := rep.Events[2]; e.ConvergenceMS < 300 || e.DeadNextHopRouteMS < 300 {
 		t.Errorf("fail-silent spine2: %+v", e)
+	}
+}
+
+// Every link addressing converges with full ECMP in both families:
+// IPv4 over IPv6 next hops (ipv6, unnumbered) and one session per family
+// (dual).
+func TestLinkAddressings(t *testing.T) {
+	for _, la := range []string{plan.LinksIPv6, plan.LinksDual, plan.LinksUnnumbered} {
+		t.Run(la, func(t *testing.T) {
+			topo := presetTopo(t, "rfc7938-3stage", func(in *plan.Intent) {
+				in.LinkAddressing = la
+				in.LeavesPerPod, in.SpinesPerPlane = 3, 2
+				in.Pools.Loopbacks6 = netip.MustParsePrefix("fd00::/64")
+				in.Pools.Servers6 = netip.MustParsePrefix("fd00:2::/48")
+			})
+			s, rep := runSim(t, topo, Options{}, Step{Kind: Fail, Target: "leaf1:swp1"}, Step{Kind: Restore})
+			clean(t, rep)
+			var v6 int
+			for _, p := range s.prefixes {
+				if p.Addr().Is6() {
+					v6++
+				}
+			}
+			if v6 == 0 {
+				t.Fatal("no IPv6 prefix in the fabric")
+			}
+			// leaf2's IPv6 servers, over both spines (dual: the IPv6
+			// session of each uplink).
+			sub := s.topo.Nodes[s.byName["leaf2"]].Config.Networks
+			found := false
+			for _, p := range sub {
+				if p.Addr().Is6() && p.Bits() == 64 {
+					found = true
+					if got := route(t, s, "leaf1", p.String()); got != 2 {
+						t.Errorf("leaf1 %s: width %d; want 2", p, got)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("leaf2 originates no IPv6 /64: %v", sub)
+			}
+		})
 	}
 }

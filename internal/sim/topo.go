@@ -45,16 +45,13 @@ type LinkSpec struct {
 
 // checkHosts refuses host modes whose routes come from what the simulator
 // does not model.
-func checkHosts(mode, linkAddressing string) error {
+func checkHosts(mode string) error {
 	switch mode {
 	case "", plan.HostsSubnet:
 	case plan.HostsNeighbor:
 		return fmt.Errorf("hosts: %q: servers' host routes are learned from ARP/ND, which clos sim does not model; simulate the fabric with hosts: subnet (the default)", mode)
 	default:
 		return fmt.Errorf("hosts: %q: servers' sessions to their leaf's bridge (dynamic neighbors) are not simulated yet; clos sim runs the switches of a hosts: subnet plan (the default)", mode)
-	}
-	if linkAddressing == plan.LinksUnnumbered {
-		return fmt.Errorf("link-addressing: %q: clos sim models numbered sessions (ipv4, ipv6, dual); router discovery of unnumbered peers is not simulated", linkAddressing)
 	}
 	return nil
 }
@@ -63,7 +60,7 @@ func checkHosts(mode, linkAddressing string) error {
 // writes for them.
 func FromPlan(p *plan.Plan) (*Topology, error) {
 	in := p.Intent
-	if err := checkHosts(in.Hosts, in.LinkAddressing); err != nil {
+	if err := checkHosts(in.Hosts); err != nil {
 		return nil, err
 	}
 	t := &Topology{Name: in.Name, Stages: in.Stages}
@@ -97,7 +94,7 @@ func FromFabric(path string) (*Topology, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkHosts(f.Hosts, f.LinkAddressing); err != nil {
+	if err := checkHosts(f.Hosts); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	dir := filepath.Dir(path)
