@@ -119,6 +119,7 @@ type neighborBFDMap struct {
 	Interval   int      `yaml:"interval,omitempty"`
 	Multiplier int      `yaml:"multiplier,omitempty"`
 	Auth       *BFDAuth `yaml:"auth,omitempty"`
+	Strict     bool     `yaml:"strict,omitempty"`
 }
 
 // decodeNode reads true, false, or a map decoded field by field, so that a
@@ -137,18 +138,18 @@ func (b *NeighborBFD) decodeNode(d *decoder, n *yaml.Node, path string) {
 	case yaml.MappingNode:
 		var m neighborBFDMap
 		d.decodeStruct(n, reflect.ValueOf(&m).Elem(), path)
-		*b = NeighborBFD{Enabled: true, Profile: m.Profile, Interval: m.Interval, Multiplier: m.Multiplier, Auth: m.Auth}
+		*b = NeighborBFD{Enabled: true, Profile: m.Profile, Interval: m.Interval, Multiplier: m.Multiplier, Auth: m.Auth, Strict: m.Strict}
 		return
 	}
-	d.errorf(n.Line, path, "got %s; want true, false, or a map {profile: NAME, interval: MS, multiplier: N, auth: {type: T, key-id: N, key: SECRET}}", kindName(n))
+	d.errorf(n.Line, path, "got %s; want true, false, or a map {profile: NAME, interval: MS, multiplier: N, auth: {type: T, key-id: N, key: SECRET}, strict: BOOL}", kindName(n))
 }
 
 // MarshalYAML writes a bool unless the neighbor has its own settings.
 func (b NeighborBFD) MarshalYAML() (any, error) {
-	if !b.Enabled || (b.Interval == 0 && b.Multiplier == 0 && b.Profile == "" && b.Auth == nil) {
+	if !b.Enabled || (b.Interval == 0 && b.Multiplier == 0 && b.Profile == "" && b.Auth == nil && !b.Strict) {
 		return b.Enabled, nil
 	}
-	return neighborBFDMap{Profile: b.Profile, Interval: b.Interval, Multiplier: b.Multiplier, Auth: b.Auth}, nil
+	return neighborBFDMap{Profile: b.Profile, Interval: b.Interval, Multiplier: b.Multiplier, Auth: b.Auth, Strict: b.Strict}, nil
 }
 
 func (v *validator) bfdAuth(path string, a *BFDAuth) {

@@ -18,6 +18,9 @@ neighbors:
   - address: 10.1.0.3
     remote-as: 2
     bfd: true
+  - address: 10.1.0.5
+    remote-as: 2
+    bfd: {strict: true}
 bfd:
   profiles:
     - {name: fast, interval: 10, multiplier: 3, auth: {type: simple, key-id: 1, key: pw}}
@@ -40,6 +43,9 @@ bfd:
 	n1 := c.Neighbors[1].BFD
 	if got := c.ResolveBFD(n1.Profile, n1.Interval, n1.Multiplier, n1.Auth); got != (BFDSettings{Interval: 200, Multiplier: 4}) {
 		t.Errorf("neighbor 1 resolves to %+v, want bgp.bfd's 200x4", got)
+	}
+	if n1.Strict || !c.Neighbors[2].BFD.Strict || !c.Neighbors[2].BFD.Enabled {
+		t.Errorf("strict: neighbor 1 %+v, neighbor 2 %+v; want only neighbor 2 strict", n1, c.Neighbors[2].BFD)
 	}
 	p0 := c.BFD.Peers[0]
 	if got := c.ResolveBFD(p0.Profile, p0.Interval, p0.Multiplier, p0.Auth); got != (BFDSettings{Interval: 1000, Multiplier: 4}) {

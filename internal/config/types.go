@@ -141,13 +141,18 @@ func (r RemoteAS) MarshalYAML() (any, error) {
 // NeighborBFD turns BFD on for a neighbor, optionally with its own timers,
 // profile and authentication (zero means the profile's, then the bgp.bfd
 // default). YAML: true, false, or {profile: NAME, interval: 100,
-// multiplier: 3, auth: {...}} which also turns it on (see bfd.go).
+// multiplier: 3, auth: {...}, strict: true} which also turns it on (see
+// bfd.go).
 type NeighborBFD struct {
 	Enabled    bool
 	Profile    string
 	Interval   int
 	Multiplier int
 	Auth       *BFDAuth
+	// Strict: BGP connects only while BFD is Up, the first time too (FRR's
+	// `neighbor X bfd strict`). Without it BGP waits for BFD only after
+	// BFD went Down from Up.
+	Strict bool
 }
 
 // IsZero lets omitempty drop a neighbor's bfd when it is off.

@@ -355,8 +355,18 @@ func (d *Daemon) bfdKickBGP(p *peer) {
 	}
 }
 
-// bfdHeld reports whether BGP must wait for BFD before connecting.
-func bfdHeld(p *peer) bool { return p.bfd != nil && p.bfd.hold }
+// bfdHeld reports whether BGP must wait for BFD before connecting: after
+// BFD went Down from Up, or, with bfd strict, whenever a BFD session exists
+// and is not Up (a multihop one without a listen address and a dynamic
+// neighbor's only exist once BGP is up, so strict cannot hold their first
+// session).
+func bfdHeld(p *peer) bool {
+	b := p.bfd
+	if b == nil {
+		return false
+	}
+	return b.hold || (p.n.BFD.Strict && b.added && b.state != bfd.StateUp)
+}
 
 // BFDStatus is a neighbor's BFD session for show commands.
 type BFDStatus struct {
@@ -400,7 +410,7 @@ func (d *Daemon) bfdStatus(p *peer, all map[bfd.PeerKey]bfd.PeerStatus) *BFDStat
 		Multihop:    b.key.Multihop,
 		Downs:       b.downs,
 		LastDownAt:  b.downAt,
-		HoldingBGP:  b.hold,
+		HoldingBGP:  bfdHeld(p),
 		GatewayDown: b.gwDown,
 	}
 	if b.downs > 0 {

@@ -110,3 +110,62 @@ func TestBFDSilenceJustAfterBGPUpPullsTheNextHop(t *testing.T) {
 	a.stop(t)
 	b.stop(t)
 }
+
+// TestBFDStrictHoldsTheFirstSession: with bfd strict (FRR's `neighbor X
+// bfd strict`) BGP does not connect until BFD is Up, the first session
+// too; without it only a BFD that went Down from Up holds BGP.
+func TestBFDStrictHoldsTheFirstSession(t *testing.T) {
+	pa, pb := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.2")
+	ca := parse(t, "a.yaml", fmt.Sprintf(`
+router-id: 10.0.0.1
+asn: 65001
+listen: {address: 127.0.0.1, port: %d}
+bgp: {bfd: {interval: 100, multiplier: 3}}
+neighbors:
+  - address: 127.0.0.2
+    remote-as: 65002
+    port: %d
+    bfd: {strict: true}
+`, pa, pb))
+	cb := parse(t, "b.yaml", fmt.Sprintf(`
+router-id: 10.0.0.2
+asn: 65002
+listen: {address: 127.0.0.2, port: %d}
+networks: [10.2.0.0/24]
+neighbors:
+  - address: 127.0.0.1
+    remote-as: 65001
+    port: %d
+    bfd: true
+`, pb, pa))
+	if !ca.Neighbors[0].BFD.Strict {
+		t.Fatalf("bfd: {strict: true} parsed as %+v", ca.Neighbors[0].BFD)
+	}
+	mem := bfd.NewMemNetwork()
+	ipA, ipB := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
+	mem.Drop(ipA, ipB, true)
+	mem.Drop(ipB, ipA, true)
+	o := Options{ConnectRetry: 200 * time.Millisecond, IdleHoldTime: 50 * time.Millisecond, MaxIdleHoldTime: 100 * time.Millisecond}
+	oa, ob := o, o
+	oa.BFDTransport, ob.BFDTransport = mem.Endpoint(ipA, 0), mem.Endpoint(ipB, 0)
+	a := start(t, "a", ca, oa)
+	b := start(t, "b", cb, ob)
+	waitFor(t, "a holding BGP for BFD", func() (bool, string) {
+		na := neighbor(t, a.d, "127.0.0.2")
+		return na.BFD != nil && na.BFD.HoldingBGP, fmt.Sprintf("%+v", na.BFD)
+	})
+	// Several connect retries of both sides: without strict they would
+	// have brought BGP up long before.
+	time.Sleep(1500 * time.Millisecond)
+	if na := neighbor(t, a.d, "127.0.0.2"); na.State == "Established" || na.State == "OpenConfirm" {
+		t.Fatalf("BGP reached %s with BFD down and strict set", na.State)
+	}
+	mem.Drop(ipA, ipB, false)
+	mem.Drop(ipB, ipA, false)
+	pollFor(t, "BGP up once BFD is", 15*time.Second, func() (bool, string) {
+		na := neighbor(t, a.d, "127.0.0.2")
+		return na.State == "Established" && na.BFD.State == "Up" && !na.BFD.HoldingBGP, fmt.Sprintf("%s %+v", na.State, na.BFD)
+	})
+	a.stop(t)
+	b.stop(t)
+}

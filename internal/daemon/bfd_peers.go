@@ -229,7 +229,7 @@ func (d *Daemon) BFDSessions(ctx context.Context) (BFDReport, error) {
 			set := d.cfg.ResolveBFD(p.n.BFD.Profile, p.n.BFD.Interval, p.n.BFD.Multiplier, p.n.BFD.Auth)
 			s := newBFDSession(ps, set.Auth)
 			s.Neighbor, s.Description = p.remote.Addr(), p.n.Description
-			s.Ups, s.Downs, s.HoldingBGP, s.GatewayDown = b.ups, b.downs, b.hold, b.gwDown
+			s.Ups, s.Downs, s.HoldingBGP, s.GatewayDown = b.ups, b.downs, bfdHeld(p), b.gwDown
 			if b.downs > 0 {
 				s.LastDownDiag, s.LastDownAt = b.lastDown.String(), b.downAt
 			}
