@@ -90,9 +90,10 @@ type Event struct {
 }
 
 // Runtime is what the simulation itself cost on this machine.
-// HeapBytes is the largest Go heap seen at the end of an event, garbage
-// included; LiveHeapBytes the largest after a collection: what the
-// simulated fabric itself holds.
+// HeapBytes is the largest Go heap seen (sampled every 65536 events and
+// at the end of each step), garbage included; LiveHeapBytes the largest
+// after a collection at the end of a step: what the simulated fabric
+// itself holds once converged.
 type Runtime struct {
 	WallMS        float64 `json:"wall_ms"`
 	HeapBytes     uint64  `json:"heap_bytes"`

@@ -155,14 +155,13 @@ func (s *Sim) Run(steps []Step) (*Report, error) {
 	s.ran = true
 	wall := time.Now()
 	rep := &Report{Model: s.modelInfo()}
-	var heap, live uint64
+	var live uint64
 	sample := func() {
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		heap = max(heap, ms.HeapAlloc)
+		s.sampleHeap()
 		// What the simulation holds, without the garbage not yet
 		// collected.
 		runtime.GC()
+		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		live = max(live, ms.HeapAlloc)
 	}
@@ -211,7 +210,7 @@ func (s *Sim) Run(steps []Step) (*Report, error) {
 		rep.Events = append(rep.Events, s.settle(name, at))
 		sample()
 	}
-	rep.Runtime = Runtime{WallMS: float64(time.Since(wall).Microseconds()) / 1000, HeapBytes: heap, LiveHeapBytes: live}
+	rep.Runtime = Runtime{WallMS: float64(time.Since(wall).Microseconds()) / 1000, HeapBytes: s.heapPeak, LiveHeapBytes: live}
 	rep.Fabric.EventsSimulated = s.sched.Popped
 	return rep, nil
 }
@@ -242,6 +241,9 @@ func (s *Sim) settle(name string, at time.Duration) Event {
 		}
 		ev, _ := s.sched.Pop()
 		s.handle(ev)
+		if s.sched.Popped%(1<<16) == 0 {
+			s.sampleHeap()
+		}
 	}
 	if !settled {
 		s.sched.Advance(deadline)
@@ -422,4 +424,12 @@ func (s *Sim) kick(ss *session) {
 	case fsm.StateConnect:
 		s.do(ss, fsm.Connect{})
 	}
+}
+
+// sampleHeap keeps the largest Go heap seen; settle calls it every 65536
+// events, so the peak in the middle of a convergence is seen too.
+func (s *Sim) sampleHeap() {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	s.heapPeak = max(s.heapPeak, ms.HeapAlloc)
 }

@@ -91,6 +91,7 @@ type Sim struct {
 	// earlier connection of a session is recognised and dropped.
 	nextConn uint64
 	ran      bool
+	heapPeak uint64
 
 	st      stepStats
 	expect  [][]uint16 // node -> prefix id -> expected route (see expect.go)
