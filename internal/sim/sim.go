@@ -836,7 +836,9 @@ func (s *Sim) apply(n *node, out *rib.Output) {
 			continue
 		}
 		s.noteChange(n, id)
-		n.hunt[id]++
+		if n.hunt[id] < 0xffff {
+			n.hunt[id]++
+		}
 		s.st.bestChanges++
 		r := n.route[id]
 		switch {
