@@ -35,5 +35,6 @@ func benchmarkSim(b *testing.B, pods, leaves int) {
 	b.ReportMetric(float64(rep.Runtime.HeapBytes)/(1<<20), "heap-MiB")
 }
 
-// BenchmarkSim5Stage: 8 pods of 12 leaves, 4 planes, 32 super-spines.
-func BenchmarkSim5Stage(b *testing.B) { benchmarkSim(b, 8, 12) }
+// BenchmarkSim5Stage: 8 pods of 24 leaves and 4 spines, 4 planes of 8
+// super-spines: 256 speakers, 432 prefixes.
+func BenchmarkSim5Stage(b *testing.B) { benchmarkSim(b, 8, 24) }
