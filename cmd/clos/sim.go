@@ -8,6 +8,7 @@ import (
 	"io"
 	iofs "io/fs"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -83,6 +84,7 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	msgCost := fs.Duration("msg-cost", 20*time.Microsecond, "a switch's processing time per received message (e.g. --msg-cost 100us)")
 	pfxCost := fs.Duration("prefix-cost", 2*time.Microsecond, "extra processing time per prefix in an UPDATE (e.g. --prefix-cost 5us)")
 	spread := fs.Duration("start-spread", 100*time.Millisecond, "switches power on at random times within this window (e.g. --start-spread 1s)")
+	maxHeap := fs.String("max-heap", "16GiB", "refuse a fabric whose run would need more Go heap than this (about 2.3 KB per speaker x prefix), and keep the collector under it (e.g. --max-heap 4GiB)")
 	asJSON := fs.Bool("json", false, "write the report as JSON")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), simUsage)
@@ -114,6 +116,10 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	}
 	if *seed == 0 {
 		return bad("--seed: 0; want 1 or more")
+	}
+	heapLimit, err := sim.ParseBytes(*maxHeap)
+	if err != nil {
+		return bad("--max-heap: " + err.Error())
 	}
 	var topo *sim.Topology
 	switch {
@@ -185,6 +191,14 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	if err := s.Check(steps); err != nil {
 		return bad(err.Error())
 	}
+	if est := s.EstimateHeap(); est > heapLimit {
+		speakers, prefixes := s.Size()
+		return bad(fmt.Sprintf("--max-heap: %d speakers x %d prefixes would need about %s of Go heap (%d bytes per route), more than %s; simulate a smaller fabric or raise --max-heap if the machine has the memory",
+			speakers, prefixes, sim.BytesString(est), sim.HeapPerRoute, sim.BytesString(heapLimit)))
+	}
+	// The collector works harder near the limit instead of letting the
+	// heap double past it.
+	debug.SetMemoryLimit(int64(min(heapLimit, 1<<62)))
 	rep, err := s.Run(steps)
 	if err != nil {
 		fmt.Fprintf(stderr, "clos sim: %v\n", err)

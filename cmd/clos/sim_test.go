@@ -77,6 +77,8 @@ func TestSimBadInput(t *testing.T) {
 		{[]string{filepath.Join(dir, "fabric.yaml"), "--pods", "2"}, "a fabric.yaml is a finished plan; --pods apply"},
 		{[]string{"a.yaml", "b.yaml"}, "want at most one FABRIC.yaml argument, got 2"},
 		{[]string{"--frobnicate"}, "flag provided but not defined: -frobnicate"},
+		{[]string{"--preset", "seed-003", "--max-heap", "lots"}, `--max-heap: "lots"; want a size like 16GiB`},
+		{[]string{"--preset", "seed-003", "--max-heap", "10KiB"}, "--max-heap: 4 speakers x 6 prefixes would need about"},
 		{[]string{"--preset", "seed-003", "--fail", "spine3", "--restore", "spine3"}, "to restore one target write --restore=spine3"},
 	} {
 		code, _, errs := runClos(append([]string{"sim"}, c.args...)...)

@@ -3,6 +3,8 @@ package sim
 import (
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 )
 
@@ -180,3 +182,38 @@ func bytesString(b uint64) string {
 	}
 	return fmt.Sprintf("%d KiB", b>>10)
 }
+
+// HeapPerRoute is the Go heap a simulation takes per route (speaker x
+// prefix) at its peak, measured on 5-stage fabrics with 4 to 8-way ECMP
+// (docs/sim.md): the RIBs' paths and interned attributes are most of it.
+const HeapPerRoute = 2300
+
+// EstimateHeap is a rough upper bound of the Go heap a run of s will
+// need at its peak, from every speaker holding every prefix.
+func (s *Sim) EstimateHeap() uint64 {
+	return uint64(len(s.nodes)) * uint64(len(s.prefixes)) * HeapPerRoute
+}
+
+// Size is the simulated fabric's speakers and prefixes.
+func (s *Sim) Size() (speakers, prefixes int) { return len(s.nodes), len(s.prefixes) }
+
+// ParseBytes reads a size like 16GiB, 512MiB, 2G or 1000000.
+func ParseBytes(v string) (uint64, error) {
+	units := []struct {
+		suffix string
+		mult   uint64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"G", 1e9}, {"M", 1e6}, {"K", 1e3}, {"", 1}}
+	for _, u := range units {
+		if num, ok := strings.CutSuffix(v, u.suffix); ok {
+			n, err := strconv.ParseUint(num, 10, 64)
+			if err != nil || n == 0 {
+				break
+			}
+			return n * u.mult, nil
+		}
+	}
+	return 0, fmt.Errorf("%q; want a size like 16GiB, 512MiB or 2G", v)
+}
+
+// BytesString writes a size as people read it.
+func BytesString(b uint64) string { return bytesString(b) }
