@@ -34,6 +34,12 @@ type Metrics struct {
 	CPUS         float64 `json:"cpu_s"`
 	CPULoadS     float64 `json:"cpu_load_s"`
 	CPUWithdrawS float64 `json:"cpu_withdraw_s"`
+	// CPUUpS is the DUT's CPU time from its start until the load began
+	// (sessions up, settled).
+	CPUUpS float64 `json:"cpu_up_s"`
+	// SinkUpdates is how many UPDATEs carried the table to the sink: how
+	// densely the DUT packs what it passes on.
+	SinkUpdates float64 `json:"sink_updates"`
 }
 
 // metric names a field of Metrics for the statistics and the table.
@@ -55,6 +61,8 @@ var metrics = []metric{
 	{"", func(m *Metrics) *float64 { return &m.IdlePssMiB }, 1, false},
 	{"", func(m *Metrics) *float64 { return &m.CPULoadS }, 2, false},
 	{"", func(m *Metrics) *float64 { return &m.CPUWithdrawS }, 2, false},
+	{"", func(m *Metrics) *float64 { return &m.CPUUpS }, 2, false},
+	{"", func(m *Metrics) *float64 { return &m.SinkUpdates }, 0, false},
 }
 
 // Status of one daemon in a report.

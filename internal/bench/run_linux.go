@@ -422,8 +422,10 @@ func runOne(ctx context.Context, d string, o *Options) (m Metrics, fib bool, err
 		return m, false, err
 	}
 	m.IdlePssMiB = float64(idle.pss) / (1 << 20)
-	if st := tab.state(); st.announced > 0 {
-		return m, false, fmt.Errorf("the DUT sent the sink %d prefixes before the feeder announced any", st.announced)
+	m.CPUUpS = float64(idle.cpuTicks) / clockTicks
+	pre := tab.state()
+	if pre.announced > 0 {
+		return m, false, fmt.Errorf("the DUT sent the sink %d prefixes before the feeder announced any", pre.announced)
 	}
 
 	// Phase 2: load.
@@ -454,6 +456,7 @@ func runOne(ctx context.Context, d string, o *Options) (m Metrics, fib bool, err
 		return m, false, fmt.Errorf("load: %v", err)
 	}
 	m.LoadS = st.fullAt.Sub(t0).Seconds()
+	m.SinkUpdates = float64(st.updates - pre.updates) // less an End-of-RIB sent at start-up
 	m.PrefixesPerS = float64(set.N) / m.LoadS
 	if spec.fib {
 		at, err := tb.waitFIB(ctx, set, o.ECMP, o.Timeout)

@@ -70,7 +70,7 @@ func TestRunClosdAndBIRD(t *testing.T) {
 			continue
 		}
 		m := d.Runs[0]
-		if m.LoadS <= 0 || m.WithdrawS <= 0 || m.PssMiB <= 0 || m.IdlePssMiB <= 0 || m.CPUS < 0 || m.CPUS != m.CPULoadS+m.CPUWithdrawS {
+		if m.LoadS <= 0 || m.WithdrawS <= 0 || m.PssMiB <= 0 || m.IdlePssMiB <= 0 || m.CPUS < 0 || m.CPUS != m.CPULoadS+m.CPUWithdrawS || m.SinkUpdates < 1 || m.CPUUpS < 0 {
 			t.Errorf("%s: metrics %+v", d.Daemon, m)
 		}
 		if m.FIBS < m.LoadS {
