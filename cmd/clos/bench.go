@@ -53,7 +53,11 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	closd := fs.String("closd", "", "the closd binary (default: next to clos, then PATH)")
 	timeout := fs.Duration("timeout", 0, "bound on each phase of a run (default 60s plus 1s per 2,000 prefixes)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	fs.SetOutput(stderr)
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.SetOutput(stdout) // asked for: not an error
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
