@@ -83,6 +83,7 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	delay := fs.Duration("link-delay", 10*time.Microsecond, "one-way delay of a message on a link (e.g. --link-delay 50us)")
 	msgCost := fs.Duration("msg-cost", 20*time.Microsecond, "a switch's processing time per received message (e.g. --msg-cost 100us)")
 	pfxCost := fs.Duration("prefix-cost", 2*time.Microsecond, "extra processing time per prefix in an UPDATE (e.g. --prefix-cost 5us)")
+	mrai := fs.Duration("mrai", 0, "MinRouteAdvertisementInterval towards every peer, 0 (closd's default) sends at once (e.g. --mrai 1s)")
 	spread := fs.Duration("start-spread", 100*time.Millisecond, "switches power on at random times within this window (e.g. --start-spread 1s)")
 	maxHeap := fs.String("max-heap", "16GiB", "refuse a fabric whose run would need more Go heap than this (about 2.3 KB per speaker x prefix), and keep the collector under it (e.g. --max-heap 4GiB)")
 	asJSON := fs.Bool("json", false, "write the report as JSON")
@@ -109,7 +110,7 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"link-delay", *delay}, {"msg-cost", *msgCost}, {"prefix-cost", *pfxCost}, {"start-spread", *spread}} {
+	}{{"link-delay", *delay}, {"msg-cost", *msgCost}, {"prefix-cost", *pfxCost}, {"start-spread", *spread}, {"mrai", *mrai}} {
 		if d.v < 0 {
 			return bad(fmt.Sprintf("--%s: %v; want a duration of 0 or more, like 20us", d.name, d.v))
 		}
@@ -183,7 +184,7 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 		}
 		topo = t
 	}
-	s, err := sim.New(topo, sim.Options{Seed: *seed, LinkDelay: *delay, MsgCost: *msgCost, PrefixCost: *pfxCost, StartSpread: *spread})
+	s, err := sim.New(topo, sim.Options{Seed: *seed, LinkDelay: *delay, MsgCost: *msgCost, PrefixCost: *pfxCost, StartSpread: *spread, MRAI: *mrai})
 	if err != nil {
 		fmt.Fprintf(stderr, "clos sim: %v\n", err)
 		return 1

@@ -37,6 +37,7 @@ type ModelInfo struct {
 	LinkDelayUS  float64 `json:"link_delay_us"`
 	MsgCostUS    float64 `json:"msg_cost_us"`
 	PrefixCostUS float64 `json:"prefix_cost_us"`
+	MRAIMS       float64 `json:"mrai_ms"`
 	// Detection of a silent failure: "bfd 300ms" or "hold timer 9s".
 	SilentDetection string `json:"silent_detection"`
 }
@@ -121,7 +122,7 @@ func (s *Sim) fabricInfo() FabricInfo {
 
 func (s *Sim) modelInfo() ModelInfo {
 	m := ModelInfo{Seed: s.opt.Seed, LinkDelayUS: us(s.opt.LinkDelay.Microseconds()), MsgCostUS: us(s.opt.MsgCost.Microseconds()),
-		PrefixCostUS: us(s.opt.PrefixCost.Microseconds()), SilentDetection: "hold timer"}
+		PrefixCostUS: us(s.opt.PrefixCost.Microseconds()), MRAIMS: ms(s.opt.MRAI), SilentDetection: "hold timer"}
 	for _, ss := range s.sessions {
 		if ss.bfd {
 			m.SilentDetection = fmt.Sprintf("bfd %v", s.nodes[ss.node].bfdDetect)
@@ -143,8 +144,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "fabric %s: %d-stage, %d speakers, %d links, %d sessions, %d prefixes (%d routes)\n",
 		f.Name, f.Stages, f.Speakers, f.Links, f.Sessions, f.Prefixes, f.Routes)
 	m := r.Model
-	fmt.Fprintf(w, "model: seed %d, link delay %gus, %gus per message + %gus per prefix, silent failures seen by %s\n\n",
-		m.Seed, m.LinkDelayUS, m.MsgCostUS, m.PrefixCostUS, m.SilentDetection)
+	fmt.Fprintf(w, "model: seed %d, link delay %gus, %gus per message + %gus per prefix, MRAI %gms, silent failures seen by %s\n\n",
+		m.Seed, m.LinkDelayUS, m.MsgCostUS, m.PrefixCostUS, m.MRAIMS, m.SilentDetection)
 	fmt.Fprintln(w, "control plane:")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "event\tconverged ms\tupdates\tprefixes\tnodes changed\tbest changes\thunt max\tsessions up\t")

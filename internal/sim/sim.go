@@ -43,6 +43,9 @@ type Options struct {
 	MaxStep time.Duration
 	// ConnectRetry is the sessions' ConnectRetry timer (closd's default).
 	ConnectRetry time.Duration
+	// MRAI spaces announcements to every peer (RFC 4271 9.2.1.1); 0,
+	// closd's default and RFC 7938 7.2's advice, sends at once.
+	MRAI time.Duration
 }
 
 // Defaults fills zero fields.
@@ -586,7 +589,7 @@ func (s *Sim) established(ss *session, neg fsm.Negotiated) {
 	pc := rib.PeerConfig{
 		Type: typ, PeerAS: neg.PeerAS, Address: ss.remote, LocalAddress: ss.local,
 		AllowASIn: nb.AllowASIn, DefaultOriginate: nb.DefaultOriginate, NextHopSelf: nb.NextHopSelf,
-		ExportName: nb.RouteMap.Out,
+		ExportName: nb.RouteMap.Out, MRAI: s.opt.MRAI,
 	}
 	switch nb.RemovePrivateAS {
 	case "all":

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/closnet/clos/internal/plan"
 )
@@ -277,5 +278,19 @@ func TestLinkAddressings(t *testing.T) {
 				t.Errorf("leaf2 originates no IPv6 /64: %v", sub)
 			}
 		})
+	}
+}
+
+// MRAI holds announcements back: path hunting at power-on takes rounds of
+// it, and the RIB's timer drives the simulation through.
+func TestMRAISlowsConvergence(t *testing.T) {
+	topo := presetTopo(t, "rfc7938-5stage", nil)
+	steps := []Step{{Kind: Fail, Target: "spine1"}, {Kind: Restore}}
+	_, fast := runSim(t, topo, Options{}, steps...)
+	_, slow := runSim(t, topo, Options{MRAI: time.Second}, steps...)
+	clean(t, fast)
+	clean(t, slow)
+	if f, s := fast.Events[0].ConvergenceMS, slow.Events[0].ConvergenceMS; s < 1000 || f > 500 {
+		t.Errorf("power-on converged in %v ms without MRAI, %v ms with 1 s", f, s)
 	}
 }
