@@ -390,3 +390,41 @@ func grShowNeighbor(t *testing.T, d *Daemon, addr string) (GRShow, GRNeighbor) {
 	t.Fatalf("no neighbor %s in %+v", addr, s.Neighbors)
 	return s, GRNeighbor{}
 }
+
+// TestGracefulRestartStalepathTime: a peer back from its restart that never
+// sends End-of-RIB loses, at stalepath-time, the stale routes it did not
+// announce again; the ones it did stay.
+func TestGracefulRestartStalepathTime(t *testing.T) {
+	peer := newRawPeer(t, "127.0.0.8")
+	cfg := grConfig(t, "graceful-restart: {stalepath-time: 1s}", grPeer{"127.0.0.8", peer.port()})
+	r := start(t, "grstale", cfg, Options{ConnectRetry: time.Second, IdleHoldTime: 10 * time.Millisecond, MaxIdleHoldTime: 10 * time.Millisecond})
+	defer r.stop(t)
+	v4 := []wire.Family{wire.IPv4Unicast}
+	gr := grCap(120, false, map[wire.Family]bool{wire.IPv4Unicast: true})
+	up := func(ms ...wire.Message) {
+		t.Helper()
+		peer.accept()
+		peer.send(append([]wire.Message{grOpen(65008, v4, gr), &wire.Keepalive{}}, ms...)...)
+		peer.drain()
+		waitFor(t, "the session established", func() (bool, string) {
+			n := neighbor(t, r.d, "127.0.0.8")
+			return n.State == "Established", n.State
+		})
+	}
+	up(grAnnounce(65008, grV4a, grV4b)...)
+	waitFor(t, "both routes in the FIB", func() (bool, string) {
+		return kernelHas(r.fake, grV4a.String()) && kernelHas(r.fake, grV4b.String()), fibState(r, grV4a, grV4b)
+	})
+	peer.c.Close()
+	waitFor(t, "the peer restarting", func() (bool, string) {
+		_, n := grShow(t, r.d)
+		return n.PeerRestarting, fmt.Sprintf("%+v", n)
+	})
+	up(grAnnounce(65008, grV4a)...)
+	waitFor(t, "the stale route gone at stalepath-time, the fresh one kept", func() (bool, string) {
+		return kernelHas(r.fake, grV4a.String()) && !kernelHas(r.fake, grV4b.String()) && grStatus(t, r.d).Helping == 0, fibState(r, grV4a, grV4b)
+	})
+	if n := neighbor(t, r.d, "127.0.0.8"); n.State != "Established" {
+		t.Errorf("the session went down at stalepath-time: %s", n.State)
+	}
+}

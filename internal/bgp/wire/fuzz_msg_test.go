@@ -158,6 +158,8 @@ func FuzzParseNotification(f *testing.F) {
 	f.Add([]byte{6, 2, 3, 'b', 'y', 'e'})
 	f.Add([]byte{1, 2, 0, 18})
 	f.Add([]byte{6, 4, 200, 0xff})
+	f.Add([]byte{6, 9, 6, 2, 3, 'b', 'y', 'e'}) // Hard Reset (RFC 8538)
+	f.Add([]byte{6, 9, 4})
 	f.Add([]byte{6})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		n, err := ParseNotification(body)
