@@ -35,7 +35,9 @@ The scenario is played in the order given, each step once the last settled:
   --fail-silent TARGET  a switch hung, or a link dropping everything with carrier up:
                         only BFD (interval x multiplier of the plan) or the hold timer notice
   --restore[=TARGET]    bring one failed TARGET back, or (bare) every failure so far
-TARGET is a switch (spine1), a link end NODE:IFACE (leaf3:swp1) or a link name.
+TARGET is a switch (spine1), a link end NODE:IFACE (leaf3:swp1) or a link name;
+several, separated by commas, fail or come back at the same instant
+(--fail superspine1,superspine2).
 
 Examples:
   clos sim --preset seed-003 --fail spine3 --restore

@@ -23,7 +23,8 @@ const (
 type Step struct {
 	Kind string
 	// Target is a node name, a link end NODE:IFACE or a link name
-	// A:IF--B:IF; empty for a Restore of everything.
+	// A:IF--B:IF, or several of them separated by commas (they fail or
+	// come back at the same instant); empty for a Restore of everything.
 	Target string
 }
 
@@ -78,22 +79,29 @@ func (s *Sim) Check(steps []Step) error {
 			clear(failed)
 			continue
 		}
-		t, ok := s.resolve(st.Target)
-		if !ok {
-			return fmt.Errorf("%s: %q is not a switch, a link end NODE:IFACE or a link of the fabric; switches: %s; link ends look like %s",
-				where, st.Target, someNames(s.nodeNames(), 12), someNames(s.endNames(), 4))
-		}
-		if st.Kind == Restore {
-			if !failed[t] {
-				return fmt.Errorf("%s: %s has not failed at that point; failed then: %s", where, s.targetName(t), s.failedNames(failed))
+		seen := map[target]bool{}
+		for _, name := range strings.Split(st.Target, ",") {
+			t, ok := s.resolve(name)
+			if !ok {
+				return fmt.Errorf("%s: %q is not a switch, a link end NODE:IFACE or a link of the fabric; switches: %s; link ends look like %s",
+					where, name, someNames(s.nodeNames(), 12), someNames(s.endNames(), 4))
 			}
-			delete(failed, t)
-			continue
+			if seen[t] {
+				return fmt.Errorf("%s: %s is named twice", where, s.targetName(t))
+			}
+			seen[t] = true
+			if st.Kind == Restore {
+				if !failed[t] {
+					return fmt.Errorf("%s: %s has not failed at that point; failed then: %s", where, s.targetName(t), s.failedNames(failed))
+				}
+				delete(failed, t)
+				continue
+			}
+			if failed[t] {
+				return fmt.Errorf("%s: %s has failed already", where, s.targetName(t))
+			}
+			failed[t] = true
 		}
-		if failed[t] {
-			return fmt.Errorf("%s: %s has failed already", where, s.targetName(t))
-		}
-		failed[t] = true
 	}
 	return nil
 }
@@ -196,16 +204,22 @@ func (s *Sim) Run(steps []Step) (*Report, error) {
 			order = order[:0]
 			name = "restore all"
 		} else {
-			t, _ := s.resolve(st.Target)
-			name = st.Kind + " " + s.targetName(t)
-			if st.Kind == Restore {
-				s.restore(t)
-				delete(failed, t)
-			} else {
-				s.fail(t, st.Kind == FailSilent)
-				failed[t] = st.Kind
-				order = append(order, t)
+			// Several targets fail (or come back) at the same instant:
+			// a correlated failure is one event.
+			var names []string
+			for _, tn := range strings.Split(st.Target, ",") {
+				t, _ := s.resolve(tn)
+				names = append(names, s.targetName(t))
+				if st.Kind == Restore {
+					s.restore(t)
+					delete(failed, t)
+				} else {
+					s.fail(t, st.Kind == FailSilent)
+					failed[t] = st.Kind
+					order = append(order, t)
+				}
 			}
+			name = st.Kind + " " + strings.Join(names, ",")
 		}
 		rep.Events = append(rep.Events, s.settle(name, at))
 		sample()

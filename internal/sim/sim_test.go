@@ -184,6 +184,8 @@ func TestCheckNamesWhatIsValid(t *testing.T) {
 		{[]Step{{Kind: Fail, Target: "leaf1:swp1"}, {Kind: Restore, Target: "spine3"}}, "spine3 has not failed at that point; failed then: leaf1:swp1--spine3:swp1"},
 		{[]Step{{Kind: Fail, Target: "spine3"}, {Kind: FailSilent, Target: "spine3"}}, "spine3 has failed already"},
 		{[]Step{{Kind: "explode", Target: "spine3"}}, `unknown kind "explode"; valid: fail, fail-silent, restore`},
+		{[]Step{{Kind: Fail, Target: "spine3,spine3"}}, "spine3 is named twice"},
+		{[]Step{{Kind: Fail, Target: "spine3,"}}, `"" is not a switch`},
 	} {
 		err := s.Check(c.steps)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -292,5 +294,23 @@ func TestMRAISlowsConvergence(t *testing.T) {
 	clean(t, slow)
 	if f, s := fast.Events[0].ConvergenceMS, slow.Events[0].ConvergenceMS; s < 1000 || f > 500 {
 		t.Errorf("power-on converged in %v ms without MRAI, %v ms with 1 s", f, s)
+	}
+}
+
+// Both spines of seed-003 at once: the leaves lose each other, and get
+// each other back with the restore.
+func TestCorrelatedFailure(t *testing.T) {
+	s, rep := runSim(t, presetTopo(t, "seed-003", nil), Options{}, Step{Kind: Fail, Target: "spine3,spine4"})
+	clean(t, rep)
+	if e := rep.Events[1]; e.Name != "fail spine3,spine4" || e.Sessions != 0 {
+		t.Errorf("%+v", e)
+	}
+	if got := route(t, s, "leaf1", "10.2.1.0/24"); got != -routeVia {
+		t.Errorf("leaf1 with both spines down: width %d; want no route", got)
+	}
+	s, rep = runSim(t, presetTopo(t, "seed-003", nil), Options{}, Step{Kind: Fail, Target: "spine3,spine4"}, Step{Kind: Restore, Target: "spine4,spine3"})
+	clean(t, rep)
+	if got := route(t, s, "leaf1", "10.2.1.0/24"); got != 2 {
+		t.Errorf("leaf1 with both spines back: width %d; want 2", got)
 	}
 }
