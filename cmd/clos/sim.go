@@ -41,9 +41,12 @@ several, separated by commas, fail or come back at the same instant
 
 Examples:
   clos sim --preset seed-003 --fail spine3 --restore
-  clos sim --preset rfc7938-5stage --pods 40 --leaves-per-pod 70 --planes 4 \
-      --super-spines-per-plane 16 --fail superspine1 --fail-silent leaf1:swp1 --restore --json
+  clos sim --preset rfc7938-5stage --pods 16 --leaves-per-pod 40 --planes 4 \
+      --super-spines-per-plane 8 --links 10.64.0.0/14 --fail superspine1 --fail-silent leaf1:swp1 --restore --json
   clos plan --preset rfc7938-3stage -o dc1 && clos sim dc1/fabric.yaml --fail leaf3:swp1
+
+Exit status: 0 when every event settled with every route as the plan implies,
+1 when not, 2 for bad input. See docs/sim.md for what each column means.
 
 Flags:
 `
