@@ -146,9 +146,11 @@ func (s *Sim) expectFrom(o int, v6 bool, own []int32, dist, parent, queue []int3
 						w++
 					}
 				}
-				if mp := n.spec.Config.BGP.MaxPaths; mp > 0 {
-					w = min(w, mp)
+				mp := n.spec.Config.BGP.MaxPaths
+				if mp == 0 {
+					mp = 64 // the RIB's default
 				}
+				w = min(w, mp)
 				if w > 0 {
 					want = routeVia + uint16(w)
 				}
