@@ -221,7 +221,7 @@ func TestReportText(t *testing.T) {
 // A few hundred speakers, failures included, in seconds even with -race.
 func TestFiveStageHundredsOfSpeakers(t *testing.T) {
 	topo := presetTopo(t, "rfc7938-5stage", func(in *plan.Intent) {
-		in.Pods, in.LeavesPerPod, in.Planes, in.SuperSpinesPerPlane, in.ServersPerLeaf = 6, 28, 4, 4, 0
+		in.Pods, in.LeavesPerPod, in.Planes, in.SuperSpinesPerPlane, in.ServersPerLeaf = 7, 28, 2, 4, 0
 	})
 	_, rep := runSim(t, topo, Options{},
 		Step{Kind: Fail, Target: "superspine1"}, Step{Kind: FailSilent, Target: "spine2"}, Step{Kind: Restore})
