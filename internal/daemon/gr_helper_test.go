@@ -428,3 +428,30 @@ func TestGracefulRestartStalepathTime(t *testing.T) {
 		t.Errorf("the session went down at stalepath-time: %s", n.State)
 	}
 }
+
+// TestRestartPhaseModeOffWaitsForEndOfRIB: closd in mode off (no
+// capability of its own) that adopted kernel routes still keeps them until
+// a peer with the capability has sent its End-of-RIB, not only until the
+// session is up: the sweep must not run before the peer's UPDATEs.
+func TestRestartPhaseModeOffWaitsForEndOfRIB(t *testing.T) {
+	peer := newRawPeer(t, "127.0.0.8")
+	fk, resolve := loFIB(t)
+	seedRoute(t, fk, "10.9.0.0/24")
+	cfg := grConfig(t, "graceful-restart: {mode: 'off', select-defer-time: 1h}", grPeer{"127.0.0.8", peer.port()})
+	r := start(t, "groff", cfg, Options{FIB: fk, Resolve: resolve, ConnectRetry: time.Second})
+	defer r.stop(t)
+	if o := peer.accept(); o.Caps.GracefulRestart != nil {
+		t.Fatalf("mode off sent a capability: %+v", o.Caps.GracefulRestart)
+	}
+	peer.send(append([]wire.Message{peer.open(true), &wire.Keepalive{}}, grAnnounce(65008, grV4a)...)...)
+	peer.drain()
+	waitFor(t, "the learned route in the FIB", func() (bool, string) { return kernelHas(fk, grV4a.String()), "" })
+	if s, _ := grShow(t, r.d); s.Phase != GRPhaseRunning || !kernelHas(fk, "10.9.0.0/24") {
+		t.Fatalf("before the peer's End-of-RIB: phase %s, adopted route kept %v", s.Phase, kernelHas(fk, "10.9.0.0/24"))
+	}
+	peer.send(wire.EndOfRIB(wire.IPv4Unicast))
+	waitFor(t, "the phase over and the route nobody re-learned swept", func() (bool, string) {
+		s, _ := grShow(t, r.d)
+		return s.Phase == GRPhaseDone && !kernelHas(fk, "10.9.0.0/24") && kernelHas(fk, grV4a.String()), s.Phase
+	})
+}

@@ -178,8 +178,8 @@ func (d *Daemon) grEndOfRIB(s *session, f wire.Family) {
 }
 
 // grDone reports whether p no longer holds the restart phase: its session
-// is up and has sent End-of-RIB for every family, or is up and either side
-// has no capability (no End-of-RIB is then promised). A peer that restarts
+// is up and has sent End-of-RIB for every family, or is up and the peer has
+// no capability (no End-of-RIB is then promised). A peer that restarts
 // too (R; FRR also sets it for restart-time after bgpd starts) waits for
 // our End-of-RIB before sending its own (RFC 4724 4.1): it gets our table
 // and End-of-RIB at once, and we still wait for its End-of-RIB. Counting
@@ -190,8 +190,13 @@ func (d *Daemon) grDone(p *peer) bool {
 	if s == nil || !s.inRIB || s.fsm.State() != fsm.StateEstablished {
 		return false
 	}
+	// A peer with the capability sends End-of-RIB after its initial
+	// update even when we sent none (mode off): FRR, BIRD and GoBGP do,
+	// and select-defer-time bounds the wait for one that would not.
+	// Without its End-of-RIB the phase would end on Established and sweep
+	// the adopted routes before the peer's UPDATEs came.
 	g := s.neg.PeerGracefulRestart
-	if g == nil || p.fcfg.Capabilities.GracefulRestart == nil {
+	if g == nil {
 		return true
 	}
 	if g.Restarting {
