@@ -353,6 +353,9 @@ neighbors:
 	if k := kept(); len(k) != 1 {
 		t.Fatalf("kept %+v beyond the range's limit", k)
 	}
+	if st := grStatus(t, r.d); st.KeptDynamic != 1 || st.Helping != 1 {
+		t.Errorf("status %+v, want 1 kept dynamic neighbor, helping 1", st)
+	}
 
 	// The first host back from its address: matched to its routes.
 	p = dial("127.0.0.5", 65002, &wire.GracefulRestart{Time: 1, Restarting: true, Families: fwd.Families}, grAnnounce(65002, h5)...)

@@ -11,6 +11,7 @@ var (
 	descGRAdopted    = prometheus.NewDesc("closd_graceful_restart_adopted_routes", "Kernel routes of a previous run found at start.", nil, nil)
 	descGRPhase      = prometheus.NewDesc("closd_graceful_restart_phase_seconds", "How long the restart phase lasted (0 until it is over, or without one).", nil, nil)
 	descGRHelping    = prometheus.NewDesc("closd_graceful_restart_helping", "Neighbors whose routes are kept while they restart or until their End-of-RIB.", nil, nil)
+	descGRKeptDyn    = prometheus.NewDesc("closd_graceful_restart_kept_dynamic", "Dynamic neighbors gone while restarting whose routes are kept (included in helping).", nil, nil)
 )
 
 func init() {
@@ -27,6 +28,7 @@ func init() {
 		ch <- prometheus.MustNewConstMetric(descGRAdopted, prometheus.GaugeValue, float64(st.Adopted))
 		ch <- prometheus.MustNewConstMetric(descGRPhase, prometheus.GaugeValue, st.PhaseTook.Seconds())
 		ch <- prometheus.MustNewConstMetric(descGRHelping, prometheus.GaugeValue, float64(st.Helping))
+		ch <- prometheus.MustNewConstMetric(descGRKeptDyn, prometheus.GaugeValue, float64(st.KeptDynamic))
 		return nil
 	})
 }

@@ -276,8 +276,9 @@ type GracefulRestartStatus struct {
 	Restarting bool
 	PhaseTook  time.Duration
 	// Helping counts neighbors whose routes closd keeps while they
-	// restart or until their End-of-RIB (helper side).
-	Helping int
+	// restart or until their End-of-RIB (helper side); KeptDynamic those
+	// of them that are forgotten dynamic neighbors.
+	Helping, KeptDynamic int
 }
 
 // GracefulRestart reports the restart side's state.
@@ -290,7 +291,8 @@ func (d *Daemon) GracefulRestart(ctx context.Context) (GracefulRestartStatus, er
 				st.Helping++
 			}
 		}
-		st.Helping += len(d.gr.dyn)
+		st.KeptDynamic = len(d.gr.dyn)
+		st.Helping += st.KeptDynamic
 	})
 	return st, err
 }
