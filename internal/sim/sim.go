@@ -689,6 +689,11 @@ func (s *Sim) run(n *node) {
 		n.head++
 		if n.head == len(n.inbox) {
 			n.inbox, n.head = n.inbox[:0], 0
+			if cap(n.inbox) > 256 {
+				// A power-on burst needed a long queue; do not keep
+				// it for every node for the rest of the run.
+				n.inbox = nil
+			}
 		}
 		if important(&ev) {
 			s.important--
