@@ -287,8 +287,12 @@ func (s *Sim) buildSessions() error {
 					return fmt.Errorf("node %s: neighbors[%d] (%s): interface %s has no cable in the plan", n.spec.Name, i, nb.Address, ifc.Name)
 				}
 				remote = nb.Address
+			case nb.ListenRange.IsValid():
+				// Dynamic neighbors are the servers of a hosts: bgp
+				// plan, which are not simulated.
+				continue
 			default:
-				return fmt.Errorf("node %s: neighbors[%d]: only neighbors with an address or an interface are simulated (no listen-range ones)", n.spec.Name, i)
+				return fmt.Errorf("node %s: neighbors[%d]: neither an address, an interface nor a listen-range", n.spec.Name, i)
 			}
 			ss := &session{idx: int32(len(s.sessions)), node: int32(n.idx), peer: -1, link: int32(li), nb: nb, local: local, remote: remote}
 			fc, err := s.fsmConfig(n, nb, remote)

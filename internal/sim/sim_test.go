@@ -314,3 +314,17 @@ func TestCorrelatedFailure(t *testing.T) {
 		t.Errorf("leaf1 with both spines back: width %d; want 2", got)
 	}
 }
+
+// With hosts: bgp the switches run as planned and the servers' dynamic
+// sessions are left out: the fabric still converges with full ECMP.
+func TestHostsBGPSwitchesOnly(t *testing.T) {
+	topo := presetTopo(t, "seed-003", func(in *plan.Intent) { in.Hosts = plan.HostsBGP })
+	s, rep := runSim(t, topo, Options{}, Step{Kind: Fail, Target: "spine4"}, Step{Kind: Restore})
+	clean(t, rep)
+	if rep.Fabric.Speakers != 4 || rep.Events[0].Sessions != 4 {
+		t.Errorf("fabric %+v, sessions %d", rep.Fabric, rep.Events[0].Sessions)
+	}
+	if got := route(t, s, "leaf1", "10.2.1.0/24"); got != 2 {
+		t.Errorf("leaf1: width %d; want 2", got)
+	}
+}

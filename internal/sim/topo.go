@@ -47,11 +47,13 @@ type LinkSpec struct {
 // does not model.
 func checkHosts(mode string) error {
 	switch mode {
-	case "", plan.HostsSubnet:
+	case "", plan.HostsSubnet, plan.HostsBGP:
+		// With hosts: bgp the switches run as planned; the servers'
+		// sessions (dynamic neighbors on the leaves) are left out.
 	case plan.HostsNeighbor:
-		return fmt.Errorf("hosts: %q: servers' host routes are learned from ARP/ND, which clos sim does not model; simulate the fabric with hosts: subnet (the default)", mode)
+		return fmt.Errorf("hosts: %q: servers' host routes are learned from ARP/ND, which clos sim does not model; simulate the fabric with hosts: subnet (the default) or bgp", mode)
 	default:
-		return fmt.Errorf("hosts: %q: servers' sessions to their leaf's bridge (dynamic neighbors) are not simulated yet; clos sim runs the switches of a hosts: subnet plan (the default)", mode)
+		return fmt.Errorf("hosts: %q: valid: %s, %s, %s", mode, plan.HostsSubnet, plan.HostsNeighbor, plan.HostsBGP)
 	}
 	return nil
 }
