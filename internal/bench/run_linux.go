@@ -53,8 +53,17 @@ func runCmd(args ...string) error {
 func runPrefix() string {
 	var b [3]byte
 	rand.Read(b[:])
-	return "cb" + hex.EncodeToString(b[:])
+	p := "cb" + hex.EncodeToString(b[:])
+	if prefixUsed != nil {
+		prefixUsed(p)
+	}
+	return p
 }
+
+// prefixUsed, when set (tests), learns every run prefix, so that a check
+// for leftovers looks at this process's namespaces only: other runs on
+// the machine have their own.
+var prefixUsed func(string)
 
 // testbed is one DUT run's namespaces, links, processes and files; close
 // removes all of them.

@@ -340,6 +340,9 @@ func (d *Daemon) bfdKickBGP(p *peer) {
 	if p.n.Shutdown || s == nil {
 		return
 	}
+	if s.fsm.State() != fsm.StateEstablished {
+		s.fsm.ResetDamping()
+	}
 	now := d.now()
 	switch s.fsm.State() {
 	case fsm.StateIdle:

@@ -657,6 +657,13 @@ func (s *Session) toActive(now time.Time, reason string) {
 	s.setState(now, StateActive)
 }
 
+// ResetDamping forgets the consecutive failures DampPeerOscillations
+// counted: the caller knows the path they happened on was broken and is
+// back (its link came up, BFD is Up), so they say nothing about the peer,
+// and the next failure waits the base idle hold again instead of up to
+// MaxIdleHoldTime, refusing the peer's connections all the while.
+func (s *Session) ResetDamping() { s.failures = 0 }
+
 // IdleHoldTime is the wait before the next automatic restart: the base
 // idle hold time doubled for each consecutive failure after the first,
 // bounded by MaxIdleHoldTime.

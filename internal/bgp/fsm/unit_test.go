@@ -102,6 +102,10 @@ func TestIdleHoldBounded(t *testing.T) {
 	if got := s.IdleHoldTime(); got != 120*time.Second {
 		t.Errorf("after many failures: %v", got)
 	}
+	s.ResetDamping()
+	if got := s.IdleHoldTime(); got != time.Second {
+		t.Errorf("after ResetDamping: %v, want the base 1s", got)
+	}
 }
 
 func TestJitterBounds(t *testing.T) {
