@@ -44,6 +44,8 @@ Examples:
   clos sim --preset rfc7938-5stage --pods 16 --leaves-per-pod 40 --planes 4 \
       --super-spines-per-plane 8 --links 10.64.0.0/14 --fail superspine1 --fail-silent leaf1:swp1 --restore --json
   clos plan --preset rfc7938-3stage -o dc1 && clos sim dc1/fabric.yaml --fail leaf3:swp1
+  clos sim --preset seed-003 --hosts bgp --anycast dns=10.255.0.53/32:server1,server3 \
+      --host-speakers --fail server1 --restore
 
 Exit status: 0 when every event settled with every route as the plan implies,
 1 when not, 2 for bad input. See docs/sim.md for what each column means.
@@ -56,7 +58,7 @@ Flags:
 var simPlanFlags = []string{"name", "stages", "planes", "spines-per-plane", "pods", "leaves-per-pod", "super-spines-per-plane",
 	"border-leaves", "servers-per-leaf", "leaf-uplinks", "spine-uplinks", "link-addressing", "hosts", "asn-scheme", "reuse-leaf-asns",
 	"bfd", "bfd-interval", "bfd-multiplier", "bfd-timers", "loopbacks", "loopbacks6", "links", "links6", "servers", "servers6",
-	"server-subnet-length", "server-subnet-length6"}
+	"server-subnet-length", "server-subnet-length6", "anycast"}
 
 func runSim(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("clos sim", flag.ContinueOnError)
@@ -91,6 +93,7 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	mrai := fs.Duration("mrai", 0, "MinRouteAdvertisementInterval towards every peer, 0 (closd's default) sends at once (e.g. --mrai 1s)")
 	spread := fs.Duration("start-spread", 100*time.Millisecond, "switches power on at random times within this window (e.g. --start-spread 1s)")
 	maxHeap := fs.String("max-heap", "16GiB", "refuse a fabric whose run would need more Go heap than this (about 2.3 KB per speaker x prefix), and keep the collector under it (e.g. --max-heap 4GiB)")
+	servers := fs.Bool("host-speakers", false, "with a hosts: bgp plan, run the servers as BGP speakers too: their loopbacks and anycast services, checks taken as passing (e.g. --host-speakers)")
 	asJSON := fs.Bool("json", false, "write the report as JSON")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), simUsage)
@@ -145,7 +148,7 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 			return bad(fmt.Sprintf("%s: a fabric.yaml is a finished plan; %s apply to a preset or intent only (re-run clos plan to change it)",
 				pos[0], strings.Join(planFlags, ", ")))
 		}
-		t, err := sim.FromFabric(pos[0])
+		t, err := sim.FromFabric(pos[0], *servers)
 		if err != nil {
 			return bad(strings.Split(err.Error(), "\n")...)
 		}
@@ -171,19 +174,36 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 		}
 		// The shared flags were parsed into pf's values; mark them set
 		// there so its apply sees them.
+		anycast := false
 		fs.Visit(func(fl *flag.Flag) {
-			if pfl := pf.fs.Lookup(fl.Name); pfl != nil {
+			switch {
+			case fl.Name == "anycast":
+				// A repeatable flag: its values are in pf already.
+				anycast = true
+			case pf.fs.Lookup(fl.Name) != nil:
 				_ = pf.fs.Set(fl.Name, fl.Value.String())
 			}
 		})
-		if errs := pf.apply(&in); len(errs) > 0 {
+		errs := pf.apply(&in)
+		if anycast {
+			in.Anycast = nil
+			for _, v := range pf.anycast {
+				a, err := plan.ParseAnycast(v)
+				if err != nil {
+					errs = append(errs, "--anycast: "+err.Error())
+					continue
+				}
+				in.Anycast = append(in.Anycast, a)
+			}
+		}
+		if len(errs) > 0 {
 			return bad(errs...)
 		}
 		p, err := plan.Build(in)
 		if err != nil {
 			return bad(strings.Split(err.Error(), "\n")...)
 		}
-		t, err := sim.FromPlan(p)
+		t, err := sim.FromPlan(p, *servers)
 		if err != nil {
 			return bad(err.Error())
 		}

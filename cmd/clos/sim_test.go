@@ -77,6 +77,8 @@ func TestSimBadInput(t *testing.T) {
 		{[]string{filepath.Join(dir, "fabric.yaml"), "--pods", "2"}, "a fabric.yaml is a finished plan; --pods apply"},
 		{[]string{"a.yaml", "b.yaml"}, "want at most one FABRIC.yaml argument, got 2"},
 		{[]string{"--frobnicate"}, "flag provided but not defined: -frobnicate"},
+		{[]string{"--preset", "seed-003", "--host-speakers"}, "servers: only a hosts: bgp plan runs BGP on its servers; this one has hosts: subnet"},
+		{[]string{"--preset", "seed-003", "--hosts", "bgp", "--anycast", "dns=nope"}, "--anycast: "},
 		{[]string{"--preset", "seed-003", "--max-heap", "lots"}, `--max-heap: "lots"; want a size like 16GiB`},
 		{[]string{"--preset", "seed-003", "--max-heap", "10KiB"}, "--max-heap: 4 speakers x 6 prefixes would need about"},
 		{[]string{"--preset", "seed-003", "--fail", "spine3", "--restore", "spine3"}, "to restore one target write --restore=spine3"},
@@ -85,5 +87,16 @@ func TestSimBadInput(t *testing.T) {
 		if code != 2 || !strings.Contains(errs, c.want) {
 			t.Errorf("clos sim %v: exit %d, %q; want 2 and %q", c.args, code, errs, c.want)
 		}
+	}
+}
+
+func TestSimHostSpeakers(t *testing.T) {
+	code, out, errs := runClos("sim", "--preset", "seed-003", "--hosts", "bgp", "--anycast", "dns=10.255.0.53/32:server1,server3",
+		"--host-speakers", "--fail", "server1", "--restore")
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out, errs)
+	}
+	if !strings.Contains(out, "8 speakers") || !strings.Contains(out, "fail server1") {
+		t.Errorf("output:\n%s", out)
 	}
 }

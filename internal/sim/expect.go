@@ -1,6 +1,14 @@
 package sim
 
-import "github.com/closnet/clos/internal/plan"
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/closnet/clos/internal/bgp/policy"
+	"github.com/closnet/clos/internal/bgp/wire"
+	"github.com/closnet/clos/internal/plan"
+)
 
 // Route states, per node and prefix, in Sim's tables: routeNone, routeLocal,
 // or routeVia+w for a BGP route over w next hops. The expected table uses
@@ -11,21 +19,41 @@ const (
 	routeVia   = 2
 )
 
-// transitFree reports whether a node never passes on others' routes: leaves
-// and border leaves announce only their own prefixes (the plan's TO-FABRIC
-// policy, RFC 7938 keeps them from being transit).
+// transitFree reports whether a node never passes on others' routes
+// upwards: leaves and border leaves announce only their own prefixes (and
+// their servers') to the spines (the plan's TO-FABRIC policy; RFC 7938
+// keeps them from being transit), and servers only their own.
 func transitFree(n *node) bool {
-	return n.spec.Role == plan.RoleLeaf || n.spec.Role == plan.RoleBorderLeaf
+	r := n.spec.Role
+	return r == plan.RoleLeaf || r == plan.RoleBorderLeaf || r == plan.RoleServer
+}
+
+// expectation is the state of one breadth-first search.
+type expectation struct {
+	s       *Sim
+	dist    []int32
+	parent  []int32
+	queue   []int32
+	origin  []bool
+	allow   []int
+	asns    []uint32
+	id      int32
+	pfx     netip.Prefix
+	v6      bool
+	servers bool // the prefix is a server's: run the policies
 }
 
 // computeExpect derives from the topology as it is now what every live
 // node should end up with for every prefix: a breadth-first search from
-// each originating node over usable links, that does not pass through
-// transit-free nodes and that a node only accepts a path from when its own
-// AS is in it no more often than its allowas-in permits (the AS loop check
-// of BGP). The expected ECMP width is the number of usable sessions to
-// neighbors one hop nearer over an acceptable path, up to max-paths: the
-// set multipath-relax gives when every AS path of equal length ties.
+// the prefix's originating nodes over usable sessions of its family, that
+// passes no transit-free node upwards, and where a node only takes a path
+// when its own AS is in it no more often than its allowas-in permits (the
+// AS loop check of BGP) and its import policy, where it has one, permits
+// it. The expected ECMP width is the number of sessions to neighbors one
+// hop nearer over an acceptable path, up to max-paths: the set
+// multipath-relax gives when every AS path of equal length ties.
+// Prefixes with the same origins and family share one search, except
+// servers' (hosts: bgp), whose policies name prefixes one by one.
 func (s *Sim) computeExpect() {
 	nn := len(s.nodes)
 	if s.expect == nil {
@@ -37,50 +65,173 @@ func (s *Sim) computeExpect() {
 	for _, e := range s.expect {
 		clear(e)
 	}
-	alive := func(n *node) bool { return n.up && !n.hung }
-	dist := make([]int32, nn)
-	parent := make([]int32, nn)
-	queue := make([]int32, 0, nn)
-	asn := func(i int32) uint32 { return s.nodes[i].spec.Config.ASN }
-	allow := make([]int, nn)
+	ex := &expectation{s: s, dist: make([]int32, nn), parent: make([]int32, nn), queue: make([]int32, 0, nn),
+		origin: make([]bool, nn), allow: make([]int, nn)}
 	for i, n := range s.nodes {
 		for _, nb := range n.spec.Config.Neighbors {
-			allow[i] = max(allow[i], nb.AllowASIn)
+			ex.allow[i] = max(ex.allow[i], nb.AllowASIn)
 		}
 	}
-	// accepts: would node y take the path x advertises (x's best path
-	// back to the origin, through its parents)?
-	accepts := func(y, x int32) bool {
-		a, k := asn(y), 0
-		for v := x; v >= 0; v = parent[v] {
-			if asn(v) == a {
-				k++
-			}
-		}
-		return k <= allow[y]
-	}
-	var byFam [2][]int32
-	for o, all := range s.owner {
-		if len(all) == 0 || !alive(s.nodes[o]) || s.nodes[o].fresh {
-			// Nobody sends to a rebooting switch's own prefixes
-			// before it announces them.
+	// Origins of each prefix among running nodes; nobody sends to a
+	// rebooting switch's own prefixes before it announces them.
+	origins := make([][]int32, len(s.prefixes))
+	server := make([]bool, len(s.prefixes))
+	for o, own := range s.owner {
+		n := s.nodes[o]
+		if !n.up || n.hung || n.fresh {
 			continue
 		}
-		byFam[0], byFam[1] = byFam[0][:0], byFam[1][:0]
-		for _, id := range all {
-			if s.prefixes[id].Addr().Is4() {
-				byFam[0] = append(byFam[0], id)
-			} else {
-				byFam[1] = append(byFam[1], id)
-			}
-		}
-		for fam, own := range byFam {
-			if len(own) > 0 {
-				s.expectFrom(o, fam == 1, own, dist, parent, queue, accepts)
-			}
+		for _, id := range own {
+			origins[id] = append(origins[id], int32(o))
+			server[id] = server[id] || n.spec.Role == plan.RoleServer
 		}
 	}
+	groups := map[string][]int32{}
+	var keys []string
+	for id, os := range origins {
+		if len(os) == 0 {
+			continue
+		}
+		k := fmt.Sprint(s.prefixes[id].Addr().Is6(), os)
+		if server[id] {
+			k += " " + s.prefixes[id].String()
+		}
+		if _, ok := groups[k]; !ok {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], int32(id))
+	}
+	for _, k := range keys {
+		ids := groups[k]
+		ex.id, ex.pfx = ids[0], s.prefixes[ids[0]]
+		ex.v6, ex.servers = ex.pfx.Addr().Is6(), server[ids[0]]
+		ex.run(origins[ids[0]], ids)
+	}
 	s.recountRoutes()
+}
+
+// pathOf is the AS_PATH node x received the prefix with: its parents'
+// ASNs back to the origin.
+func (ex *expectation) pathOf(x int32) []uint32 {
+	ex.asns = ex.asns[:0]
+	for v := ex.parent[x]; v >= 0; v = ex.parent[v] {
+		ex.asns = append(ex.asns, ex.s.nodes[v].spec.Config.ASN)
+	}
+	return ex.asns
+}
+
+func attrsWith(path []uint32) *wire.PathAttrs {
+	return &wire.PathAttrs{HasOrigin: true, HasASPath: true, ASPath: wire.ASPath{{Type: wire.ASSequence, ASNs: slices.Clone(path)}}}
+}
+
+// edge reports whether x's route reaches y over x's session ss: x
+// exports it (transit-free nodes only upwards what their policy
+// permits, for servers' prefixes), y's AS loop check and import policy
+// take it.
+func (ex *expectation) edge(x int32, ss *session) bool {
+	s := ex.s
+	if !s.carries(ss, ex.v6) {
+		return false
+	}
+	ps := s.sessions[ss.peer]
+	y := ps.node
+	xn, yn := s.nodes[x], s.nodes[y]
+	up := yn.spec.Tier < xn.spec.Tier
+	switch {
+	case !ex.origin[x] && transitFree(xn) && up:
+		if !ex.servers || ss.nb.RouteMap.Out == "" {
+			return false
+		}
+		fallthrough
+	case ex.servers && ss.nb.RouteMap.Out != "":
+		pol := policy.Neighbor{Out: ss.nb.RouteMap.Out, Set: xn.pol}
+		if _, ok := pol.Export(ex.pfx, attrsWith(ex.pathOf(x))); !ok {
+			return false
+		}
+	}
+	// The AS loop check: y's AS on the path as x sends it.
+	a, k := yn.spec.Config.ASN, 0
+	for v := x; v >= 0; v = ex.parent[v] {
+		if s.nodes[v].spec.Config.ASN == a {
+			k++
+		}
+	}
+	if k > ex.allow[y] {
+		return false
+	}
+	if ps.nb.RouteMap.In != "" {
+		path := append([]uint32{xn.spec.Config.ASN}, ex.pathOf(x)...)
+		pol := policy.Neighbor{In: ps.nb.RouteMap.In, Set: yn.pol}
+		if _, ok := pol.Import(ex.pfx, attrsWith(path)); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// run is one multi-source search from the origins, filling the expected
+// routes of prefixes ids.
+func (ex *expectation) run(origins []int32, ids []int32) {
+	s := ex.s
+	for i := range ex.dist {
+		ex.dist[i], ex.parent[i], ex.origin[i] = -1, -1, false
+	}
+	ex.queue = ex.queue[:0]
+	for _, o := range origins {
+		ex.dist[o], ex.origin[o] = 0, true
+		ex.queue = append(ex.queue, o)
+	}
+	for qi := 0; qi < len(ex.queue); qi++ {
+		x := ex.queue[qi]
+		for _, si := range s.nodes[x].sess {
+			ss := s.sessions[si]
+			if ss.peer < 0 {
+				continue
+			}
+			y := s.sessions[ss.peer].node
+			if ex.dist[y] >= 0 || !ex.edge(x, ss) {
+				continue
+			}
+			ex.dist[y], ex.parent[y] = ex.dist[x]+1, x
+			ex.queue = append(ex.queue, y)
+		}
+	}
+	for y, n := range s.nodes {
+		if !n.up || n.hung || n.fresh {
+			// A switch rebooting in this step forwards nothing
+			// until it has learned: its empty table is no blackhole.
+			continue
+		}
+		var want uint16
+		switch {
+		case ex.origin[y]:
+			want = routeLocal
+		case ex.dist[y] > 0:
+			w := 0
+			for _, si := range n.sess {
+				ps := s.sessions[si]
+				if ps.peer < 0 {
+					continue
+				}
+				ss := s.sessions[ps.peer]
+				x := ss.node
+				if ex.dist[x] == ex.dist[y]-1 && ex.edge(x, ss) {
+					w++
+				}
+			}
+			mp := n.spec.Config.BGP.MaxPaths
+			if mp == 0 {
+				mp = 64 // the RIB's default
+			}
+			w = min(w, mp)
+			if w > 0 {
+				want = routeVia + uint16(w)
+			}
+		}
+		for _, id := range ids {
+			s.expect[y][id] = want
+		}
+	}
 }
 
 // carries reports whether session ss can carry routes of the family
@@ -93,75 +244,6 @@ func (s *Sim) carries(ss *session, v6 bool) bool {
 		return ss.v6 && s.sessions[ss.peer].v6
 	}
 	return ss.v4 && s.sessions[ss.peer].v4
-}
-
-// expectFrom fills the expected routes to prefixes own of origin o, of
-// one family.
-func (s *Sim) expectFrom(o int, v6 bool, own []int32, dist, parent, queue []int32, accepts func(y, x int32) bool) {
-	alive := func(n *node) bool { return n.up && !n.hung }
-	{
-		for i := range dist {
-			dist[i], parent[i] = -1, -1
-		}
-		dist[o] = 0
-		queue = append(queue[:0], int32(o))
-		for qi := 0; qi < len(queue); qi++ {
-			x := queue[qi]
-			if x != int32(o) && transitFree(s.nodes[x]) {
-				continue
-			}
-			for _, si := range s.nodes[x].sess {
-				ss := s.sessions[si]
-				if !s.carries(ss, v6) {
-					continue
-				}
-				y := s.sessions[ss.peer].node
-				if dist[y] >= 0 || !accepts(y, x) {
-					continue
-				}
-				dist[y], parent[y] = dist[x]+1, x
-				queue = append(queue, y)
-			}
-		}
-		for y, n := range s.nodes {
-			if !alive(n) || n.fresh {
-				// A switch rebooting in this step forwards nothing
-				// until it has learned: its empty table is no
-				// blackhole.
-				continue
-			}
-			var want uint16
-			switch {
-			case y == o:
-				want = routeLocal
-			case dist[y] > 0:
-				w := 0
-				for _, si := range n.sess {
-					ss := s.sessions[si]
-					if !s.carries(ss, v6) {
-						continue
-					}
-					x := s.sessions[ss.peer].node
-					if dist[x] == dist[y]-1 && (x == int32(o) || !transitFree(s.nodes[x])) && accepts(int32(y), x) {
-						w++
-					}
-				}
-				mp := n.spec.Config.BGP.MaxPaths
-				if mp == 0 {
-					mp = 64 // the RIB's default
-				}
-				w = min(w, mp)
-				if w > 0 {
-					want = routeVia + uint16(w)
-				}
-			}
-			for _, id := range own {
-				if y == o || s.expect[y][id] == routeNone {
-					s.expect[y][id] = want
-				}
-			}
-		}
-	}
 }
 
 func missingOf(want, have uint16) int {

@@ -14,7 +14,8 @@ import (
 
 // TestScenarios runs testdata/*.txt. Commands:
 //
-//	sim preset=NAME [pods=N leaves=N planes=N spines=N supers=N bfd=off addressing=MODE v6]
+//	sim preset=NAME [pods=N leaves=N planes=N spines=N supers=N bfd=off addressing=MODE v6
+//	    hosts=MODE host-routes=R anycast=NAME=PREFIX:SERVER,... host-speakers]
 //	<one step a line: fail TARGET | fail-silent TARGET | restore [TARGET]>
 //	----
 //	one line per event: what settled, sessions, and routes against the plan
@@ -85,7 +86,12 @@ func routeString(r uint16) string {
 func scenarioSim(t *testing.T, d *datadriven.TestData) (*Sim, *Report, error) {
 	var preset string
 	d.ScanArgs(t, "preset", &preset)
-	topo := presetTopo(t, preset, func(in *plan.Intent) {
+	in, err := plan.Preset(preset)
+	if err != nil {
+		d.Fatalf(t, "%v", err)
+	}
+	speakers := false
+	func(in *plan.Intent) {
 		for _, a := range d.CmdArgs {
 			v := ""
 			if len(a.Vals) > 0 {
@@ -111,11 +117,31 @@ func scenarioSim(t *testing.T, d *datadriven.TestData) (*Sim, *Report, error) {
 			case "v6":
 				in.Pools.Loopbacks6 = netip.MustParsePrefix("fd00::/64")
 				in.Pools.Servers6 = netip.MustParsePrefix("fd00:2::/48")
+			case "hosts":
+				in.Hosts = v
+			case "host-routes":
+				in.HostRoutes = v
+			case "anycast":
+				an, err := plan.ParseAnycast(v)
+				if err != nil {
+					d.Fatalf(t, "%v", err)
+				}
+				in.Anycast = append(in.Anycast, an)
+			case "host-speakers":
+				speakers = true
 			default:
 				d.Fatalf(t, "unknown argument %s", a.Key)
 			}
 		}
-	})
+	}(&in)
+	p, err := plan.Build(in)
+	if err != nil {
+		d.Fatalf(t, "%v", err)
+	}
+	topo, err := FromPlan(p, speakers)
+	if err != nil {
+		d.Fatalf(t, "%v", err)
+	}
 	var steps []Step
 	for _, line := range strings.Split(strings.TrimSpace(d.Input), "\n") {
 		if line = strings.TrimSpace(line); line == "" || strings.HasPrefix(line, "#") {

@@ -193,7 +193,7 @@ func New(t *Topology, opt Options) (*Sim, error) {
 		n.pol = pol
 		s.nodes = append(s.nodes, n)
 		var own []int32
-		for _, p := range ns.Config.Networks {
+		for _, p := range originated(ns.Config) {
 			p = p.Masked()
 			id, ok := s.pid[p]
 			if !ok {
@@ -227,12 +227,82 @@ func New(t *Topology, opt Options) (*Sim, error) {
 	return s, nil
 }
 
+// originated is what a node announces of its own: its networks and, on a
+// server, its anycast services' addresses, their health checks taken as
+// passing.
+func originated(c *config.Config) []netip.Prefix {
+	out := slices.Clone(c.Networks)
+	for _, sv := range c.Services {
+		out = append(out, sv.Addresses...)
+	}
+	return out
+}
+
 // linkLocal is the IPv6 link-local address of one end (side 1 or 2) of
 // link li: unique in the fabric, so the RIB can tell its peers apart.
 func linkLocal(li int, side byte) netip.Addr {
 	a := [16]byte{0: 0xfe, 1: 0x80, 15: side}
 	a[8], a[9], a[10], a[11] = byte(li>>24), byte(li>>16), byte(li>>8), byte(li)
 	return netip.AddrFrom16(a)
+}
+
+// dynamicSessions makes node n's sessions for its listen-range neighbor
+// nb (neighbors[i]): one per simulated server on a link of n whose
+// address is in the range, as closd accepts them when they connect.
+func (s *Sim) dynamicSessions(n *node, i int, nb config.Neighbor, byEnd map[endKey]int32) error {
+	var local netip.Addr
+	for _, ifc := range n.spec.Interfaces {
+		for _, a := range ifc.Addresses {
+			if nb.ListenRange.Contains(a.Addr()) {
+				local = a.Addr()
+			}
+		}
+	}
+	if !local.IsValid() {
+		return nil
+	}
+	for li, l := range s.topo.Links {
+		mine, theirs := l.B, l.A
+		if l.A.Node == n.spec.Name {
+			mine, theirs = l.A, l.B
+		} else if l.B.Node != n.spec.Name {
+			continue
+		}
+		o, ok := s.byName[theirs.Node]
+		if !ok {
+			continue
+		}
+		other := s.nodes[o].spec
+		var remote netip.Addr
+		for _, ifc := range other.Interfaces {
+			if ifc.Name != theirs.Interface {
+				continue
+			}
+			for _, a := range ifc.Addresses {
+				if nb.ListenRange.Contains(a.Addr()) {
+					remote = a.Addr()
+				}
+			}
+		}
+		if !remote.IsValid() {
+			continue
+		}
+		dyn := nb
+		dyn.Address, dyn.ListenRange = remote, netip.Prefix{}
+		fc, err := s.fsmConfig(n, dyn, remote, other.Config.ASN)
+		if err != nil {
+			return fmt.Errorf("node %s: neighbors[%d] (%s, for %s): %w", n.spec.Name, i, nb.ListenRange, other.Name, err)
+		}
+		ss := &session{idx: int32(len(s.sessions)), node: int32(n.idx), peer: -1, link: int32(li), nb: dyn, local: local, remote: remote, fcfg: fc}
+		ss.v4 = slices.Contains(fc.Capabilities.Multiprotocol, wire.IPv4Unicast)
+		ss.v6 = slices.Contains(fc.Capabilities.Multiprotocol, wire.IPv6Unicast)
+		ss.bfd = nb.BFD.Enabled && n.spec.Config.BGP.BFD.Interval > 0
+		s.sessions = append(s.sessions, ss)
+		n.sess = append(n.sess, ss.idx)
+		s.links[li].sess = append(s.links[li].sess, ss.idx)
+		byEnd[endKey{int32(n.idx), mine.Interface, remote.Is6()}] = ss.idx
+	}
+	return nil
 }
 
 type endKey struct {
@@ -289,13 +359,16 @@ func (s *Sim) buildSessions() error {
 				remote = nb.Address
 			case nb.ListenRange.IsValid():
 				// Dynamic neighbors are the servers of a hosts: bgp
-				// plan, which are not simulated.
+				// plan: one session per server simulated on the range.
+				if err := s.dynamicSessions(n, i, nb, byEnd); err != nil {
+					return err
+				}
 				continue
 			default:
 				return fmt.Errorf("node %s: neighbors[%d]: neither an address, an interface nor a listen-range", n.spec.Name, i)
 			}
 			ss := &session{idx: int32(len(s.sessions)), node: int32(n.idx), peer: -1, link: int32(li), nb: nb, local: local, remote: remote}
-			fc, err := s.fsmConfig(n, nb, remote)
+			fc, err := s.fsmConfig(n, nb, remote, 0)
 			if err != nil {
 				return fmt.Errorf("node %s: neighbors[%d] (%s): %w", n.spec.Name, i, remote, err)
 			}
@@ -335,9 +408,12 @@ func (s *Sim) buildSessions() error {
 	return nil
 }
 
-func (s *Sim) fsmConfig(n *node, nb config.Neighbor, remote netip.Addr) (fsm.Config, error) {
+func (s *Sim) fsmConfig(n *node, nb config.Neighbor, remote netip.Addr, peerAS uint32) (fsm.Config, error) {
 	c := n.spec.Config
 	as, ok := nb.RemoteAS.Single()
+	if peerAS != 0 {
+		as, ok = peerAS, nb.RemoteAS.Contains(peerAS)
+	}
 	if !ok {
 		return fsm.Config{}, fmt.Errorf("remote-as %v: only a single AS number is simulated", nb.RemoteAS)
 	}
@@ -396,7 +472,7 @@ func (s *Sim) boot(n *node, spread time.Duration) error {
 			return fmt.Errorf("node %s: aggregate %s: %w", n.spec.Name, a.Prefix, err)
 		}
 	}
-	for _, p := range c.Networks {
+	for _, p := range originated(c) {
 		if err := r.Originate(p, nil); err != nil {
 			return fmt.Errorf("node %s: network %s: %w", n.spec.Name, p, err)
 		}

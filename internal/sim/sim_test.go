@@ -24,7 +24,7 @@ func presetTopo(t testing.TB, name string, edit func(*plan.Intent)) *Topology {
 	if err != nil {
 		t.Fatal(err)
 	}
-	topo, err := FromPlan(p)
+	topo, err := FromPlan(p, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +200,7 @@ func TestRefusesHostModesItDoesNotModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := FromPlan(p); err == nil || !strings.Contains(err.Error(), `hosts: "neighbor"`) {
+	if _, err := FromPlan(p, false); err == nil || !strings.Contains(err.Error(), `hosts: "neighbor"`) {
 		t.Errorf("dci preset: %v", err)
 	}
 }
@@ -326,5 +326,51 @@ func TestHostsBGPSwitchesOnly(t *testing.T) {
 	}
 	if got := route(t, s, "leaf1", "10.2.1.0/24"); got != 2 {
 		t.Errorf("leaf1: width %d; want 2", got)
+	}
+}
+
+// Servers as speakers (hosts: bgp): an anycast service on server1 and
+// server3 is reached over both leaves; when server1 fails, over leaf2
+// only; servers with host-routes all learn the whole fabric over their
+// one session.
+func TestHostSpeakersAnycast(t *testing.T) {
+	for _, routes := range []string{plan.HostRoutesDefault, plan.HostRoutesAll} {
+		t.Run(routes, func(t *testing.T) {
+			in, _ := plan.Preset("seed-003")
+			in.Hosts, in.HostRoutes = plan.HostsBGP, routes
+			a, err := plan.ParseAnycast("dns=10.255.0.53/32:server1,server3")
+			if err != nil {
+				t.Fatal(err)
+			}
+			in.Anycast = []plan.AnycastIntent{a}
+			p, err := plan.Build(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			topo, err := FromPlan(p, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, rep := runSim(t, topo, Options{})
+			clean(t, rep)
+			if rep.Fabric.Speakers != 8 || rep.Events[0].Sessions != 8 {
+				t.Fatalf("fabric %+v, sessions %d", rep.Fabric, rep.Events[0].Sessions)
+			}
+			if got := route(t, s, "spine3", "10.255.0.53/32"); got != 2 {
+				t.Errorf("spine3 to the anycast service: width %d; want 2 (both leaves)", got)
+			}
+			want := -routeVia // default only: no fabric prefix on a server
+			if routes == plan.HostRoutesAll {
+				want = 1
+			}
+			if got := route(t, s, "server1", "10.2.1.0/24"); got != want {
+				t.Errorf("server1 to leaf2's subnet: width %d; want %d", got, want)
+			}
+			s, rep = runSim(t, topo, Options{}, Step{Kind: Fail, Target: "server1"})
+			clean(t, rep)
+			if got := route(t, s, "spine3", "10.255.0.53/32"); got != 1 {
+				t.Errorf("spine3 to the anycast service without server1: width %d; want 1", got)
+			}
+		})
 	}
 }

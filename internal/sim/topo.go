@@ -48,8 +48,9 @@ type LinkSpec struct {
 func checkHosts(mode string) error {
 	switch mode {
 	case "", plan.HostsSubnet, plan.HostsBGP:
-		// With hosts: bgp the switches run as planned; the servers'
-		// sessions (dynamic neighbors on the leaves) are left out.
+		// With hosts: bgp the servers are speakers only when asked
+		// for (FromPlan's servers); otherwise the leaves' dynamic
+		// neighbors are left out.
 	case plan.HostsNeighbor:
 		return fmt.Errorf("hosts: %q: servers' host routes are learned from ARP/ND, which clos sim does not model; simulate the fabric with hosts: subnet (the default) or bgp", mode)
 	default:
@@ -59,27 +60,35 @@ func checkHosts(mode string) error {
 }
 
 // FromPlan takes the switches of p with the closd configs clos plan
-// writes for them.
-func FromPlan(p *plan.Plan) (*Topology, error) {
+// writes for them; with servers, and a hosts: bgp plan, the servers too,
+// each with its own closd config (role host).
+func FromPlan(p *plan.Plan, servers bool) (*Topology, error) {
 	in := p.Intent
 	if err := checkHosts(in.Hosts); err != nil {
 		return nil, err
 	}
+	if err := checkServers(in.Hosts, servers); err != nil {
+		return nil, err
+	}
 	t := &Topology{Name: in.Name, Stages: in.Stages}
 	speakers := map[string]bool{}
-	add := func(n *plan.Node, c *config.Config) {
-		ns := NodeSpec{Name: n.Name, Role: n.Role, Tier: n.Tier, Config: c}
+	add := func(n *plan.Node, role string, tier int, c *config.Config) {
+		ns := NodeSpec{Name: n.Name, Role: role, Tier: tier, Config: c}
 		for _, ifc := range n.Interfaces {
-			if ifc.Kind == plan.KindBridge {
-				continue
-			}
 			ns.Interfaces = append(ns.Interfaces, IfaceSpec{Name: ifc.Name, Addresses: ifc.Addresses, Peer: ifc.Peer})
 		}
 		t.Nodes = append(t.Nodes, ns)
 		speakers[n.Name] = true
 	}
+	leafTier := 0
 	for _, n := range p.Switches {
-		add(n, p.Closd(n))
+		add(n, n.Role, n.Tier, p.Closd(n))
+		leafTier = max(leafTier, n.Tier)
+	}
+	if servers {
+		for _, n := range p.Servers {
+			add(n, plan.RoleServer, leafTier+1, p.HostConfig(n))
+		}
 	}
 	for _, l := range p.Links {
 		if speakers[l.A.Node] && speakers[l.B.Node] {
@@ -90,13 +99,16 @@ func FromPlan(p *plan.Plan) (*Topology, error) {
 }
 
 // FromFabric reads a fabric.yaml written by clos plan and the closd
-// configs it names (paths relative to the file).
-func FromFabric(path string) (*Topology, error) {
+// configs it names (paths relative to the file); servers as FromPlan.
+func FromFabric(path string, servers bool) (*Topology, error) {
 	f, err := plan.ReadFabric(path)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkHosts(f.Hosts); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := checkServers(f.Hosts, servers); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	dir := filepath.Dir(path)
@@ -111,12 +123,11 @@ func FromFabric(path string) (*Topology, error) {
 	ifaces := func(in []plan.FabricInterface) []IfaceSpec {
 		var out []IfaceSpec
 		for _, i := range in {
-			if i.Kind != plan.KindBridge {
-				out = append(out, IfaceSpec{Name: i.Name, Addresses: i.Addresses, Peer: i.Peer})
-			}
+			out = append(out, IfaceSpec{Name: i.Name, Addresses: i.Addresses, Peer: i.Peer})
 		}
 		return out
 	}
+	leafTier := 0
 	for _, n := range f.Nodes {
 		c, err := load(n.Name, n.Closd)
 		if err != nil {
@@ -124,6 +135,17 @@ func FromFabric(path string) (*Topology, error) {
 		}
 		t.Nodes = append(t.Nodes, NodeSpec{Name: n.Name, Role: n.Role, Tier: n.Tier, Config: c, Interfaces: ifaces(n.Interfaces)})
 		speakers[n.Name] = true
+		leafTier = max(leafTier, n.Tier)
+	}
+	if servers {
+		for _, h := range f.Servers {
+			c, err := load(h.Name, h.Closd)
+			if err != nil {
+				return nil, err
+			}
+			t.Nodes = append(t.Nodes, NodeSpec{Name: h.Name, Role: plan.RoleServer, Tier: leafTier + 1, Config: c, Interfaces: ifaces(h.Interfaces)})
+			speakers[h.Name] = true
+		}
 	}
 	for _, l := range f.Links {
 		if speakers[l.A.Node] && speakers[l.B.Node] {
@@ -133,6 +155,21 @@ func FromFabric(path string) (*Topology, error) {
 		}
 	}
 	return t, nil
+}
+
+// checkServers: servers are speakers only where they run closd.
+func checkServers(mode string, servers bool) error {
+	if servers && mode != plan.HostsBGP {
+		return fmt.Errorf("servers: only a hosts: bgp plan runs BGP on its servers; this one has hosts: %s", cmpOr(mode, plan.HostsSubnet))
+	}
+	return nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // names lists up to max names from the list, for error messages.
