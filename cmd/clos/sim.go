@@ -203,6 +203,9 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return bad(strings.Split(err.Error(), "\n")...)
 		}
+		for _, w := range p.Warnings {
+			fmt.Fprintf(stderr, "clos sim: plan warning: %s\n", w)
+		}
 		t, err := sim.FromPlan(p, *servers)
 		if err != nil {
 			return bad(err.Error())
