@@ -127,6 +127,7 @@ type node struct {
 	inbox         []event
 	head          int
 	dirty, waking bool
+	batch         int // items handled since the RIB last ran
 	// route is the node's forwarding state per prefix id: 0 no route,
 	// 1 local, 2+w a BGP route over w next hops.
 	route []uint16
@@ -725,8 +726,9 @@ func (s *Sim) closeConn(ss *session) {
 	}
 }
 
-// markDirty notes RIB input: Ready runs once the node's queue is empty
-// and its CPU free, so a burst of UPDATEs is decided as one batch.
+// markDirty notes RIB input: Ready runs once the node's queue is empty,
+// or after maxBatch items as closd's loop does, and its CPU is free, so a
+// burst of UPDATEs is decided in batches.
 func (s *Sim) markDirty(n *node) {
 	n.dirty = true
 	s.wake(n)
@@ -763,7 +765,7 @@ func (s *Sim) run(n *node) {
 		s.wake(n)
 		return
 	}
-	if n.head < len(n.inbox) {
+	if n.head < len(n.inbox) && !(n.dirty && n.batch >= maxBatch) {
 		ev := n.inbox[n.head]
 		n.inbox[n.head] = event{}
 		n.head++
@@ -779,16 +781,25 @@ func (s *Sim) run(n *node) {
 			s.important--
 		}
 		s.receive(n, ev)
+		n.batch++
 		if n.head < len(n.inbox) || n.dirty {
 			s.wake(n)
 		}
 		return
 	}
+	n.batch = 0
 	if n.dirty {
 		n.dirty = false
 		s.flush(n)
+		if n.head < len(n.inbox) {
+			s.wake(n)
+		}
 	}
 }
+
+// maxBatch is how many queued events closd's loop handles before it lets
+// the RIB decide (the event and up to 64 more).
+const maxBatch = 65
 
 func (s *Sim) dropInbox(n *node) {
 	for _, ev := range n.inbox[n.head:] {
