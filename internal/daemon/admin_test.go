@@ -26,9 +26,8 @@ func TestAdminShutdownEnableClear(t *testing.T) {
 			return na.State == "Established" && nb.State == "Established", na.State + "/" + nb.State
 		})
 	}
-	established()
-	time.Sleep(200 * time.Millisecond)
-	resets := neighbor(t, a.d, "127.0.0.2").Resets
+	na, _ := waitSettled(t, a, b, "127.0.0.2", "127.0.0.1")
+	resets := na.Resets
 
 	// Errors first: nothing changes.
 	if err := a.d.ShutdownNeighbor(ctx, netip.MustParseAddr("127.0.0.9"), ""); !errors.Is(err, ErrNoNeighbor) {

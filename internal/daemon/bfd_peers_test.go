@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/closnet/clos/internal/bfd"
 	"github.com/closnet/clos/internal/config"
 )
 
@@ -53,14 +52,11 @@ bfd:
 `, pb, pa, keyB))
 	// The standalone sessions run between .11 (a) and .12 (b), second
 	// addresses of the daemons on the fake network.
-	mem := bfd.NewMemNetwork()
-	ipA, ipB := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
-	mem.Alias(netip.MustParseAddr("127.0.0.11"), ipA)
-	mem.Alias(netip.MustParseAddr("127.0.0.12"), ipB)
-	o := Options{ConnectRetry: time.Second, IdleHoldTime: 50 * time.Millisecond, MaxIdleHoldTime: 200 * time.Millisecond}
-	oa, ob := o, o
-	oa.BFDTransport, ob.BFDTransport = mem.Endpoint(ipA, 0), mem.Endpoint(ipB, 0)
-	return start(t, "a", ca, oa), start(t, "b", cb, ob), ca
+	p := newBFDPair()
+	p.mem.Alias(netip.MustParseAddr("127.0.0.11"), bfdIPA)
+	p.mem.Alias(netip.MustParseAddr("127.0.0.12"), bfdIPB)
+	p.start(t, ca, cb, Options{ConnectRetry: time.Second, IdleHoldTime: 50 * time.Millisecond, MaxIdleHoldTime: 200 * time.Millisecond})
+	return p.a, p.b, ca
 }
 
 func bfdSession(t *testing.T, d *Daemon, peer string) BFDSession {
@@ -131,20 +127,21 @@ func TestBFDAuthMismatchKeepsTheSessionDown(t *testing.T) {
 		s := bfdSession(t, a.d, "127.0.0.12")
 		return s.State == "Up", s.State
 	})
-	// Slow start sends one packet a second: give it three.
-	time.Sleep(3 * time.Second)
+	// Slow start sends one packet a second: three of b's, discarded.
+	waitFor(t, "a to discard three of b's packets for their digest", func() (bool, string) {
+		sa := bfdSession(t, a.d, "127.0.0.2")
+		return sa.RxDiscarded >= 3 && strings.Contains(sa.LastDiscard, "digest"), fmt.Sprintf("%d discarded, last %q", sa.RxDiscarded, sa.LastDiscard)
+	})
 	sa, sb := bfdSession(t, a.d, "127.0.0.2"), bfdSession(t, b.d, "127.0.0.1")
 	if sa.State == "Up" || sb.State == "Up" || sa.Ups != 0 {
 		t.Errorf("BFD came up with different keys: a %+v b %+v", sa, sb)
 	}
-	if sa.RxDiscarded == 0 || !strings.Contains(sa.LastDiscard, "digest") {
-		t.Errorf("a discarded %d packets, last %q; want digest mismatches", sa.RxDiscarded, sa.LastDiscard)
-	}
 	// BFD that never came Up does not hold BGP (RFC 5882: not available
 	// is not down).
-	if na := neighbor(t, a.d, "127.0.0.2"); na.State != "Established" {
-		t.Errorf("BGP = %s; a BFD session that never came up must not hold it", na.State)
-	}
+	waitFor(t, "BGP Established without BFD", func() (bool, string) {
+		na := neighbor(t, a.d, "127.0.0.2")
+		return na.State == "Established", na.State
+	})
 	a.stop(t)
 	b.stop(t)
 }
@@ -156,7 +153,8 @@ func TestBFDReload(t *testing.T) {
 		na := neighbor(t, a.d, "127.0.0.2")
 		return s.State == "Up" && na.State == "Established", s.State + " " + na.State
 	})
-	resets := neighbor(t, a.d, "127.0.0.2").Resets
+	na, _ := waitSettled(t, a, b, "127.0.0.2", "127.0.0.1")
+	resets := na.Resets
 	// The profile's timers change and the standalone peer goes.
 	cfg := *ca
 	cfg.BFD = config.BFDSection{Profiles: []config.BFDProfile{{Name: "fast", Interval: 200, Multiplier: 3,

@@ -115,34 +115,6 @@ func inNetns(ns string, f func() error) error {
 	return ferr
 }
 
-// pollEvery retries cond every interval for up to 30 s.
-func pollEvery(tb testing.TB, interval time.Duration, what string, cond func() (bool, string)) {
-	tb.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, s := cond()
-		if ok {
-			return
-		}
-		last = s
-		time.Sleep(interval)
-	}
-	tb.Fatalf("timed out after 30 s waiting for %s; last: %s", what, last)
-}
-
-// poll retries cond every 200 ms for up to 30 s.
-func poll(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	pollEvery(t, 200*time.Millisecond, what, cond)
-}
-
-// pollFast retries cond every 20 ms for up to 30 s.
-func pollFast(t testing.TB, what string, cond func() (bool, string)) {
-	t.Helper()
-	pollEvery(t, 20*time.Millisecond, what, cond)
-}
-
 // waitGone retries cond every interval until it is false and fails with
 // failure and cond's last output once deadline has passed.
 func waitGone(t *testing.T, deadline time.Time, interval time.Duration, failure string, cond func() (bool, string)) {

@@ -82,13 +82,18 @@ func TestSoftReconfigInbound(t *testing.T) {
 		_, ok := routes(t, a.d)[denied.String()]
 		return !ok, fmt.Sprintf("%v", routes(t, a.d))
 	})
+	kas := neighbor(t, b.d, "127.0.0.1").Session.MessagesIn.Keepalive
 	done, err := a.d.ClearNeighbors(ctx, netip.MustParseAddr("127.0.0.2"), ClearSoftIn)
 	if err != nil || len(done) != 1 {
 		t.Errorf("soft clear in: %v %v", done, err)
 	}
-	// The keepalive interval is 1 s: a ROUTE-REFRESH sent before it would
-	// have reached b by then.
-	time.Sleep(1500 * time.Millisecond)
+	// A ROUTE-REFRESH from the clear would reach b before the KEEPALIVEs
+	// a sends after it (one a second; the first of two may have been on
+	// its way already).
+	waitFor(t, "b to receive two more KEEPALIVEs", func() (bool, string) {
+		n := neighbor(t, b.d, "127.0.0.1").Session.MessagesIn.Keepalive
+		return n >= kas+2, fmt.Sprintf("%d, were %d", n, kas)
+	})
 	if n := refreshesSeenByB(); n != 0 {
 		t.Errorf("b received %d ROUTE-REFRESH from a neighbor with soft-reconfiguration-inbound", n)
 	}
