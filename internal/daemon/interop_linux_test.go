@@ -239,6 +239,16 @@ func (f *frr) state(nbr string) (string, string) {
 	return s, out
 }
 
+// bgpUp is FRR's session state with nbr and how long it has been
+// Established.
+func (f *frr) bgpUp(nbr string) (string, time.Duration, string) {
+	m, out := f.json("show bgp neighbors " + nbr + " json")
+	n, _ := m[nbr].(map[string]any)
+	s, _ := n["bgpState"].(string)
+	up, _ := n["bgpTimerUpMsec"].(float64)
+	return s, time.Duration(up) * time.Millisecond, out
+}
+
 func (f *frr) hasRoute(fam, prefix string) (bool, string) {
 	m, out := f.json("show bgp " + fam + " json")
 	rs, _ := m["routes"].(map[string]any)
