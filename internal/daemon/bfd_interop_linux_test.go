@@ -92,6 +92,46 @@ func (f *frr) bfdPeerStatus(peer string) (string, string) {
 	return "", out
 }
 
+// bfdDrops sorts the BGP drops for BFD in closd's log. startup are those
+// that FRR re-creating its session as BGP comes up caused: closd waited for
+// the new session and it did not come up, or closd did not wait (the BFD
+// Down came within bgpSettle of BGP coming up). other are detection times
+// that ran out later: on a loaded machine one side's BFD may be starved for
+// longer than 300 ms, which is no start-up effect.
+func bfdDrops(log string) (startup, other []string) {
+	var established time.Time
+	for _, line := range strings.Split(log, "\n") {
+		at, _ := logAt(line, 0, "time=")
+		switch {
+		case strings.Contains(line, `msg="session established"`):
+			established = at
+		case strings.Contains(line, "the new one did not come up"):
+			startup = append(startup, line)
+		case strings.Contains(line, "bfd: session down, dropping BGP"):
+			if at.Sub(established) < bgpSettle {
+				startup = append(startup, line)
+			} else {
+				other = append(other, line)
+			}
+		}
+	}
+	return startup, other
+}
+
+// lastLine is the last line of log that contains want.
+func lastLine(log, want string) string {
+	i := strings.LastIndex(log, want)
+	if i < 0 {
+		return ""
+	}
+	start := strings.LastIndexByte(log[:i], '\n') + 1
+	end := strings.IndexByte(log[i:], '\n')
+	if end < 0 {
+		return log[start:]
+	}
+	return log[start : i+end]
+}
+
 func TestInteropFRRBFD(t *testing.T) {
 	l := newLab(t)
 	testenv.RequireTool(t, "nft")
@@ -129,24 +169,25 @@ neighbors:
 	// FRR's bgpd re-creates its BFD session when BGP comes up (new source
 	// and interface), which can take BGP down once more at the start (see
 	// docs/closd.md), and closd gives BFD a grace for bgpSettle after BGP
-	// comes up: cut BFD only once BGP has been up for longer, with BFD.
+	// comes up: cut BFD only once BGP has been up for longer, with BFD
+	// Up on both sides. mark is taken first: a Down of closd's BFD after
+	// the check is in the log after it.
+	var mark int
 	poll(t, "BGP up for longer than closd's settling time, with BFD", func() (bool, string) {
+		mark = len(logs.String())
+		ours := lastLine(logs.String(), `msg="bfd: state change"`)
 		s, up, _ := f.bgpUp(usV4)
 		b, _ := f.bfdPeerStatus(usV4)
 		ok, _ := l.kernelRoute("10.2.0.0/24")
-		return s == "Established" && up > bgpSettle+time.Second && b == "up" && ok, fmt.Sprintf("%s for %v, BFD %s", s, up, b)
+		return s == "Established" && up > bgpSettle+time.Second && b == "up" && strings.Contains(ours, "to=Up") && ok,
+			fmt.Sprintf("FRR: %s for %v, BFD %s; closd: %s", s, up, b, ours)
 	})
-	mark := len(logs.String())
 	// FRR re-created its BFD session as BGP came up; closd must have
 	// waited for the new one instead of dropping BGP (the startup flap).
-	if strings.Contains(logs.String()[:mark], "bfd: session down, dropping BGP") {
-		var bl []string
-		for _, l := range strings.Split(logs.String()[:mark], "\n") {
-			if strings.Contains(l, "bfd") {
-				bl = append(bl, l)
-			}
-		}
-		t.Errorf("closd dropped BGP at startup because of FRR's re-created BFD session:\n%s", strings.Join(bl, "\n"))
+	if startup, other := bfdDrops(logs.String()[:mark]); len(startup) > 0 {
+		t.Errorf("closd dropped BGP at startup because of FRR's re-created BFD session:\n%s", strings.Join(startup, "\n"))
+	} else if len(other) > 0 {
+		t.Logf("BFD went down before the cut, long after BGP came up (a loaded machine starving a BFD daemon):\n%s", strings.Join(other, "\n"))
 	}
 	if strings.Contains(logs.String()[:mark], "waiting for BFD before touching BGP") {
 		t.Logf("FRR restarted its BFD session at startup; closd kept BGP")
@@ -173,7 +214,7 @@ neighbors:
 		time.Sleep(20 * time.Millisecond)
 	}
 	if dropAfter == 0 {
-		t.Fatalf("closd did not drop BGP within 10 s of losing BFD (hold time 30 s)")
+		t.Fatalf("closd did not drop BGP within 10 s of losing BFD (hold time 30 s); its log since:\n%s", logs.String()[mark:])
 	}
 	if routeAfter == 0 {
 		t.Fatalf("10.2.0.0/24 still in closd's kernel table 10 s after losing BFD")
