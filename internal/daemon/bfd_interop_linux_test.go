@@ -201,11 +201,19 @@ neighbors:
 	sh(t, "ip", "netns", "exec", l.us, "nft", "add", "rule", "inet", tbl, "in", "udp", "dport", "3784", "drop")
 	dropped := time.Now()
 
+	// closd's BFD goes Down on the detection time and tells FRR in its
+	// packets (which still flow), and each side drops BGP with Cease/BFD
+	// Down: closd's own drop usually comes first, but on a loaded machine
+	// FRR's NOTIFICATION can reach closd's loop before its BFD child's
+	// report does. Either way BFD took the session down. (That closd drops
+	// BGP by itself TestBFDDownDropsTheSession and the unnumbered FRR test,
+	// which loses the whole link, show.)
 	// Polled every 20 ms for at most 10 s: a third of the hold time, and
 	// far more than BFD needs (the bound only detects a failure).
 	var dropAfter, routeAfter time.Duration
 	for time.Since(dropped) < 10*time.Second && (dropAfter == 0 || routeAfter == 0) {
-		if dropAfter == 0 && strings.Contains(logs.String()[mark:], "bfd: session down, dropping BGP") {
+		since := logs.String()[mark:]
+		if dropAfter == 0 && (strings.Contains(since, "bfd: session down, dropping BGP") || strings.Contains(since, `received="Cease/BFD Down"`)) {
 			dropAfter = time.Since(dropped)
 		}
 		if ok, _ := l.kernelRoute("10.2.0.0/24"); routeAfter == 0 && !ok {
@@ -213,16 +221,28 @@ neighbors:
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	since := logs.String()[mark:]
 	if dropAfter == 0 {
-		t.Fatalf("closd did not drop BGP within 10 s of losing BFD (hold time 30 s); its log since:\n%s", logs.String()[mark:])
+		t.Fatalf("BGP not dropped for BFD within 10 s of closd losing BFD (hold time 30 s); closd's log since:\n%s", since)
 	}
 	if routeAfter == 0 {
 		t.Fatalf("10.2.0.0/24 still in closd's kernel table 10 s after losing BFD")
 	}
-	if !strings.Contains(logs.String()[mark:], `sent="Cease/BFD Down"`) {
-		t.Errorf("closd's log does not show the Cease/BFD Down NOTIFICATION")
+	pollFast(t, "closd's BFD Down on its detection time", func() (bool, string) {
+		down := lastLine(logs.String()[mark:], "from=Up to=Down")
+		return strings.Contains(down, "Control Detection Time Expired"), logs.String()[mark:]
+	})
+	switch since := logs.String()[mark:]; {
+	case strings.Contains(since, `sent="Cease/BFD Down"`):
+		t.Logf("closd dropped BGP %v and removed FRR's route %v after BFD packets stopped (detection time 300 ms)", dropAfter, routeAfter)
+	case strings.Contains(since, `received="Cease/BFD Down"`):
+		t.Logf("FRR, told by closd's BFD, dropped BGP first: %v; FRR's route gone from closd's kernel %v after BFD packets stopped", dropAfter, routeAfter)
+	default:
+		t.Errorf("closd's log shows no Cease/BFD Down NOTIFICATION, sent or received:\n%s", since)
 	}
-	t.Logf("closd dropped BGP %v and removed FRR's route %v after BFD packets stopped (detection time 300 ms)", dropAfter, routeAfter)
+	poll(t, "closd to hold BGP while BFD is down", func() (bool, string) {
+		return strings.Contains(logs.String()[mark:], "while BFD is down"), ""
+	})
 	poll(t, "FRR session down", func() (bool, string) {
 		s, _ := f.state(usV4)
 		return s != "Established", s
