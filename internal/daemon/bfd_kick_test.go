@@ -15,20 +15,15 @@ import (
 // replaces the session just after BGP came up), so BFD never held BGP and
 // the session sits in an idle hold that doubled with each earlier flap.
 // The new BFD session's Up must start BGP at once, as FRR does: waiting
-// out the idle hold refuses the peer's connections the whole time.
+// out the idle hold refuses the peer's connections the whole time. The
+// engine's reports are injected; the real sessions (steadyBFD) stay quiet.
 func TestBFDUpStartsAnIdleSession(t *testing.T) {
-	ca, cb := bfdPairConfigs(t)
-	mem := bfd.NewMemNetwork()
-	ipA, ipB := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
-	oa := Options{ConnectRetry: 30 * time.Second, IdleHoldTime: 30 * time.Second, MaxIdleHoldTime: time.Minute}
-	ob := Options{ConnectRetry: 30 * time.Second, IdleHoldTime: 50 * time.Millisecond, MaxIdleHoldTime: 100 * time.Millisecond}
-	oa.BFDTransport, ob.BFDTransport = mem.Endpoint(ipA, 0), mem.Endpoint(ipB, 0)
-	a := start(t, "a", ca, oa)
-	b := start(t, "b", cb, ob)
-	waitFor(t, "BGP and BFD up", func() (bool, string) {
-		na := neighbor(t, a.d, "127.0.0.2")
-		return na.State == "Established" && na.BFD != nil && na.BFD.State == "Up", na.State
-	})
+	ca, cb := bfdPairConfigs(t, steadyBFD)
+	p := newBFDPair().start(t, ca, cb,
+		Options{ConnectRetry: 30 * time.Second, IdleHoldTime: 120 * time.Second, MaxIdleHoldTime: 240 * time.Second},
+		Options{ConnectRetry: 30 * time.Second, IdleHoldTime: 50 * time.Millisecond, MaxIdleHoldTime: 100 * time.Millisecond})
+	a, b, ipA := p.a, p.b, bfdIPA
+	waitFor(t, "BGP and BFD up", p.up(t))
 	key := bfdSession(t, a.d, "127.0.0.2")
 	k := bfd.PeerKey{Peer: key.Peer, Interface: key.Interface, Local: key.Local, Multihop: key.Multihop}
 
@@ -43,8 +38,8 @@ func TestBFDUpStartsAnIdleSession(t *testing.T) {
 		return na.State != "Established" && !na.BFD.HoldingBGP, fmt.Sprintf("%s %+v", na.State, na.BFD)
 	})
 	a.d.bfdChanged(bfd.StateChange{Key: k, From: bfd.StateInit, To: bfd.StateUp, At: time.Now()})
-	// Far below a's 30 s idle hold.
-	pollFor(t, "BGP back after BFD Up", 10*time.Second, func() (bool, string) {
+	// Far below a's 120 s idle hold.
+	pollFor(t, "BGP back after BFD Up", 30*time.Second, func() (bool, string) {
 		na := neighbor(t, a.d, "127.0.0.2")
 		return na.State == "Established", na.State
 	})
@@ -58,25 +53,19 @@ func TestBFDUpStartsAnIdleSession(t *testing.T) {
 // using its next hop at once instead of blackholing for the grace; the
 // new session's Up puts it back with BGP untouched.
 func TestBFDSilenceJustAfterBGPUpPullsTheNextHop(t *testing.T) {
-	ca, cb := bfdPairConfigs(t)
-	mem := bfd.NewMemNetwork()
-	ipA, ipB := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
-	o := Options{ConnectRetry: time.Second, IdleHoldTime: 50 * time.Millisecond, MaxIdleHoldTime: 200 * time.Millisecond}
-	oa, ob := o, o
-	oa.BFDTransport, ob.BFDTransport = mem.Endpoint(ipA, 0), mem.Endpoint(ipB, 0)
-	a := start(t, "a", ca, oa)
-	b := start(t, "b", cb, ob)
-	up := func() (bool, string) {
-		na := neighbor(t, a.d, "127.0.0.2")
-		return na.State == "Established" && na.BFD != nil && na.BFD.State == "Up" && kernelHas(a.fake, "10.2.0.0/24"), na.State
-	}
-	waitFor(t, "BGP and BFD up", up)
+	// The engine's reports are injected; the real sessions (steadyBFD)
+	// stay quiet.
+	p := startBFDPair(t, steadyBFD, Options{ConnectRetry: time.Second, IdleHoldTime: 50 * time.Millisecond, MaxIdleHoldTime: 200 * time.Millisecond})
+	a, b, ipA := p.a, p.b, bfdIPA
+	waitFor(t, "BGP and BFD up", p.up(t))
 	key := bfdSession(t, a.d, "127.0.0.2")
 	k := bfd.PeerKey{Peer: key.Peer, Interface: key.Interface, Local: key.Local, Multihop: key.Multihop}
 	// The grace covers bgpSettle after Established: start from a fresh
-	// session (bounded retries for a loaded machine).
+	// session (bounded retries for a loaded machine), one that no
+	// collision can reset any more.
+	var na NeighborStatus
 	for try := 0; ; try++ {
-		if neighbor(t, a.d, "127.0.0.2").Uptime < time.Second {
+		if na, _ = waitSettled(t, a, b, "127.0.0.2", "127.0.0.1"); na.Uptime < time.Second {
 			break
 		}
 		if try == 5 {
@@ -88,12 +77,8 @@ func TestBFDSilenceJustAfterBGPUpPullsTheNextHop(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "BGP back after the clear", func() (bool, string) {
-			na := neighbor(t, a.d, "127.0.0.2")
-			return na.State == "Established", na.State
-		})
 	}
-	resets := neighbor(t, a.d, "127.0.0.2").Resets
+	resets := na.Resets
 	a.d.bfdChanged(bfd.StateChange{Key: k, From: bfd.StateUp, To: bfd.StateDown, Diag: bfd.DiagControlDetectExpired, At: time.Now()})
 	waitFor(t, "next hop out of the FIB, BGP kept", func() (bool, string) {
 		na := neighbor(t, a.d, "127.0.0.2")
@@ -162,7 +147,7 @@ neighbors:
 	}
 	mem.Drop(ipA, ipB, false)
 	mem.Drop(ipB, ipA, false)
-	pollFor(t, "BGP up once BFD is", 15*time.Second, func() (bool, string) {
+	waitFor(t, "BGP up once BFD is", func() (bool, string) {
 		na := neighbor(t, a.d, "127.0.0.2")
 		return na.State == "Established" && na.BFD.State == "Up" && !na.BFD.HoldingBGP, fmt.Sprintf("%s %+v", na.State, na.BFD)
 	})

@@ -78,11 +78,10 @@ type bfdPair struct {
 // go on it before start.
 func newBFDPair() *bfdPair { return &bfdPair{mem: bfd.NewMemNetwork()} }
 
-// start runs a (config ca) and b (cb) with options o, each with its BFD
+// start runs a (config ca, options oa) and b (cb, ob), each with its BFD
 // endpoint on the pair's network.
-func (p *bfdPair) start(t *testing.T, ca, cb *config.Config, o Options) *bfdPair {
+func (p *bfdPair) start(t *testing.T, ca, cb *config.Config, oa, ob Options) *bfdPair {
 	t.Helper()
-	oa, ob := o, o
 	oa.BFDTransport, ob.BFDTransport = p.mem.Endpoint(bfdIPA, 0), p.mem.Endpoint(bfdIPB, 0)
 	p.a = start(t, "a", ca, oa)
 	p.b = start(t, "b", cb, ob)
@@ -93,7 +92,7 @@ func (p *bfdPair) start(t *testing.T, ca, cb *config.Config, o Options) *bfdPair
 func startBFDPair(t *testing.T, po bfdPairOpts, o Options) *bfdPair {
 	t.Helper()
 	ca, cb := bfdPairConfigs(t, po)
-	return newBFDPair().start(t, ca, cb, o)
+	return newBFDPair().start(t, ca, cb, o, o)
 }
 
 // up reports BGP Established and BFD Up on both sides, and b's route in

@@ -55,7 +55,8 @@ bfd:
 	p := newBFDPair()
 	p.mem.Alias(netip.MustParseAddr("127.0.0.11"), bfdIPA)
 	p.mem.Alias(netip.MustParseAddr("127.0.0.12"), bfdIPB)
-	p.start(t, ca, cb, Options{ConnectRetry: time.Second, IdleHoldTime: 50 * time.Millisecond, MaxIdleHoldTime: 200 * time.Millisecond})
+	o := Options{ConnectRetry: time.Second, IdleHoldTime: 50 * time.Millisecond, MaxIdleHoldTime: 200 * time.Millisecond}
+	p.start(t, ca, cb, o, o)
 	return p.a, p.b, ca
 }
 
