@@ -1379,7 +1379,13 @@ func (d *Daemon) shutdown(ln *transport.Listener) {
 	}
 	if d.bfd != nil && graceful {
 		// RFC 5882 3.2: AdminDown tells the peers the path has not
-		// failed, so they keep their BGP sessions' routes.
+		// failed, so they keep their BGP sessions' routes. FRR 8.4
+		// takes it as a failure all the same, and one that reaches
+		// bgpd while the session is still Established ends the graceful
+		// restart with a Hard Reset; after the TCP close it leaves the
+		// kept routes alone. The close goes first, then BFD keeps the
+		// path Up for a moment more.
+		time.Sleep(grAdminDownDelay)
 		d.bfd.CloseAdminDown()
 	} else if d.bfd != nil {
 		// Sessions are not told: peers see the silence, as BGP has

@@ -300,6 +300,13 @@ func (d *Daemon) GracefulRestart(ctx context.Context) (GracefulRestartStatus, er
 // grCloseSessions closes every connection without a NOTIFICATION: what
 // is queued still goes, then the TCP close tells the peers closd is
 // restarting (RFC 4724 4.2).
+// grAdminDownDelay is how long a graceful stop keeps BFD Up after closing
+// the BGP connections, so that peers see the TCP close before AdminDown
+// (FRR 8.4 ends a graceful restart at a BFD Down that finds its session
+// still Established). Forwarding does not stop meanwhile: the kernel
+// routes stay, and the peers keep ours.
+const grAdminDownDelay = 500 * time.Millisecond
+
 func (d *Daemon) grCloseSessions() {
 	d.log.Info("graceful stop: closing sessions without a NOTIFICATION; kernel routes stay for the next closd")
 	for _, p := range d.peers {
