@@ -157,6 +157,17 @@ func (f *planFlags) apply(in *plan.Intent) []string {
 			positive(fl.Name, f.spineUplinks, &in.SpineUplinks)
 		case "link-addressing":
 			in.LinkAddressing = f.linkAddressing
+			// A preset's or intent's link pools go with its own
+			// addressing: those the new mode does not use are dropped
+			// (--links and --links6 come after this and still set them).
+			switch f.linkAddressing {
+			case plan.LinksIPv4:
+				in.Pools.Links6 = netip.Prefix{}
+			case plan.LinksIPv6:
+				in.Pools.Links4 = netip.Prefix{}
+			case plan.LinksUnnumbered:
+				in.Pools.Links4, in.Pools.Links6 = netip.Prefix{}, netip.Prefix{}
+			}
 		case "hosts":
 			in.Hosts = f.hosts
 		case "dual-homed":

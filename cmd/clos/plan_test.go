@@ -158,3 +158,36 @@ func TestPlanLayersPresetIntentFlags(t *testing.T) {
 		t.Error("--bfd=false left BFD in frr.conf")
 	}
 }
+
+// TestPlanLinkAddressingOverPreset: --link-addressing on a preset drops the
+// preset's link pool the new mode does not use (seed-003 has an IPv4 one),
+// instead of refusing (unnumbered) or quietly numbering IPv4 too (ipv6).
+func TestPlanLinkAddressingOverPreset(t *testing.T) {
+	for _, mode := range []string{"ipv6", "unnumbered"} {
+		out := filepath.Join(t.TempDir(), "out")
+		code, _, errs := runClos("plan", "--preset", "seed-003", "--link-addressing", mode,
+			"--loopbacks6", "fd00:ff::/64", "--servers6", "fd00:2::/48", "-o", out)
+		if code != 0 {
+			t.Errorf("%s: exit %d: %s", mode, code, errs)
+			continue
+		}
+		f, err := plan.ReadFabric(filepath.Join(out, "fabric.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range f.Nodes {
+			for _, ifc := range n.Interfaces {
+				for _, a := range ifc.Addresses {
+					if ifc.Kind == plan.KindFabric && a.Addr().Is4() {
+						t.Errorf("%s: %s:%s has IPv4 address %s", mode, n.Name, ifc.Name, a)
+					}
+				}
+			}
+		}
+	}
+	// Given explicitly, a pool the mode cannot use is still an error.
+	code, _, errs := runClos("plan", "--preset", "seed-003", "--link-addressing", "ipv6", "--links", "10.9.0.0/24", "-o", filepath.Join(t.TempDir(), "x"))
+	if code != 2 || !strings.Contains(errs, "pools.links-ipv4") {
+		t.Errorf("ipv6 with --links: exit %d: %s", code, errs)
+	}
+}

@@ -435,6 +435,9 @@ func (b *builder) checkPools() {
 		if !in.Pools.Links6.IsValid() {
 			b.errf("pools.links-ipv6", "missing; link-addressing ipv6 needs an IPv6 pool like fd00:1::/64")
 		}
+		if in.Pools.Links4.IsValid() {
+			b.errf("pools.links-ipv4", "%s, but link-addressing ipv6 puts no IPv4 on the links; drop it, or pick dual", in.Pools.Links4)
+		}
 	case LinksDual:
 		if !in.Pools.Links4.IsValid() || !in.Pools.Links6.IsValid() {
 			b.errf("link-addressing", "dual needs both pools.links-ipv4 and pools.links-ipv6")
