@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/closnet/clos/internal/testenv"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,19 +15,7 @@ import (
 // leaves no doubt that BFD, not the hold timer, took a session down.
 func startFRRWithBFD(t *testing.T, l *netLab) *frr {
 	t.Helper()
-	zebra := testenv.RequireTool(t, "/usr/lib/frr/zebra")
-	bfdd := testenv.RequireTool(t, "/usr/lib/frr/bfdd")
-	bgpd := testenv.RequireTool(t, "/usr/lib/frr/bgpd")
-	vtysh := testenv.RequireTool(t, "vtysh")
-	bfdConf := `bfd
- profile fast
-  detect-multiplier 3
-  receive-interval 100
-  transmit-interval 100
- !
-!
-`
-	bgpConf := fmt.Sprintf(`frr defaults datacenter
+	return startFRRDaemons(t, l, fmt.Sprintf(`frr defaults datacenter
 log file %[1]s/bgpd.log debugging
 debug bgp neighbor-events
 debug bgp bfd
@@ -47,30 +33,7 @@ router bgp 65002
   network 10.2.0.0/24
  exit-address-family
 !
-`, l.dir, usV4, peerV4)
-	for name, c := range map[string]string{"zebra.conf": "", "bfdd.conf": bfdConf, "bgpd.conf": bgpConf} {
-		if err := os.WriteFile(filepath.Join(l.dir, name), []byte(c), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	zsock := filepath.Join(l.dir, "zserv.api")
-	common := []string{"--vty_socket", l.dir, "-z", zsock}
-	l.start(t, l.peer, "zebra", filepath.Join(l.dir, "zebra.log"), append([]string{zebra, "-u", "frr", "-g", "frr",
-		"-f", filepath.Join(l.dir, "zebra.conf"), "-i", filepath.Join(l.dir, "zebra.pid"),
-		"--log", "file:" + filepath.Join(l.dir, "zebra.log")}, common...)...)
-	// bfdd and bgpd retry a failed zebra connection only after seconds.
-	for range 250 {
-		if _, err := os.Stat(zsock); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	l.start(t, l.peer, "bfdd", filepath.Join(l.dir, "bfdd.log"), append([]string{bfdd, "-u", "frr", "-g", "frr",
-		"-f", filepath.Join(l.dir, "bfdd.conf"), "-i", filepath.Join(l.dir, "bfdd.pid"),
-		"--bfdctl", filepath.Join(l.dir, "bfdd.sock"), "--log", "file:" + filepath.Join(l.dir, "bfdd.log")}, common...)...)
-	l.start(t, l.peer, "bgpd", filepath.Join(l.dir, "bgpd.log"), append([]string{bgpd, "-S",
-		"-f", filepath.Join(l.dir, "bgpd.conf"), "-i", filepath.Join(l.dir, "bgpd.pid")}, common...)...)
-	return &frr{l: l, vtysh: vtysh}
+`, l.dir, usV4, peerV4), frrFastBFD)
 }
 
 // bfdPeerStatus is FRR's view of its BFD session with closd.

@@ -112,7 +112,7 @@ func TestLinuxHostMove(t *testing.T) {
 		cfg := fmt.Sprintf(`router-id: %s
 asn: %d
 listen: {address: %s}
-bgp: {timers: {keepalive: 1, hold: 3}}
+bgp: {timers: {keepalive: 1, hold: 9}}
 neighbors:
   - {address: %s, remote-as: %d}
 hosts:

@@ -278,7 +278,7 @@ func TestHostRoutesDualHomed(t *testing.T) {
 router-id: %s
 asn: %d
 listen: {address: %s, port: %d}
-bgp: {timers: {keepalive: 1, hold: 3}}
+bgp: {timers: {keepalive: 1, hold: 9}}
 neighbors:
   - {address: 127.0.0.3, remote-as: 65100, port: %d}
 hosts:
@@ -292,7 +292,7 @@ hosts:
 router-id: 127.0.0.3
 asn: 65100
 listen: {address: 127.0.0.3, port: %d}
-bgp: {timers: {keepalive: 1, hold: 3}, multipath-relax: true}
+bgp: {timers: {keepalive: 1, hold: 9}, multipath-relax: true}
 neighbors:
   - {address: 127.0.0.1, remote-as: 65001, port: %d}
   - {address: 127.0.0.2, remote-as: 65002, port: %d}

@@ -60,7 +60,9 @@ func TestFallOverOnLinkDown(t *testing.T) {
 		return n.State != "Established" && strings.Contains(n.Session.LastDown, "interface lo went down") && !kernelHas(a.fake, "10.2.0.0/24"),
 			n.State + " " + n.Session.LastDown
 	})
-	if took := time.Since(down); took > 5*time.Second {
+	// The cause is the link (LastDown above); the bound only tells at
+	// once from the hold time.
+	if took := time.Since(down); took > 15*time.Second {
 		t.Errorf("dropped %v after the link went down; want at once (hold is 30 s)", took)
 	}
 	links.Set(LinkState{Name: "lo", Up: true})
@@ -134,7 +136,7 @@ neighbors:
 
 // TestLinkBackRestartsAtOnce: a session dropped by fall-over comes back as
 // soon as its interface does, not after the idle hold, which after a few
-// flaps within a minute grows to minutes.
+// flaps within a minute grows to minutes (2 here).
 func TestLinkBackRestartsAtOnce(t *testing.T) {
 	ca, cb := linkPair(t)
 	la, lb := NewFakeLinks(), NewFakeLinks()
@@ -143,7 +145,7 @@ func TestLinkBackRestartsAtOnce(t *testing.T) {
 	// Only a's address is on an interface here (b's 127.0.0.2 is not an
 	// address of lo), so only a sees the link; b restarts quickly and a,
 	// which refuses connections while Idle, must start at once by itself.
-	oa := Options{ConnectRetry: 30 * time.Second, IdleHoldTime: 20 * time.Second, MaxIdleHoldTime: 40 * time.Second, Links: la}
+	oa := Options{ConnectRetry: 120 * time.Second, IdleHoldTime: 120 * time.Second, MaxIdleHoldTime: 240 * time.Second, Links: la}
 	ob := Options{ConnectRetry: time.Second, IdleHoldTime: 50 * time.Millisecond, MaxIdleHoldTime: 100 * time.Millisecond, Links: lb}
 	a := start(t, "a", parse(t, "a.yaml", ca), oa)
 	b := start(t, "b", parse(t, "b.yaml", cb), ob)
@@ -151,7 +153,7 @@ func TestLinkBackRestartsAtOnce(t *testing.T) {
 		na, nb := neighbor(t, a.d, "127.0.0.2"), neighbor(t, b.d, "127.0.0.1")
 		return na.State == "Established" && nb.State == "Established" && kernelHas(a.fake, "10.2.0.0/24"), na.State + "/" + nb.State
 	}
-	pollFor(t, "the session", 20*time.Second, established)
+	waitFor(t, "the session", established)
 	la.Set(LinkState{Name: "lo", Up: false})
 	lb.Set(LinkState{Name: "lo", Up: false})
 	waitFor(t, "both ends to drop the session", func() (bool, string) {
@@ -161,7 +163,8 @@ func TestLinkBackRestartsAtOnce(t *testing.T) {
 	back := time.Now()
 	la.Set(LinkState{Name: "lo", Up: true})
 	lb.Set(LinkState{Name: "lo", Up: true})
-	// 8 s is far below the 20 s idle hold and the 30 s ConnectRetry.
-	pollFor(t, "the session back after the link", 8*time.Second, established)
+	// 30 s is generous for a loaded machine and far below the 120 s idle
+	// hold and ConnectRetry.
+	pollFor(t, "the session back after the link", 30*time.Second, established)
 	t.Logf("session and route back %v after the link came up", time.Since(back))
 }

@@ -212,3 +212,46 @@ protocol bgp c6 {
 		return out
 	}
 }
+
+// frrFastBFD is bfdd's config with the profile "fast": 100 ms x 3.
+const frrFastBFD = `bfd
+ profile fast
+  detect-multiplier 3
+  receive-interval 100
+  transmit-interval 100
+ !
+!
+`
+
+// startFRRDaemons runs FRR in l's peer namespace: zebra (bfdd and bgpd talk
+// to it; it sends the router advertisements an unnumbered session needs),
+// bfdd with bfdConf unless that is empty, and bgpd with bgpConf. Configs,
+// sockets and logs live in l.dir.
+func startFRRDaemons(t *testing.T, l *netLab, bgpConf, bfdConf string) *frr {
+	t.Helper()
+	zebra := testenv.RequireTool(t, "/usr/lib/frr/zebra")
+	bgpd := testenv.RequireTool(t, "/usr/lib/frr/bgpd")
+	vtysh := testenv.RequireTool(t, "vtysh")
+	bfdd := ""
+	if bfdConf != "" {
+		bfdd = testenv.RequireTool(t, "/usr/lib/frr/bfdd")
+	}
+	file := func(name string) string { return filepath.Join(l.dir, name) }
+	zsock := file("zserv.api")
+	common := []string{"--vty_socket", l.dir, "-z", zsock}
+	zconf := writeConf(t, l.dir, "zebra.conf", fmt.Sprintf("log file %s debugging\ndebug zebra events\n", file("zebra.log")))
+	l.start(t, l.peer, "zebra", file("zebra.log"), append([]string{zebra, "-f", zconf, "-i", file("zebra.pid")}, common...)...)
+	// bfdd and bgpd retry a failed zebra connection only after seconds.
+	pollFast(t, "zebra's socket", func() (bool, string) {
+		_, err := os.Stat(zsock)
+		return err == nil, fmt.Sprint(err)
+	})
+	if bfdd != "" {
+		bconf := writeConf(t, l.dir, "bfdd.conf", bfdConf)
+		l.start(t, l.peer, "bfdd", file("bfdd.log"), append([]string{bfdd, "-f", bconf, "-i", file("bfdd.pid"),
+			"--bfdctl", file("bfdd.sock"), "--log", "file:" + file("bfdd.log")}, common...)...)
+	}
+	gconf := writeConf(t, l.dir, "bgpd.conf", bgpConf)
+	l.start(t, l.peer, "bgpd", file("bgpd.log"), append([]string{bgpd, "-S", "-f", gconf, "-i", file("bgpd.pid")}, common...)...)
+	return &frr{l: l, vtysh: vtysh}
+}

@@ -41,7 +41,7 @@ func TestReloadKeepsSessions(t *testing.T) {
 router-id: 10.0.0.3
 asn: 65003
 listen: {address: 127.0.0.3, port: %d}
-bgp: {timers: {keepalive: 1, hold: 3}}
+bgp: {timers: {keepalive: 1, hold: 9}}
 neighbors:
   - address: 127.0.0.1
     remote-as: 65001

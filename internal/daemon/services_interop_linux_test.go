@@ -199,7 +199,7 @@ func startHostLab(tb testing.TB) *hostLab {
 asn: 65101
 role: host
 api: {socket: %s}
-bgp: {timers: {keepalive: 1, hold: 3}}
+bgp: {timers: {keepalive: 1, hold: 9}}
 neighbors:
   - {address: 10.252.1.2, remote-as: 65001}
   - {address: 10.252.2.2, remote-as: 65002}
@@ -375,7 +375,7 @@ router bgp 65150
 	cfg := fmt.Sprintf(`router-id: 10.0.0.1
 asn: 65001
 api: {socket: %s}
-bgp: {timers: {keepalive: 1, hold: 3}}
+bgp: {timers: {keepalive: 1, hold: 9}}
 neighbors:
   - listen-range: 10.253.0.0/30
     remote-as: 65100-65199

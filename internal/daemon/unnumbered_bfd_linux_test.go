@@ -3,7 +3,6 @@ package daemon
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -19,19 +18,7 @@ import (
 // `neighbor IF bfd` at 100 ms x 3 and a 30 s hold time.
 func startFRRUnnumberedBFD(t *testing.T, l *netLab) *frr {
 	t.Helper()
-	zebra := testenv.RequireTool(t, "/usr/lib/frr/zebra")
-	bfdd := testenv.RequireTool(t, "/usr/lib/frr/bfdd")
-	bgpd := testenv.RequireTool(t, "/usr/lib/frr/bgpd")
-	vtysh := testenv.RequireTool(t, "vtysh")
-	bfdConf := `bfd
- profile fast
-  detect-multiplier 3
-  receive-interval 100
-  transmit-interval 100
- !
-!
-`
-	bgpConf := frrHead(l.dir) + fmt.Sprintf(` neighbor %[1]s interface remote-as external
+	return startFRRDaemons(t, l, frrHead(l.dir)+fmt.Sprintf(` neighbor %[1]s interface remote-as external
  neighbor %[1]s timers 10 30
  neighbor %[1]s timers connect 1
  neighbor %[1]s bfd
@@ -44,24 +31,7 @@ func startFRRUnnumberedBFD(t *testing.T, l *netLab) *frr {
   neighbor %[1]s activate
  exit-address-family
 !
-`, l.ifPeer)
-	writeConf(t, l.dir, "zebra.conf", fmt.Sprintf("log file %s/zebra.log debugging\n", l.dir))
-	writeConf(t, l.dir, "bfdd.conf", bfdConf)
-	writeConf(t, l.dir, "bgpd.conf", bgpConf)
-	zsock := filepath.Join(l.dir, "zserv.api")
-	common := []string{"--vty_socket", l.dir, "-z", zsock}
-	l.start(t, l.peer, "zebra", filepath.Join(l.dir, "zebra.log"), append([]string{zebra,
-		"-f", filepath.Join(l.dir, "zebra.conf"), "-i", filepath.Join(l.dir, "zebra.pid")}, common...)...)
-	poll(t, "zebra's socket", func() (bool, string) {
-		_, err := os.Stat(zsock)
-		return err == nil, fmt.Sprint(err)
-	})
-	l.start(t, l.peer, "bfdd", filepath.Join(l.dir, "bfdd.log"), append([]string{bfdd,
-		"-f", filepath.Join(l.dir, "bfdd.conf"), "-i", filepath.Join(l.dir, "bfdd.pid"),
-		"--bfdctl", filepath.Join(l.dir, "bfdd.sock"), "--log", "file:" + filepath.Join(l.dir, "bfdd.log")}, common...)...)
-	l.start(t, l.peer, "bgpd", filepath.Join(l.dir, "bgpd.log"), append([]string{bgpd, "-S",
-		"-f", filepath.Join(l.dir, "bgpd.conf"), "-i", filepath.Join(l.dir, "bgpd.pid")}, common...)...)
-	return &frr{l: l, vtysh: vtysh}
+`, l.ifPeer), frrFastBFD)
 }
 
 // bfdOnInterface is FRR's BFD session on ifname: its status and peer.

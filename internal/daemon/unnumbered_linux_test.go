@@ -2,8 +2,6 @@ package daemon
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -48,19 +46,7 @@ func newUnnumberedLab(t *testing.T) *netLab {
 // advertisements, and bgpd with `neighbor IF interface remote-as external`.
 func startFRRUnnumbered(t *testing.T, l *netLab) *frr {
 	t.Helper()
-	zebra := testenv.RequireTool(t, "/usr/lib/frr/zebra")
-	bgpd := testenv.RequireTool(t, "/usr/lib/frr/bgpd")
-	vtysh := testenv.RequireTool(t, "vtysh")
-	zconf := fmt.Sprintf("log file %s/zebra.log debugging\ndebug zebra events\n", l.dir)
-	zf := writeConf(t, l.dir, "zebra.conf", zconf)
-	zserv := filepath.Join(l.dir, "zserv.api")
-	l.start(t, l.peer, "zebra", filepath.Join(l.dir, "zebra.log"), zebra, "-f", zf, "-i", filepath.Join(l.dir, "zebra.pid"),
-		"--vty_socket", l.dir, "-z", zserv)
-	poll(t, "zebra's socket", func() (bool, string) {
-		_, err := os.Stat(zserv)
-		return err == nil, fmt.Sprint(err)
-	})
-	conf := frrHead(l.dir) + fmt.Sprintf(` neighbor %[1]s interface remote-as external
+	return startFRRDaemons(t, l, frrHead(l.dir)+fmt.Sprintf(` neighbor %[1]s interface remote-as external
  neighbor %[1]s timers connect 1
  address-family ipv4 unicast
   network 10.0.0.2/32
@@ -70,11 +56,7 @@ func startFRRUnnumbered(t *testing.T, l *netLab) *frr {
   neighbor %[1]s activate
  exit-address-family
 !
-`, l.ifPeer)
-	cf := writeConf(t, l.dir, "bgpd.conf", conf)
-	l.start(t, l.peer, "bgpd", filepath.Join(l.dir, "bgpd.log"), bgpd, "-S", "-f", cf, "-i", filepath.Join(l.dir, "bgpd.pid"),
-		"--vty_socket", l.dir, "-z", zserv)
-	return &frr{l: l, vtysh: vtysh}
+`, l.ifPeer), "")
 }
 
 // TestInteropFRRUnnumbered: closd's `interface:` neighbor against FRR's
