@@ -157,7 +157,7 @@ type Daemon struct {
 	svc *services
 
 	// Loc-RIB mirror for snapshots: best path per prefix.
-	best map[wire.Family]map[netip.Prefix]Route
+	best map[wire.Family]map[netip.Prefix]bestRoute
 	// bestBy counts the best paths through each neighbor address.
 	bestBy map[netip.Addr]int
 
@@ -238,10 +238,10 @@ type dynRange struct {
 	count  int
 }
 
+// nlriKey is one received prefix (the NLRI carries the add-path ID).
 type nlriKey struct {
-	f  wire.Family
-	n  wire.NLRI
-	id uint32
+	f wire.Family
+	n wire.NLRI
 }
 
 // session is one fsm.Session with the connection it drives.
@@ -304,7 +304,7 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 		unnum:      map[string]*peer{},
 		links:      map[string]LinkState{},
 		bfdByKey:   map[bfd.PeerKey]*peer{},
-		best:       map[wire.Family]map[netip.Prefix]Route{},
+		best:       map[wire.Family]map[netip.Prefix]bestRoute{},
 		bestBy:     map[netip.Addr]int{},
 		events:     make(chan event, 256),
 		done:       make(chan struct{}),

@@ -36,31 +36,23 @@ func (d *Daemon) apply(out *rib.Output) {
 	for _, b := range out.Best {
 		m := d.best[b.Family]
 		if m == nil {
-			m = map[netip.Prefix]Route{}
+			m = map[netip.Prefix]bestRoute{}
 			d.best[b.Family] = m
 		}
-		if old, ok := m[b.Prefix]; ok && old.Peer.IsValid() {
-			d.bestBy[old.Peer]--
+		if old, ok := m[b.Prefix]; ok && old.peer.IsValid() {
+			d.bestBy[old.peer]--
 		}
 		if b.Withdrawn {
 			delete(m, b.Prefix)
 			continue
 		}
-		r := Route{Family: b.Family.String(), Prefix: b.Prefix, Local: b.Local}
+		r := bestRoute{attrs: b.Attrs, local: b.Local}
 		if s := d.byRIB[b.Peer]; s != nil && !b.Local {
-			r.Peer = s.p.remote.Addr()
-		}
-		if a := b.Attrs; a != nil {
-			r.ASPath = asPathString(a.ASPath)
-			r.NextHop = a.NextHop
-			if a.MPReach != nil {
-				r.NextHop = a.MPReach.NextHop
-			}
-			r.Communities = len(a.Communities)
+			r.peer = s.p.remote.Addr()
 		}
 		m[b.Prefix] = r
-		if r.Peer.IsValid() {
-			d.bestBy[r.Peer]++
+		if r.peer.IsValid() {
+			d.bestBy[r.peer]++
 		}
 	}
 	d.hostsRemote(out.Remote)

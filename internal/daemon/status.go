@@ -138,9 +138,9 @@ func (d *Daemon) Neighbors(ctx context.Context) ([]NeighborStatus, error) {
 func (d *Daemon) Routes(ctx context.Context) ([]Route, error) {
 	var out []Route
 	err := d.query(ctx, func() {
-		for _, m := range d.best {
-			for _, r := range m {
-				out = append(out, r)
+		for f, m := range d.best {
+			for p, r := range m {
+				out = append(out, r.route(f, p))
 			}
 		}
 	})

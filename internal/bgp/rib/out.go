@@ -598,6 +598,9 @@ func (e *Engine) flushGroups(now time.Time) {
 		if announced {
 			g.nextSend = now.Add(g.key.mrai)
 		}
+		for bi := range g.bundles {
+			g.bundles[bi].nlri = reuse(g.bundles[bi].nlri)
+		}
 		g.bundles = g.bundles[:0]
 		clear(g.byKey)
 		if e.deferInitial {

@@ -66,14 +66,14 @@ type Output struct {
 }
 
 func (o *Output) reset() {
-	o.Best = o.Best[:0]
-	o.ECMP = o.ECMP[:0]
-	o.Discard = o.Discard[:0]
+	o.Best = reuse(o.Best)
+	o.ECMP = reuse(o.ECMP)
+	o.Discard = reuse(o.Discard)
 	clear(o.Sends)
-	o.Sends = o.Sends[:0]
-	o.Peers = o.Peers[:0]
-	o.Remote = o.Remote[:0]
-	o.Errors = o.Errors[:0]
+	o.Sends = reuse(o.Sends)
+	o.Peers = reuse(o.Peers)
+	o.Remote = reuse(o.Remote)
+	o.Errors = reuse(o.Errors)
 }
 
 // Empty reports whether there is nothing to do.
@@ -109,7 +109,7 @@ func (e *Engine) Ready(now time.Time) *Output {
 				t.release(i)
 			}
 		}
-		t.dirty = t.dirty[:0]
+		t.dirty = reuse(t.dirty)
 	}
 	if len(e.out.ECMP) > 0 && (len(e.tables[famV4].recursive) > 0 || len(e.tables[famV6].recursive) > 0) {
 		e.reresolve()
