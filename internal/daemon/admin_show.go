@@ -123,8 +123,8 @@ func (d *Daemon) FIB(ctx context.Context) (FIBStatus, error) {
 			prefixes[p] = true
 		}
 		for _, m := range d.best {
-			for p := range m {
-				prefixes[p] = true
+			for k := range m {
+				prefixes[k.prefix()] = true
 			}
 		}
 		for p := range d.discard {
@@ -258,8 +258,8 @@ func (d *Daemon) Interfaces(ctx context.Context) ([]InterfaceStatus, error) {
 				links = append(links, l)
 			}
 			for _, m := range d.best {
-				for p := range m {
-					if nh, ok := d.fib.Get(p); ok {
+				for k := range m {
+					if nh, ok := d.fib.Get(k.prefix()); ok {
 						seen := map[int]bool{}
 						for _, mb := range nh.Members {
 							if !seen[mb.Ifindex] {

@@ -157,9 +157,9 @@ type Daemon struct {
 	svc *services
 
 	// Loc-RIB mirror for snapshots: best path per prefix.
-	best map[wire.Family]map[netip.Prefix]bestRoute
+	best map[wire.Family]map[bestKey]bestRoute
 	// bestBy counts the best paths through each neighbor address.
-	bestBy map[netip.Addr]int
+	bestBy bestPeers
 
 	events    chan event
 	done      chan struct{}
@@ -304,8 +304,7 @@ func New(cfg *config.Config, o Options) (*Daemon, error) {
 		unnum:      map[string]*peer{},
 		links:      map[string]LinkState{},
 		bfdByKey:   map[bfd.PeerKey]*peer{},
-		best:       map[wire.Family]map[netip.Prefix]bestRoute{},
-		bestBy:     map[netip.Addr]int{},
+		best:       map[wire.Family]map[bestKey]bestRoute{},
 		events:     make(chan event, 256),
 		done:       make(chan struct{}),
 		queries:    make(chan func()),

@@ -36,24 +36,22 @@ func (d *Daemon) apply(out *rib.Output) {
 	for _, b := range out.Best {
 		m := d.best[b.Family]
 		if m == nil {
-			m = map[netip.Prefix]bestRoute{}
+			m = map[bestKey]bestRoute{}
 			d.best[b.Family] = m
 		}
-		if old, ok := m[b.Prefix]; ok && old.peer.IsValid() {
-			d.bestBy[old.peer]--
+		k := bestKeyOf(b.Prefix)
+		if old, ok := m[k]; ok {
+			d.bestBy.drop(old.peer)
 		}
 		if b.Withdrawn {
-			delete(m, b.Prefix)
+			delete(m, k)
 			continue
 		}
 		r := bestRoute{attrs: b.Attrs, local: b.Local}
-		if s := d.byRIB[b.Peer]; s != nil && !b.Local {
-			r.peer = s.p.remote.Addr()
+		if s := d.byRIB[b.Peer]; s != nil && !b.Local && s.p.remote.Addr().IsValid() {
+			r.peer = d.bestBy.add(s.p.remote.Addr())
 		}
-		m[b.Prefix] = r
-		if r.peer.IsValid() {
-			d.bestBy[r.peer]++
-		}
+		m[k] = r
 	}
 	d.hostsRemote(out.Remote)
 	for _, s := range out.Sends {

@@ -101,7 +101,7 @@ func (d *Daemon) Neighbors(ctx context.Context) ([]NeighborStatus, error) {
 				AdminDown:        p.n.Shutdown,
 				ShutdownMessage:  p.n.ShutdownMessage,
 				PrefixesReceived: len(p.received),
-				PrefixesBest:     d.bestBy[p.remote.Addr()],
+				PrefixesBest:     d.bestBy.of(p.remote.Addr()),
 				Resets:           p.resets,
 				Session:          st,
 				BFD:              d.bfdStatus(p, all),
@@ -139,8 +139,8 @@ func (d *Daemon) Routes(ctx context.Context) ([]Route, error) {
 	var out []Route
 	err := d.query(ctx, func() {
 		for f, m := range d.best {
-			for p, r := range m {
-				out = append(out, r.route(f, p))
+			for k, r := range m {
+				out = append(out, r.route(f, k.prefix(), d.bestBy.addr(r.peer)))
 			}
 		}
 	})
