@@ -95,10 +95,10 @@ func runFuzzOps(t *testing.T, ops []byte) {
 			}
 			g := e.groups[e.peers[id].group]
 			want := fuzzView{}
-			for pfx, ops := range g.adv[famV4] {
+			for k, ops := range g.adv[famV4] {
 				for _, op := range ops {
 					if op.skip != id {
-						want[wire.NewNLRI(pfx, op.id)] = true
+						want[wire.NewNLRI(k.prefix(famV4), op.id)] = true
 					}
 				}
 			}

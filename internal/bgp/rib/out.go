@@ -84,7 +84,7 @@ type updateGroup struct {
 	members  []PeerID
 	export   Policy
 	opts     wire.Options
-	adv      [nFam]map[netip.Prefix][]outPath
+	adv      [nFam]map[pkey][]outPath
 	xform    map[uint64]xform
 	builders map[uint64]*wire.UpdateBuilder
 	bundles  []bundle
@@ -135,7 +135,7 @@ func (e *Engine) joinGroup(id PeerID) {
 			xform: map[uint64]xform{}, builders: map[uint64]*wire.UpdateBuilder{}, byKey: map[bundleKey]int{},
 			held: map[heldKey]struct{}{}}
 		for f := range g.adv {
-			g.adv[f] = map[netip.Prefix][]outPath{}
+			g.adv[f] = map[pkey][]outPath{}
 		}
 		gi = slices.Index(e.groups, nil)
 		if gi < 0 {
@@ -318,8 +318,9 @@ func (e *Engine) advertiseGroup(gi int, f int, i uint32, idx []int, queue bool) 
 	}
 	want := e.desired(e.outBuf[:0], gi, f, en, idx)
 	e.outBuf = want[:0]
-	old := g.adv[f][en.pfx]
 	pfx := en.pfx
+	pk := keyOf(pfx)
+	old := g.adv[f][pk]
 	for _, n := range want {
 		k := slices.IndexFunc(old, func(o outPath) bool { return o.id == n.id })
 		nl := wire.NewNLRI(pfx, n.id)
@@ -348,7 +349,7 @@ func (e *Engine) advertiseGroup(gi int, f int, i uint32, idx []int, queue bool) 
 		e.unref(o.attr)
 	}
 	if len(want) == 0 {
-		delete(g.adv[f], pfx)
+		delete(g.adv[f], pk)
 		return
 	}
 	keep := old[:0]
@@ -356,7 +357,7 @@ func (e *Engine) advertiseGroup(gi int, f int, i uint32, idx []int, queue bool) 
 		keep = make([]outPath, 0, len(want))
 	}
 	keep = append(keep, want...)
-	g.adv[f][pfx] = keep
+	g.adv[f][pk] = keep
 }
 
 func (g *updateGroup) queue(k bundleKey, n wire.NLRI) {
@@ -534,7 +535,7 @@ func (e *Engine) setDefault(gi int, f int) {
 	if f == famV6 {
 		pfx = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
 	}
-	if _, ok := g.adv[f][pfx]; ok {
+	if _, ok := g.adv[f][keyOf(pfx)]; ok {
 		return
 	}
 	src := &wire.PathAttrs{HasOrigin: true, Origin: wire.OriginIGP, HasASPath: true}
@@ -542,7 +543,7 @@ func (e *Engine) setDefault(gi int, f int) {
 	if a == nil {
 		return
 	}
-	g.adv[f][pfx] = []outPath{{attr: e.intern(a), self: self}}
+	g.adv[f][keyOf(pfx)] = []outPath{{attr: e.intern(a), self: self}}
 }
 
 // RouteRefresh re-sends the Adj-RIB-Out of the peer's group to that peer
@@ -634,7 +635,7 @@ func (e *Engine) releaseHeld(gi int, g *updateGroup) {
 	})
 	clear(g.held)
 	for _, k := range keys {
-		for _, o := range g.adv[k.fam][k.pfx] {
+		for _, o := range g.adv[k.fam][keyOf(k.pfx)] {
 			g.queue(bundleKey{kind: bundleAnnounce, fam: k.fam, attr: o.attr, self: o.self, except: o.skip}, wire.NewNLRI(k.pfx, o.id))
 		}
 	}
@@ -826,8 +827,8 @@ func (e *Engine) dump(gi int, g *updateGroup, to []PeerID, d dumpReq) {
 			e.sendMsg(gi, g, to, &wire.RouteRefresh{Family: fam, Subtype: wire.RefreshBoRR})
 		}
 		pfxs := make([]netip.Prefix, 0, len(g.adv[f]))
-		for p := range g.adv[f] {
-			pfxs = append(pfxs, p)
+		for k := range g.adv[f] {
+			pfxs = append(pfxs, k.prefix(f))
 		}
 		slices.SortFunc(pfxs, func(a, b netip.Prefix) int {
 			if c := a.Addr().Compare(b.Addr()); c != 0 {
@@ -843,7 +844,7 @@ func (e *Engine) dump(gi int, g *updateGroup, to []PeerID, d dumpReq) {
 		order := []bk{}
 		byAttr := map[bk][]wire.NLRI{}
 		for _, p := range pfxs {
-			for _, o := range g.adv[f][p] {
+			for _, o := range g.adv[f][keyOf(p)] {
 				k := bk{o.attr, o.self, 0}
 				if slices.Contains(to, o.skip) {
 					k.except = o.skip

@@ -39,10 +39,10 @@ func (e *Engine) SetPolicy(id PeerID, imp, exp Policy, exportName string) error 
 	}
 	var had [nFam][]sent
 	for f, adv := range e.groups[p.group].adv {
-		for pfx, ops := range adv {
+		for k, ops := range adv {
 			for _, o := range ops {
 				if o.skip != id {
-					had[f] = append(had[f], sent{pfx, o.id})
+					had[f] = append(had[f], sent{k.prefix(f), o.id})
 				}
 			}
 		}
@@ -66,7 +66,7 @@ func (e *Engine) SetPolicy(id PeerID, imp, exp Policy, exportName string) error 
 			return a.pfx.Bits() - b.pfx.Bits()
 		})
 		for _, s := range had[f] {
-			now := g.adv[f][s.pfx]
+			now := g.adv[f][keyOf(s.pfx)]
 			if slices.ContainsFunc(now, func(o outPath) bool { return o.id == s.id && o.skip != id }) {
 				continue
 			}

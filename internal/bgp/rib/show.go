@@ -87,12 +87,12 @@ func (e *Engine) AdjRIBOut(id PeerID, f wire.Family, fn func(Route) bool) error 
 	}
 	g := e.groups[p.group]
 	pfxs := make([]netip.Prefix, 0, len(g.adv[s]))
-	for pfx := range g.adv[s] {
-		pfxs = append(pfxs, pfx)
+	for k := range g.adv[s] {
+		pfxs = append(pfxs, k.prefix(s))
 	}
 	slices.SortFunc(pfxs, comparePrefix)
 	for _, pfx := range pfxs {
-		for _, o := range g.adv[s][pfx] {
+		for _, o := range g.adv[s][keyOf(pfx)] {
 			if o.skip == id {
 				continue
 			}

@@ -224,3 +224,14 @@ func (t *table) removePeer(e *Engine, peer PeerID, onlyStale bool) {
 		}
 	}
 }
+
+// prefix is the prefix of key k in family slot f.
+func (k pkey) prefix(f int) netip.Prefix {
+	if f == famV4 {
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(k.lo >> 24), byte(k.lo >> 16), byte(k.lo >> 8), byte(k.lo)}), int(k.bits))
+	}
+	var a [16]byte
+	binary.BigEndian.PutUint64(a[:8], k.hi)
+	binary.BigEndian.PutUint64(a[8:], k.lo)
+	return netip.PrefixFrom(netip.AddrFrom16(a), int(k.bits))
+}
