@@ -44,12 +44,20 @@ type GracefulRestart struct {
 	// peer's End-of-RIB before it sends its own and sweeps the kernel
 	// routes it adopted.
 	SelectDeferTime Duration `yaml:"select-defer-time,omitempty"`
+	// Notification advertises the N bit (RFC 8538; default true, as FRR
+	// does): with it on both sides a NOTIFICATION other than a Hard Reset,
+	// and a hold timer expiry, keep the peer's routes for its restart time
+	// like a TCP close. false (FRR's `no bgp graceful-restart
+	// notification`) removes them at once: in a fabric without BFD a link
+	// that fails silently is then left at hold expiry instead of kept.
+	Notification *bool `yaml:"notification,omitempty"`
 }
 
 // GRSettings are the graceful restart values closd runs with.
 type GRSettings struct {
 	Mode                                        string
 	RestartTime, StalepathTime, SelectDeferTime time.Duration
+	Notification                                bool
 }
 
 // GracefulRestartSettings resolves the graceful-restart section: the mode
@@ -59,7 +67,7 @@ type GRSettings struct {
 // keeping it through a crash for the restart time would send traffic to
 // services nobody checks.
 func (c *Config) GracefulRestartSettings(fib bool) GRSettings {
-	s := GRSettings{Mode: GRHelper, RestartTime: DefaultGRRestartTime, StalepathTime: DefaultGRStalepathTime, SelectDeferTime: DefaultGRSelectDeferTime}
+	s := GRSettings{Mode: GRHelper, RestartTime: DefaultGRRestartTime, StalepathTime: DefaultGRStalepathTime, SelectDeferTime: DefaultGRSelectDeferTime, Notification: true}
 	if fib && c.Role != "host" {
 		s.Mode = GRRestart
 	}
@@ -78,6 +86,9 @@ func (c *Config) GracefulRestartSettings(fib bool) GRSettings {
 	}
 	if g.SelectDeferTime != 0 {
 		s.SelectDeferTime = g.SelectDeferTime.D()
+	}
+	if g.Notification != nil {
+		s.Notification = *g.Notification
 	}
 	return s
 }

@@ -16,7 +16,7 @@ func TestGracefulRestartDefaults(t *testing.T) {
 	if c.GracefulRestart != nil {
 		t.Errorf("section appeared from nowhere: %+v", c.GracefulRestart)
 	}
-	want := GRSettings{Mode: GRRestart, RestartTime: 120 * time.Second, StalepathTime: 360 * time.Second, SelectDeferTime: 60 * time.Second}
+	want := GRSettings{Mode: GRRestart, RestartTime: 120 * time.Second, StalepathTime: 360 * time.Second, SelectDeferTime: 60 * time.Second, Notification: true}
 	if d := cmp.Diff(want, c.GracefulRestartSettings(true)); d != "" {
 		t.Errorf("with the FIB (-want +got):\n%s", d)
 	}
@@ -32,7 +32,7 @@ func TestGracefulRestartDefaults(t *testing.T) {
 }
 
 func TestGracefulRestartParseAndRoundTrip(t *testing.T) {
-	in := "router-id: 10.0.0.1\nasn: 65001\ngraceful-restart:\n  mode: helper\n  restart-time: 30s\n  stalepath-time: 2m\n  select-defer-time: 5s\n"
+	in := "router-id: 10.0.0.1\nasn: 65001\ngraceful-restart:\n  mode: helper\n  restart-time: 30s\n  stalepath-time: 2m\n  select-defer-time: 5s\n  notification: false\n"
 	c, err := Parse("x.yaml", []byte(in))
 	if err != nil {
 		t.Fatal(err)

@@ -81,7 +81,7 @@ func (d *Daemon) grCapability(name string, fams []wire.Family) *wire.GracefulRes
 	}
 	// N (RFC 8538): a NOTIFICATION other than a Hard Reset ends the
 	// session as a restart would, on both sides.
-	g := &wire.GracefulRestart{Time: uint16(d.gr.set.RestartTime / time.Second), Notification: true}
+	g := &wire.GracefulRestart{Time: uint16(d.gr.set.RestartTime / time.Second), Notification: d.gr.set.Notification}
 	if d.gr.set.Mode == config.GRRestart {
 		for _, f := range fams {
 			g.Families = append(g.Families, wire.GRFamily{Family: f})
