@@ -99,6 +99,13 @@ func (p *Plan) Closd(n *Node) *config.Config {
 	in := p.Intent
 	c := p.closdBase(n, "switch")
 	c.Networks = originated(n)
+	if !*in.BFD.Enabled {
+		// Without BFD a link that fails silently is only seen at hold
+		// expiry; with the N bit (RFC 8538) the peer's routes would then
+		// be kept for its restart time, through the dead link.
+		off := false
+		c.GracefulRestart = &config.GracefulRestart{Notification: &off}
+	}
 	if p.Intent.Hosts == HostsNeighbor && n.Role == RoleLeaf {
 		// The shared subnet and host routes come from hosts: (aggregate).
 		c.Networks = append([]netip.Prefix{}, n.Loopbacks...)
