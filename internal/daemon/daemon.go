@@ -1260,7 +1260,7 @@ func (d *Daemon) established(s *session, neg fsm.Negotiated) {
 	// A dynamic neighbor, or a multihop one without a configured local
 	// address, gets its BFD session now that it is known.
 	d.addBFD(p, s.local)
-	clear(p.received)
+	p.received = map[nlriKey]struct{}{} // clear would keep a full table's buckets
 	p.log.Info("session established", "peer-as", neg.PeerAS, "peer-id", neg.PeerID, "inbound", neg.Inbound,
 		"hold", neg.HoldTime, "families", fmt.Sprint(neg.Families))
 }
@@ -1275,7 +1275,7 @@ func (d *Daemon) down(s *session, a fsm.Down) {
 			delete(d.byRIB, s.ribID)
 		}
 		s.inRIB = false
-		clear(p.received)
+		p.received = map[nlriKey]struct{}{} // clear would keep a full table's buckets
 	}
 	attrs := []any{"reason", a.Reason, "was-established", a.WasEstablished}
 	attrs = append(attrs, grNotificationAttrs("sent", a.Sent)...)
