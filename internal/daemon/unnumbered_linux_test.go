@@ -68,7 +68,7 @@ func startFRRUnnumbered(t *testing.T, l *netLab) *frr {
 func TestInteropFRRUnnumbered(t *testing.T) {
 	l := newUnnumberedLab(t)
 	f := startFRRUnnumbered(t, l)
-	l.runClosd(t, fmt.Sprintf(`router-id: 10.0.0.1
+	closd := l.runClosd(t, fmt.Sprintf(`router-id: 10.0.0.1
 asn: 65001
 log: {level: debug}
 networks: [10.0.0.1/32, "fd00:1::/64"]
@@ -109,14 +109,15 @@ neighbors:
 
 	// Fast fall-over: the carrier goes, the session and its routes go at
 	// once; the hold time (9 s negotiated with FRR's 9) is not waited for.
+	// closd's log names the cause; the bound only detects a failure.
 	start := time.Now()
 	sh(t, "ip", "-n", l.peer, "link", "set", l.ifPeer, "down")
-	waitGone(t, start.Add(5*time.Second), 50*time.Millisecond, "closd still has FRR's route 5 s after the link went down",
+	waitGone(t, start.Add(15*time.Second), 50*time.Millisecond, "closd still has FRR's route 15 s after the link went down",
 		func() (bool, string) { return l.hostRoute("10.0.0.2/32") })
-	if el := time.Since(start); el > 3*time.Second {
-		t.Errorf("session dropped %v after the link went down; want well under the 9 s hold", el)
-	}
 	t.Logf("route withdrawn %v after the link went down", time.Since(start))
+	if logs := closd.Stderr.(*lockedBuffer).String(); !strings.Contains(logs, "went down") || strings.Contains(logs, "hold timer expired") {
+		t.Errorf("closd did not drop the session for the link going down:\n%s", logs)
+	}
 	// The link comes back: the session comes back by itself.
 	sh(t, "ip", "-n", l.peer, "link", "set", l.ifPeer, "up")
 	poll(t, "FRR's unnumbered session Established again", func() (bool, string) {
@@ -131,7 +132,7 @@ neighbors:
 func TestFallOverNumbered(t *testing.T) {
 	l := newLab(t)
 	f := startFRR(t, l, "", false, false)
-	l.runClosd(t, l.closdConfig("", false))
+	closd := l.runClosd(t, l.closdConfig("", false))
 	for _, n := range []string{usV4, usV6} {
 		poll(t, "FRR session with "+n+" Established", func() (bool, string) {
 			s, out := f.state(n)
@@ -141,13 +142,16 @@ func TestFallOverNumbered(t *testing.T) {
 	l.checkClosdKernel(t)
 	start := time.Now()
 	sh(t, "ip", "-n", l.peer, "link", "set", l.ifPeer, "down")
-	deadline := start.Add(5 * time.Second)
+	// closd's log names the cause; the bound only detects a failure.
+	deadline := start.Add(15 * time.Second)
 	for _, p := range []string{"10.2.0.0/24", "fd00:2::/64"} {
-		waitGone(t, deadline, 50*time.Millisecond, "closd still has "+p+" 5 s after the link went down",
+		waitGone(t, deadline, 50*time.Millisecond, "closd still has "+p+" 15 s after the link went down",
 			func() (bool, string) { return l.kernelRoute(p) })
 	}
-	if el := time.Since(start); el > 3*time.Second {
-		t.Errorf("sessions dropped %v after the link went down; want well under the 9 s hold", el)
+	t.Logf("both sessions' routes gone %v after the link went down", time.Since(start))
+	logs := closd.Stderr.(*lockedBuffer).String()
+	if n := strings.Count(logs, "went down"); n < 2 || strings.Contains(logs, "hold timer expired") {
+		t.Errorf("closd did not drop both sessions for the link going down (%d):\n%s", n, logs)
 	}
 }
 
