@@ -21,7 +21,10 @@ func TestBFDUpStartsAnIdleSession(t *testing.T) {
 	ca, cb := bfdPairConfigs(t, steadyBFD)
 	p := newBFDPair().start(t, ca, cb,
 		Options{ConnectRetry: 30 * time.Second, IdleHoldTime: 120 * time.Second, MaxIdleHoldTime: 240 * time.Second},
-		Options{ConnectRetry: 30 * time.Second, IdleHoldTime: 50 * time.Millisecond, MaxIdleHoldTime: 100 * time.Millisecond})
+		// b retries every second (a refuses it while Idle): with both
+		// slow, start-up can lose all its connections to BFD Up
+		// re-dialing a dial in flight and wait out ConnectRetry.
+		Options{ConnectRetry: time.Second, IdleHoldTime: 50 * time.Millisecond, MaxIdleHoldTime: 100 * time.Millisecond})
 	a, b, ipA := p.a, p.b, bfdIPA
 	waitFor(t, "BGP and BFD up", p.up(t))
 	key := bfdSession(t, a.d, "127.0.0.2")

@@ -46,10 +46,16 @@ func (w *logWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// testLogger logs at info, or at debug with CLOS_TEST_DEBUG set (to chase
+// a failure the info log does not explain).
 func testLogger(t *testing.T, name string) *slog.Logger {
 	w := &logWriter{t: t}
 	t.Cleanup(func() { w.mu.Lock(); w.off = true; w.mu.Unlock() })
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})).With("daemon", name)
+	level := slog.LevelInfo
+	if os.Getenv("CLOS_TEST_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})).With("daemon", name)
 }
 
 func parse(t *testing.T, name, yaml string) *config.Config {
