@@ -1420,26 +1420,3 @@ func (d *Daemon) closeQueued() {
 		}
 	}
 }
-
-// ribPolicy adapts a neighbor's route-maps, and its prepend, to the RIB.
-type ribPolicy struct {
-	n policy.Neighbor
-	// prepend is the extra copies of our AS put on every path sent (the
-	// RIB has already put the one eBGP requires).
-	prepend []uint32
-}
-
-func (r ribPolicy) Import(_ rib.PathInfo, _ wire.Family, p netip.Prefix, a *wire.PathAttrs) (*wire.PathAttrs, bool) {
-	return r.n.Import(p, a)
-}
-
-func (r ribPolicy) Export(_ rib.PathInfo, _ wire.Family, p netip.Prefix, a *wire.PathAttrs) (*wire.PathAttrs, bool) {
-	out, ok := r.n.Export(p, a)
-	if !ok || len(r.prepend) == 0 {
-		return out, ok
-	}
-	c := out.Clone()
-	c.ASPath = policy.Prepend(out.ASPath, r.prepend...)
-	c.HasASPath = true
-	return c, true
-}

@@ -510,9 +510,9 @@ func (d *Daemon) peerPolicy(p *peer, typ rib.PeerType) (imp, exp rib.Policy, nam
 	if p.n.RouteMap.In == "" && p.n.RouteMap.Out == "" && p.n.Prepend == 0 {
 		return nil, nil, name
 	}
-	pol := ribPolicy{n: policy.Neighbor{In: p.n.RouteMap.In, Out: p.n.RouteMap.Out, Set: d.pol}}
+	pol := policy.RIB{N: policy.Neighbor{In: p.n.RouteMap.In, Out: p.n.RouteMap.Out, Set: d.pol}}
 	if p.n.Prepend > 0 && typ == rib.EBGP {
-		pol.prepend = slices.Repeat([]uint32{d.cfg.ASN}, p.n.Prepend)
+		pol.Prepend = slices.Repeat([]uint32{d.cfg.ASN}, p.n.Prepend)
 		name = fmt.Sprintf("%s|prepend %d", p.n.RouteMap.Out, p.n.Prepend)
 	}
 	if d.polGen > 0 && p.n.RouteMap.Out != "" {

@@ -638,28 +638,6 @@ func (s *Sim) do(ss *session, a fsm.Action) {
 	}
 }
 
-// ribPolicy runs a neighbor's route-maps (and prepend) in the RIB, as
-// closd does.
-type ribPolicy struct {
-	n       policy.Neighbor
-	prepend []uint32
-}
-
-func (r ribPolicy) Import(_ rib.PathInfo, _ wire.Family, p netip.Prefix, a *wire.PathAttrs) (*wire.PathAttrs, bool) {
-	return r.n.Import(p, a)
-}
-
-func (r ribPolicy) Export(_ rib.PathInfo, _ wire.Family, p netip.Prefix, a *wire.PathAttrs) (*wire.PathAttrs, bool) {
-	out, ok := r.n.Export(p, a)
-	if !ok || len(r.prepend) == 0 {
-		return out, ok
-	}
-	c := out.Clone()
-	c.ASPath = policy.Prepend(out.ASPath, r.prepend...)
-	c.HasASPath = true
-	return c, true
-}
-
 func (s *Sim) established(ss *session, neg fsm.Negotiated) {
 	n := s.nodes[ss.node]
 	nb := ss.nb
@@ -679,9 +657,9 @@ func (s *Sim) established(ss *session, neg fsm.Negotiated) {
 		pc.RemovePrivateAS = rib.ReplacePrivateAS
 	}
 	if nb.RouteMap.In != "" || nb.RouteMap.Out != "" || nb.Prepend > 0 {
-		pol := ribPolicy{n: policy.Neighbor{In: nb.RouteMap.In, Out: nb.RouteMap.Out, Set: n.pol}}
+		pol := policy.RIB{N: policy.Neighbor{In: nb.RouteMap.In, Out: nb.RouteMap.Out, Set: n.pol}}
 		if nb.Prepend > 0 && typ == rib.EBGP {
-			pol.prepend = slices.Repeat([]uint32{n.spec.Config.ASN}, nb.Prepend)
+			pol.Prepend = slices.Repeat([]uint32{n.spec.Config.ASN}, nb.Prepend)
 			pc.ExportName = fmt.Sprintf("%s|prepend %d", nb.RouteMap.Out, nb.Prepend)
 		}
 		pc.Import, pc.Export = pol, pol
