@@ -10,8 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/closnet/clos/internal/bgp/wire"
+	"github.com/closnet/clos/internal/nsrun"
 )
 
 func checkPlatform() error {
@@ -281,38 +280,8 @@ func listenIn(ns string, addr netip.Addr) (net.Listener, error) {
 	return ln, err
 }
 
-// inNetns runs fn on a thread switched into namespace ns; if the thread
-// cannot switch back it dies with its goroutine, locked.
-func inNetns(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		target, err := os.Open(filepath.Join("/run/netns", ns))
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer target.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("entering namespace %s: %v", ns, err)
-			return
-		}
-		ferr := fn()
-		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- ferr
-	}()
-	return <-errc
-}
+// inNetns runs fn on a thread switched into the lab namespace ns.
+func inNetns(ns string, fn func() error) error { return nsrun.Do(nsrun.Path(ns), fn) }
 
 // fibRoutes counts the announced prefixes in the main routing table of
 // the DUT's namespace, and those among them with two or more next hops.

@@ -7,13 +7,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
-	"runtime"
 	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/closnet/clos/internal/nsrun"
 )
 
 // Linux is the rtnetlink backend.
@@ -69,41 +69,8 @@ func (l *Linux) Close() error {
 	return err
 }
 
-// inNetns runs fn on a thread switched into the namespace at path. The
-// thread is thrown away if it cannot be switched back.
-func inNetns(path string, fn func() error) error {
-	if path == "" {
-		return fn()
-	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		self, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			errc <- fmt.Errorf("fib: netns: %w", err)
-			return
-		}
-		defer self.Close()
-		target, err := os.Open(path)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("fib: netns %s: %w", path, err)
-			return
-		}
-		defer target.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("fib: setns %s: %w", path, err)
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- ferr
-	}()
-	return <-errc
-}
+// inNetns runs fn on a thread switched into the namespace at path.
+func inNetns(path string, fn func() error) error { return nsrun.Do(path, fn) }
 
 // openSocket opens an rtnetlink socket in netns (if set), joined to groups.
 func openSocket(netns string, groups []int) (int, uint32, error) {

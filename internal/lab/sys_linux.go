@@ -6,11 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/closnet/clos/internal/nsrun"
 )
 
 func kill(pid int) { _ = syscall.Kill(pid, syscall.SIGKILL) }
@@ -73,40 +74,8 @@ func startClosd(n *Node, closd string) (int, error) {
 	return cmd.Process.Pid, nil
 }
 
-// inNetns runs fn on a thread switched into namespace ns. Sockets fn opens
-// belong to ns for their whole life, whatever thread uses them later.
-func inNetns(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		target, err := os.Open(filepath.Join("/run/netns", ns))
-		if err != nil {
-			errc <- err
-			runtime.UnlockOSThread()
-			return
-		}
-		defer target.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("entering namespace %s: %v", ns, err)
-			runtime.UnlockOSThread()
-			return
-		}
-		ferr := fn()
-		// If the thread cannot go back it stays locked and dies with this
-		// goroutine instead of running other goroutines in the wrong namespace.
-		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- ferr
-	}()
-	return <-errc
-}
+// inNetns runs fn on a thread switched into the lab namespace ns.
+func inNetns(ns string, fn func() error) error { return nsrun.Do(nsrun.Path(ns), fn) }
 
 func listenUDP(ns string) (*net.UDPConn, error) { return listenUDPPort(ns, 0) }
 
