@@ -352,7 +352,10 @@ func (d *Daemon) bfdKickBGP(p *peer) {
 			d.step(s, fsm.ConnectRetryTimerExpires{}, now)
 		}
 	case fsm.StateConnect:
-		if s.conn == nil {
+		// A dial in flight is as fast as a kick: dialing again would
+		// cancel it, and a connection it already made would be closed
+		// after the peer answered it (both ends' BFD comes Up at once).
+		if s.conn == nil && p.dialCancel == nil {
 			d.dial(p)
 		}
 	}

@@ -12,14 +12,12 @@ import (
 // soon as BFD is Up, not after the idle hold (120 s here, as after a few
 // flaps with the default backoff) or a ConnectRetry begun while held.
 func TestBFDRecoveryRestartsBGPAtOnce(t *testing.T) {
-	// Only a has the long timers; b retries every second, which cannot
-	// bring BGP back by itself: a refuses connections while Idle. (With
-	// both slow, start-up can lose all its connections and wait out the
-	// 120 s: BFD Up at start-up re-dials a dial in flight; see bfdKickBGP.)
+	// Both have the long timers: only BFD's Up can bring BGP back in
+	// time. Both ends' BFD comes Up together at start-up too, and a kick
+	// must not re-dial a dial in flight (see bfdKickBGP).
 	ca, cb := bfdPairConfigs(t, bfdPairOpts{interval: 100, multiplier: 3})
-	p := newBFDPair().start(t, ca, cb,
-		Options{ConnectRetry: 120 * time.Second, IdleHoldTime: 120 * time.Second, MaxIdleHoldTime: 240 * time.Second},
-		Options{ConnectRetry: time.Second, IdleHoldTime: 50 * time.Millisecond, MaxIdleHoldTime: 200 * time.Millisecond})
+	slow := Options{ConnectRetry: 120 * time.Second, IdleHoldTime: 120 * time.Second, MaxIdleHoldTime: 240 * time.Second}
+	p := newBFDPair().start(t, ca, cb, slow, slow)
 	a, b := p.a, p.b
 	waitFor(t, "BGP and BFD up on both", p.up(t))
 
