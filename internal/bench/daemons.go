@@ -201,7 +201,7 @@ func (l *layout) gobgpSpec() dutSpec {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[global.config]\n  as = %d\n  router-id = \"%s\"\n  port = 179\n[global.use-multiple-paths.config]\n  enabled = true\n", dutAS, dutID)
 	for _, k := range l.links {
-		fmt.Fprintf(&b, "[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"%s\"\n    peer-as = %d\n  [neighbors.timers.config]\n    connect-retry = 1\n    hold-time = 90\n    keepalive-interval = 30\n    minimum-advertisement-interval = 0\n  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"ipv4-unicast\"\n", k.peer, k.peerAS)
+		fmt.Fprintf(&b, "[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"%s\"\n    peer-as = %d\n  [neighbors.timers.config]\n    connect-retry = 1\n    idle-hold-time-after-reset = 1\n    hold-time = 90\n    keepalive-interval = 30\n    minimum-advertisement-interval = 0\n  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"ipv4-unicast\"\n", k.peer, k.peerAS)
 	}
 	args := []string{"gobgpd", "-f", l.path("gobgpd.toml"), "--api-hosts", "127.0.0.1:50051", "--pprof-disable", "-l", "warn"}
 	// GoBGP has no FIB of its own (it needs zebra for that): never fib.

@@ -149,6 +149,7 @@ func startGoBGP(t *testing.T, l *netLab) func(args ...string) (string, error) {
     peer-as = 65001
   [neighbors.timers.config]
     connect-retry = 1
+    idle-hold-time-after-reset = 1
   [[neighbors.afi-safis]]
     [neighbors.afi-safis.config]
       afi-safi-name = "%s"

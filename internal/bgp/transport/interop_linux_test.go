@@ -290,6 +290,10 @@ func TestInteropGoBGP(t *testing.T) {
   [neighbors.timers.config]
     hold-time = 3
     keepalive-interval = 1
+    # A first connection that races gobgpd's start-up (its MD5 key not
+    # yet on the listener) is reset; without this gobgpd then refuses
+    # every connection for 30 s.
+    idle-hold-time-after-reset = 1
   [neighbors.transport.config]
     passive-mode = true
   [[neighbors.afi-safis]]
