@@ -34,17 +34,7 @@ neighbors:
     port: %d
     description: to-b
 `, pa, pb))
-	cfgB, err := config.Parse("b.yaml", []byte(fmt.Sprintf(`
-router-id: 10.0.0.2
-asn: 65002
-listen: {address: 127.0.0.2, port: %d}
-bgp: {timers: {keepalive: 1, hold: 3}}
-networks: [10.2.0.0/24]
-neighbors:
-  - address: 127.0.0.1
-    remote-as: 65001
-    port: %d
-`, pb, pa)))
+	cfgB, err := config.Parse("b.yaml", []byte(peerBConfig(pb, pa)))
 	if err != nil {
 		t.Fatal(err)
 	}

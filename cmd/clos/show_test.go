@@ -95,7 +95,13 @@ func startDaemon(t *testing.T, name, yaml string) string {
 // returns b's API socket.
 func startPeerB(t *testing.T, pb, pa uint16) string {
 	t.Helper()
-	return startDaemon(t, "b", fmt.Sprintf(`
+	return startDaemon(t, "b", peerBConfig(pb, pa))
+}
+
+// peerBConfig is b's config: 127.0.0.2 on port pb, announcing
+// 10.2.0.0/24 to a on 127.0.0.1 port pa.
+func peerBConfig(pb, pa uint16) string {
+	return fmt.Sprintf(`
 router-id: 10.0.0.2
 asn: 65002
 listen: {address: 127.0.0.2, port: %d}
@@ -105,7 +111,7 @@ neighbors:
   - address: 127.0.0.1
     remote-as: 65001
     port: %d
-`, pb, pa))
+`, pb, pa)
 }
 
 func TestShowAgainstTwoDaemons(t *testing.T) {

@@ -5,12 +5,12 @@ import (
 	"debug/buildinfo"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/closnet/clos/internal/lab"
 )
 
 // Options of Run.
@@ -80,26 +80,14 @@ func (o *Options) defaults() error {
 	return nil
 }
 
-// FindClosd is the closd binary clos bench runs: given, else next to
-// this executable, else on PATH.
+// FindClosd is the closd binary clos bench runs (lab.FindClosd), the
+// flag named when the given one is missing.
 func FindClosd(given string) (string, error) {
-	if given != "" {
-		if _, err := os.Stat(given); err != nil {
-			return "", fmt.Errorf("--closd %s: %v", given, err)
-		}
-		return given, nil
+	p, err := lab.FindClosd(given)
+	if err != nil && given != "" {
+		return "", fmt.Errorf("--closd %s: %w", given, err)
 	}
-	if exe, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(exe), "closd")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	p, err := exec.LookPath("closd")
-	if err != nil {
-		return "", fmt.Errorf("no closd next to clos or on PATH")
-	}
-	return p, nil
+	return p, err
 }
 
 // missingBinary names the first binary of d that is not installed.

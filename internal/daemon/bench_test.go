@@ -15,6 +15,18 @@ import (
 	"github.com/closnet/clos/internal/config"
 )
 
+// rawOpen sends OPEN (AS as, IPv4 unicast, 4-octet AS) and KEEPALIVE on
+// an accepted connection and returns a reader of the daemon's messages.
+func rawOpen(c net.Conn, as uint32, id netip.Addr) *transport.Reader {
+	opts := wire.Options{AS4: true}
+	r := transport.NewReader(c, func(p []byte) (int, error) { return wire.Split(p, &opts) }, transport.MaxBuffer)
+	open, _ := wire.Append(nil, &wire.Open{AS: as, HoldTime: 90, RouterID: id,
+		Caps: wire.Capabilities{Multiprotocol: []wire.Family{wire.IPv4Unicast}, AS4: true}}, &opts)
+	open, _ = wire.Append(open, &wire.Keepalive{}, &opts)
+	c.Write(open)
+	return r
+}
+
 // tablePeer brings the daemon's connection up and sends it a table.
 func tablePeer(b *testing.B, ln net.Listener, updates [][]byte) (done chan struct{}) {
 	done = make(chan struct{})
@@ -25,12 +37,7 @@ func tablePeer(b *testing.B, ln net.Listener, updates [][]byte) (done chan struc
 			return
 		}
 		defer c.Close()
-		opts := wire.Options{AS4: true}
-		r := transport.NewReader(c, func(p []byte) (int, error) { return wire.Split(p, &opts) }, transport.MaxBuffer)
-		open, _ := wire.Append(nil, &wire.Open{AS: 65009, HoldTime: 90, RouterID: netip.MustParseAddr("10.0.0.9"),
-			Caps: wire.Capabilities{Multiprotocol: []wire.Family{wire.IPv4Unicast}, AS4: true}}, &opts)
-		open, _ = wire.Append(open, &wire.Keepalive{}, &opts)
-		c.Write(open)
+		r := rawOpen(c, 65009, netip.MustParseAddr("10.0.0.9"))
 		for gotKA := false; !gotKA; {
 			m, err := r.ReadMessage()
 			if err != nil {

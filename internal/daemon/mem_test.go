@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/closnet/clos/internal/bgp/transport"
 	"github.com/closnet/clos/internal/bgp/wire"
 )
 
@@ -29,12 +28,8 @@ func sinkPeer(b *testing.B, ln net.Listener, as uint32, id netip.Addr, got *atom
 			return
 		}
 		defer c.Close()
+		r := rawOpen(c, as, id)
 		opts := wire.Options{AS4: true}
-		r := transport.NewReader(c, func(p []byte) (int, error) { return wire.Split(p, &opts) }, transport.MaxBuffer)
-		open, _ := wire.Append(nil, &wire.Open{AS: as, HoldTime: 90, RouterID: id,
-			Caps: wire.Capabilities{Multiprotocol: []wire.Family{wire.IPv4Unicast}, AS4: true}}, &opts)
-		open, _ = wire.Append(open, &wire.Keepalive{}, &opts)
-		c.Write(open)
 		for {
 			m, err := r.ReadMessage()
 			if err != nil {

@@ -226,8 +226,8 @@ func Restore(ctx context.Context, s *State, f *plan.Fabric, what string) error {
 	case ModeNode:
 		closd := ""
 		if t.node.Kind == KindClosd {
-			if closd, err = findClosd(s.Closd); err != nil {
-				return err
+			if closd, err = FindClosd(s.Closd); err != nil {
+				return fmt.Errorf("restarting %s's closd: %w", t.node.Name, err)
 			}
 		}
 		if t.node.RunDir != "" {

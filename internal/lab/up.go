@@ -69,8 +69,8 @@ func Up(ctx context.Context, fabricPath string, o Options) (*State, error) {
 	closd := ""
 	for _, k := range kinds {
 		if k == KindClosd && closd == "" {
-			if closd, err = findClosd(o.Closd); err != nil {
-				return nil, err
+			if closd, err = FindClosd(o.Closd); err != nil {
+				return nil, fmt.Errorf("--kind closd: %w", err)
 			}
 		}
 	}
@@ -137,8 +137,13 @@ func nodeKinds(f *plan.Fabric, def string, over map[string]string) (map[string]s
 	return kinds, nil
 }
 
-func findClosd(given string) (string, error) {
+// FindClosd is the closd binary to run: given (which must exist), else
+// the one next to this executable, else closd on PATH.
+func FindClosd(given string) (string, error) {
 	if given != "" {
+		if _, err := os.Stat(given); err != nil {
+			return "", err
+		}
 		return given, nil
 	}
 	if exe, err := os.Executable(); err == nil {
@@ -149,7 +154,7 @@ func findClosd(given string) (string, error) {
 	}
 	p, err := exec.LookPath("closd")
 	if err != nil {
-		return "", fmt.Errorf("--kind closd: no closd binary next to clos or on PATH (go build -o DIR ./cmd/closd)")
+		return "", errors.New("no closd binary next to clos or on PATH (go build -o DIR ./cmd/closd)")
 	}
 	return p, nil
 }
